@@ -1,0 +1,8 @@
+"""shapecheck: find the shape bug and the wrong gradient in a neural network written by hand in numpy.
+
+Run a script traced with `python -m shapecheck my_net.py`, trace one function
+with `@shapecheck.trace`, or check hand-written gradients with
+`shapecheck.gradcheck(loss, grads, params)`.
+"""
+
+__version__ = "0.1.0"

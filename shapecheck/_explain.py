@@ -1,0 +1,511 @@
+"""Crash explanations: the failing operation's operands, why numpy or pandas refused, and fixes that
+shape algebra says work.
+
+Runs only when something raised.  Nothing of the user's is executed again:
+the operands come from what the recorder noted just before the operation,
+names from the failing frame's namespace (read, never evaluated), and fixes
+are checked with the shape algebra of `_shapes` and `_calls`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from . import _calls, _shapes
+from ._events import OperandSpec, Record, Site, Value
+from ._report import Crash, Finding, Fix, Operand
+from ._rules import Context, _paren, outer_fixes
+from ._shapes import fmt
+
+NOTE_MARK = "shapecheck:"  # first word of the note, so that it is never added twice
+
+
+@dataclass
+class Failure:
+    """What the explainer is given: the site that raised, what it was last run with, and its frame's names."""
+
+    site: Site | None
+    record: Record | None
+    exc: BaseException
+    known: dict[str, Value]  # arrays visible in the failing frame, by name (and `d["key"]` for dict entries)
+    receiver: Value | None = None  # for an AttributeError on `x.method`: what x was
+    path: str | None = None
+    line: int | None = None
+
+
+MATMUL_CALLEES = frozenset({"dot", "matmul"})
+
+
+def is_matmul(site: Site, vals: tuple[Value, ...]) -> bool:
+    if site.kind in ("binop", "augassign"):
+        return site.op.startswith("@") or (site.op.startswith("*") and any(v.kind == "matrix" for v in vals))
+    return site.kind in ("call", "method") and site.callee in MATMUL_CALLEES
+
+
+def explain(f: Failure, ctx: Context, findings: list[Finding]) -> Crash:
+    """Turn a failure into the report's crash section."""
+    exc = f.exc
+    message = str(exc).splitlines()[0] if str(exc) else ""
+    crash = Crash(type(exc).__name__, message, f.path, f.line, f.site.text if f.site else None)
+    site, rec = f.site, f.record
+    if site is None:
+        return crash
+    if rec is None and f.receiver is not None:
+        return _attribute_error(crash, site, f, ctx)
+    if rec is None or len(rec.operands) != len(site.operands):
+        crash.explanation = "the operands of this operation were not arrays shapecheck records"
+        return crash
+    crash.operands = tuple(_operand(spec, v, site, ctx) for spec, v in zip(site.operands, rec.operands)
+                           if not _is_literal(spec.text))
+    vals = rec.operands
+    expected = _expected_shapes(site, f.known)
+    if any(v.is_pandas for v in vals):
+        _pandas(crash, site, vals, f, ctx)
+    elif is_matmul(site, vals) and len(_shaped(vals)) >= 2:
+        _matmul(crash, site, vals, expected)
+    elif site.kind == "augassign" and len(vals) == 2 and vals[0].shape is not None and vals[1].shape is not None:
+        _inplace(crash, site, vals)
+    elif site.kind in ("binop", "compare") and len(_shaped(vals)) == 2:
+        _broadcast(crash, site, vals, expected)
+    elif site.kind in ("call", "method") and site.callee == "reshape":
+        _reshape(crash, site, vals, expected)
+    elif site.kind in ("call", "method") and site.callee in _calls.ELEMENTWISE_N and len(_shaped(vals)) >= 2:
+        _broadcast(crash, site, vals, expected)
+    if not crash.fixes:
+        _upstream(crash, site, rec, ctx, findings)
+    return crash
+
+
+def _is_literal(text: str) -> bool:
+    """`28`, `-1`, `(4, 1)`: arguments written as numbers are not operands worth listing."""
+    return re.fullmatch(r"[-+(),\s\d.]+", text) is not None
+
+
+def _shaped(vals) -> list[Value]:
+    return [v for v in vals if v.shape is not None and v.kind not in ("tuple", "scalar", "other")]
+
+
+def _operand(spec: OperandSpec, v: Value, site: Site, ctx: Context) -> Operand:
+    origin = ctx.origin(spec.name, site) if spec.name else None
+    return Operand.of(spec.text, v, origin)
+
+
+# -- expected shapes ---------------------------------------------------------
+
+_GRAD_PREFIX = re.compile(r"^(?:dJ_?d|dL_?d|dE_?d|grad_?|d_?|g_)(?P<name>\w+)$")
+
+
+def _expected_shapes(site: Site, known: dict[str, Value]) -> list[tuple[tuple[int, ...], str]]:
+    """Shapes the result probably should have, strongest first, each with why: what the target was
+    before, the parameter a gradient's name points at (dW2 -> W2), the parameter shapes in scope."""
+    out = []
+    for target in site.targets:
+        if target in known and known[target].shape is not None:
+            out.append((known[target].shape, f"what {target} was before"))
+        key = target
+        m = re.match(r"""^\w+\[["'](?P<key>\w+)["']\]$""", target)
+        if m:
+            key = m.group("key")
+        g = _GRAD_PREFIX.match(key)
+        if g:
+            wanted = g.group("name").lower()
+            for name, v in known.items():
+                base = re.sub(r"""^\w+\[["'](\w+)["']\]$""", r"\1", name)
+                if base.lower() == wanted and v.shape is not None:
+                    out.append((v.shape, f"the shape of {name}"))
+    return out
+
+
+def _rank(candidates: list[Fix], expected, known: dict[str, Value], own: set) -> list[Fix]:
+    """Order verified fixes: those giving an expected shape first, then a parameter's shape."""
+    def score(fx: Fix):
+        for i, (shape, why) in enumerate(expected):
+            if fx.shape == shape:
+                return (0, i)
+        return (1, 0)
+
+    ranked = []
+    for fx in candidates:
+        why = fx.why
+        for shape, reason in expected:
+            if fx.shape == shape:
+                why = reason
+                break
+        else:
+            for name, v in known.items():
+                if v.shape == fx.shape and name not in own and len(fx.shape or ()) >= 2:
+                    why = f"the shape of {name}"
+                    break
+        ranked.append(Fix(fx.expression, fx.shape, why))
+    ranked.sort(key=score)
+    seen, out = set(), []
+    for fx in ranked:
+        if fx.expression not in seen:
+            seen.add(fx.expression)
+            out.append(fx)
+    return out[:3]
+
+
+# -- text of a changed operation --------------------------------------------
+
+
+def _transposed_text(spec: OperandSpec) -> str:
+    if spec.text.endswith(".T") and spec.transposed:
+        return spec.text[:-2]
+    return _paren(spec.text) + ".T"
+
+
+def _rebuild(site: Site, texts: list[str], swap: bool = False) -> str:
+    """The site's expression with its operands replaced by `texts` (in operand order)."""
+    if swap:
+        texts = [texts[1], texts[0]] + texts[2:]
+    if site.kind in ("binop", "compare"):
+        return f"{texts[0]} {site.op} {texts[1]}"
+    if site.kind == "augassign":
+        return f"{texts[0]} {site.op} {texts[1]}"
+    kw = "".join(f", {k}={v}" for k, v in site.keywords)
+    if site.kind == "method":
+        return f"{_paren(texts[0])}.{site.callee}({', '.join(texts[1:])}{kw})" if site.callee else site.text
+    return f"{site.op}({', '.join(texts)}{kw})"
+
+
+def _matmul_shape(site: Site, a, b):
+    if site.kind in ("call", "method") and site.callee == "dot" or (site.op.startswith("*")):
+        return _shapes.dot(a, b)
+    return _shapes.matmul(a, b)
+
+
+# -- the kinds of failure ----------------------------------------------------
+
+
+def _matmul(crash: Crash, site: Site, vals, expected) -> None:
+    specs = list(site.operands)
+    a, b = vals[0].shape, vals[1].shape
+    na, nb = specs[0].text, specs[1].text
+    if len(a) >= 1 and len(b) >= 1:
+        inner_b = b[-2] if len(b) >= 2 else b[0]
+        crash.explanation = (f"a matrix product needs the last axis of {na} {fmt(a)} to match the "
+                             f"{'first' if len(b) == 2 else 'second-to-last' if len(b) > 2 else 'only'} axis of "
+                             f"{nb} {fmt(b)}: {a[-1]} != {inner_b}")
+    crash.code = "inner"
+    cands = []
+    texts = [s.text for s in specs]
+    variants = []
+    for ta in (False, True):
+        for tb in (False, True):
+            for swap in (False, True):
+                if not (ta or tb or swap):
+                    continue
+                sa = _shapes.transpose(a) if ta else a
+                sb = _shapes.transpose(b) if tb else b
+                if (ta and len(a) != 2) or (tb and len(b) != 2):
+                    continue
+                x, y = (sb, sa) if swap else (sa, sb)
+                out = _matmul_shape(site, x, y)
+                if out is None:
+                    continue
+                t = list(texts)
+                if ta:
+                    t[0] = _transposed_text(specs[0])
+                if tb:
+                    t[1] = _transposed_text(specs[1])
+                variants.append((ta + tb + swap, Fix(_rebuild(site, t, swap), out)))
+    variants.sort(key=lambda v: v[0])
+    cands = [fx for _, fx in variants]
+    known = {}
+    crash.fixes = _rank(cands, expected, known, {s.name for s in specs if s.name})
+
+
+def _broadcast(crash: Crash, site: Site, vals, expected) -> None:
+    specs = site.operands
+    arrays = [(s, v) for s, v in zip(specs, vals) if v.shape is not None and v.kind not in ("scalar", "tuple")]
+    (sa, a), (sb, b) = arrays[0], arrays[1]
+    n = max(len(a.shape), len(b.shape))
+    pa = (1,) * (n - len(a.shape)) + tuple(a.shape)
+    pb = (1,) * (n - len(b.shape)) + tuple(b.shape)
+    bad = [i - n for i in range(n) if pa[i] != pb[i] and 1 not in (pa[i], pb[i])]
+    axes = ", ".join(f"axis {ax}: {pa[ax]} vs {pb[ax]}" for ax in bad)
+    crash.explanation = (f"numpy lines shapes up from the right and each axis must be equal or 1: "
+                         f"{sa.text} {fmt(a.shape)} and {sb.text} {fmt(b.shape)} disagree ({axes})")
+    if len(a.shape) != len(b.shape):
+        short = sa if len(a.shape) < len(b.shape) else sb
+        crash.explanation += f"; {short.text} has fewer axes, so numpy adds them on the left"
+    crash.code = "shapes"
+    i, j = specs.index(sa), specs.index(sb)
+    cands = []
+    for k, (spec, v, other) in enumerate(((sa, a, b), (sb, b, a))):
+        idx = (i, j)[k]
+        options = []
+        if len(v.shape) == 2:
+            options.append((_shapes.transpose(v.shape), _transposed_text(spec)))
+        if len(v.shape) == 1:
+            options.append(((v.shape[0], 1), _paren(spec.text) + ".reshape(-1, 1)"))
+            options.append(((1, v.shape[0]), _paren(spec.text) + ".reshape(1, -1)"))
+        if spec.reduction_axis is not None and not spec.keepdims and spec.text.endswith(")"):
+            kept = _kept(other.shape, spec.reduction_axis, v.shape)
+            if kept is not None:
+                options.append((kept, spec.text[:-1] + ", keepdims=True)"))
+        for shape, text in options:
+            out = _shapes.broadcast(shape, other.shape)
+            if out is None:
+                continue
+            t = [s.text for s in specs]
+            t[idx] = text
+            cands.append(Fix(_rebuild(site, t), out))
+    # A fix that keeps the result no bigger than the larger operand is what was meant, nearly always;
+    # and without other evidence, changing the right operand (`z + b.T`) beats changing the left.
+    biggest = max(_shapes.prod(a.shape), _shapes.prod(b.shape))
+    cands = [c for c in cands if _shapes.prod(c.shape) <= biggest]
+    cands.reverse()
+    crash.fixes = _rank(cands, expected, {}, set())
+
+
+def _kept(full: tuple[int, ...] | None, axis: int, reduced: tuple[int, ...]) -> tuple[int, ...] | None:
+    """The shape a reduction would have had with keepdims=True, inferred from the reduced shape."""
+    if full is None:
+        return None
+    n = len(reduced) + 1
+    ax = axis % n
+    return tuple(reduced[:ax]) + (1,) + tuple(reduced[ax:])
+
+
+def _inplace(crash: Crash, site: Site, vals) -> None:
+    (st, sv), (t, v) = site.operands, vals
+    out = _shapes.broadcast(t.shape, v.shape)
+    what = f"would broadcast it to {fmt(out)}" if out is not None else "does not broadcast with it at all"
+    crash.explanation = (f"an in-place operation keeps {st.text}'s shape {fmt(t.shape)}, and {sv.text} "
+                         f"{fmt(v.shape)} {what}")
+    crash.code = "inplace"
+    cands = []
+    for axis in range(len(v.shape)):
+        for keep in (False, True):
+            r = _shapes.reduce(v.shape, axis, keep)
+            if r is not None and _shapes.broadcast(t.shape, r) == tuple(t.shape):
+                k = ", keepdims=True" if keep else ""
+                cands.append(Fix(f"{st.text} {site.op} np.sum({sv.text}, axis={axis}{k})", tuple(t.shape),
+                                 "if each row of it is one example's contribution"))
+                break
+    if _shapes.prod(v.shape) == _shapes.prod(t.shape) and tuple(v.shape) != tuple(t.shape):
+        cands.append(Fix(f"{st.text} {site.op} {_paren(sv.text)}.reshape{fmt(t.shape)}", tuple(t.shape)))
+    if len(v.shape) == 2 and _shapes.broadcast(t.shape, _shapes.transpose(v.shape)) == tuple(t.shape):
+        cands.append(Fix(f"{st.text} {site.op} {_transposed_text(sv)}", tuple(t.shape)))
+    crash.fixes = cands[:3]
+
+
+def _reshape(crash: Crash, site: Site, vals, expected) -> None:
+    recv, args = _calls.call_operands(site, vals)
+    base = recv if recv is not None and recv.is_array else (args[0] if args else None)
+    dims = _calls._dims(args if recv is not None and recv.is_array else args[1:])
+    if base is None or base.shape is None or dims is None:
+        return
+    size = _shapes.prod(base.shape)
+    need = _shapes.prod(d for d in dims if d != -1)
+    spec = site.operands[0]
+    crash.code = "size"
+    if -1 in dims:
+        crash.explanation = (f"{spec.text} has {size} elements, which {fmt(dims)} cannot hold: {size} is not a "
+                             f"multiple of {need}")
+    else:
+        crash.explanation = f"{spec.text} {fmt(base.shape)} has {size} elements; {fmt(dims)} needs {need}"
+    if size - need == 1 or (need and size % need == 1 and size // need >= 1 and len(base.shape) == 1):
+        crash.explanation += " (one too many: is a label or bias column still attached?)"
+    cands = []
+    for i in range(len(dims)):
+        new = tuple(-1 if k == i else d for k, d in enumerate(dims))
+        out = _shapes.reshape(base.shape, new)
+        if out is not None:
+            cands.append(Fix(f"{_paren(spec.text)}.reshape{fmt(new)}", out))
+    crash.fixes = _rank(cands, expected, {}, set())
+
+
+def _pandas(crash: Crash, site: Site, vals, f: Failure, ctx: Context) -> None:
+    specs = site.operands
+    pairs = list(zip(specs, vals))
+    pandas = [(s, v) for s, v in pairs if v.is_pandas]
+    arrays = [(s, v) for s, v in pairs if v.kind in ("ndarray", "matrix")]
+    ps, pv = pandas[0]
+    crash.code = "pandas"
+    if not arrays:
+        crash.explanation = (f"{ps.text} is a pandas {pv.kind}: pandas aligns operands on their labels, "
+                             f"not their positions")
+        return
+    as_, av = arrays[0]
+    crash.explanation = (f"{ps.text} is a pandas {pv.kind} {fmt(pv.shape)} and {as_.text} a numpy array "
+                         f"{fmt(av.shape)}: pandas does not broadcast like numpy; it computes with the values "
+                         f"and then has to label the result with {ps.text}'s {pv.shape[0]} index labels, "
+                         f"which a result of this shape does not fit")
+    texts = [s.text for s in specs]
+    i = specs.index(ps)
+    cands = []
+    if pv.kind == "Series" and av.shape is not None and len(av.shape) == 2 and pv.dtype and (
+            pv.dtype.startswith("int") or pv.dtype.startswith("uint")) and pv.shape[0] in av.shape:
+        m = pv.shape[0]
+        k = av.shape[0] if av.shape[1] == m else av.shape[1]
+        if 2 <= k <= 1000:
+            onehot = f"np.eye({k})[{_paren(ps.text)}.to_numpy()]"
+            if av.shape == (k, m):
+                onehot += ".T"
+            t = list(texts)
+            t[i] = onehot
+            new = (k, m) if av.shape == (k, m) else (m, k)
+            out = _shapes.broadcast(new, av.shape)
+            if out is not None:
+                cands.append(Fix(_rebuild(site, t), out,
+                                 f"{ps.text} holds one class label per example; compare {as_.text} with "
+                                 f"one-hot labels {fmt(new)}"))
+    t = list(texts)
+    t[i] = f"{_paren(ps.text)}.to_numpy()"
+    if site.kind in ("binop", "compare"):
+        out = _shapes.broadcast(pv.shape, av.shape)
+        if out is not None:
+            stretched = _shapes.stretched(pv.shape, out)
+            note = f"runs, but repeats {ps.text} along a new axis; check it is what you mean" if stretched else ""
+            cands.append(Fix(_rebuild(site, t), out, note))
+    elif is_matmul(site, vals):
+        out = _matmul_shape(site, pv.shape, av.shape) if i == 0 else _matmul_shape(site, av.shape, pv.shape)
+        if out is not None:
+            cands.append(Fix(_rebuild(site, t), out))
+    crash.fixes = cands[:3]
+
+
+def _attribute_error(crash: Crash, site: Site, f: Failure, ctx: Context) -> Crash:
+    spec = site.operands[0]
+    rv = f.receiver
+    crash.operands = (_operand(spec, rv, site, ctx),)
+    crash.code = "attribute"
+    if not rv.is_pandas:
+        crash.explanation = f"{spec.text} is {rv.kind if rv.kind != 'other' else rv.type_name}, which has no " \
+                            f"method {site.callee}"
+        return crash
+    crash.explanation = (f"{spec.text} is a pandas {rv.kind} {fmt(rv.shape)}, not a numpy array; "
+                         f"`{site.callee}` is a numpy method")
+    fixed = f"{_paren(spec.text)}.to_numpy()"
+    args = ", ".join(s.text for s in site.operands[1:])
+    kw = "".join(f", {k}={v}" for k, v in site.keywords)
+    expr = f"{fixed}.{site.callee}({args}{kw})"
+    shape = None
+    if site.callee == "reshape" and rv.shape is not None:
+        dims = tuple(_literal_int(s.text) for s in site.operands[1:])
+        if len(dims) == 1 and isinstance(dims[0], tuple):
+            dims = dims[0]
+        if dims and all(isinstance(d, int) for d in dims):
+            shape = _shapes.reshape(rv.shape, dims)
+    crash.fixes = [Fix(expr, shape)]
+    origin = ctx.assignment(spec.name, site) if spec.name else None
+    if origin is not None:
+        crash.fixes.append(Fix(f"{spec.name} = {_paren(origin.site.text)}.to_numpy()", rv.shape,
+                               f"convert once, at line {origin.site.line}"))
+    return crash
+
+
+def _literal_int(text: str):
+    try:
+        import ast
+
+        return ast.literal_eval(text)
+    except Exception:
+        return None
+
+
+def _upstream(crash: Crash, site: Site, rec: Record, ctx: Context, findings: list[Finding]) -> None:
+    """No local fix works: was an operand already wrong, made so by a silent broadcast earlier?"""
+    flagged = {f.site.id: f for f in findings if f.code == "SC101" and f.severity != "info"}
+    if not flagged:
+        return
+    for idx, spec in enumerate(site.operands):
+        if not spec.name:
+            continue
+        log = ctx.assignment(spec.name, site)
+        if log is None:
+            continue
+        for sid in _subtree(log.site.id, ctx):
+            finding = flagged.get(sid)
+            if finding is None or ctx.by_id[sid].last is None:
+                continue
+            a, b = ctx.by_id[sid].last.operands
+            fixes = outer_fixes(finding.site, a, b)
+            if not fixes:
+                continue
+            fixes.sort(key=lambda fx: 0 if len((a, b)[fx[2]].shape) == 1 else 1)
+            expr, corrected, _ = fixes[0]
+            new_operand = _propagate(log.site.id, {sid: corrected}, ctx)
+            if new_operand is None:
+                continue
+            shapes = [v.shape for v in rec.operands]
+            shapes[idx] = new_operand
+            out = _result_with(site, shapes)
+            crash.explanation = (crash.explanation or "") + (
+                f"; {spec.text} is {fmt(rec.operands[idx].shape)} because `{finding.site.text}` at line "
+                f"{finding.site.line} broadcast {fmt(a.shape)} against {fmt(b.shape)} (SC101)")
+            if out is not None:
+                crash.fixes.append(Fix(f"{expr} at line {finding.site.line}", None,
+                                       f"then {spec.text} is {fmt(new_operand)} and `{site.text}` -> {fmt(out)}"))
+            return
+
+
+def _subtree(sid: int, ctx: Context):
+    """A site and the sites computing its operands, recursively."""
+    stack = [sid]
+    while stack:
+        s = stack.pop()
+        yield s
+        log = ctx.by_id.get(s)
+        if log is not None:
+            stack.extend(spec.child for spec in log.site.operands if spec.child is not None)
+
+
+def _propagate(sid: int, override: dict[int, tuple[int, ...]], ctx: Context):
+    """The result shape site `sid` would have with some of its operand sites giving other shapes."""
+    if sid in override:
+        return override[sid]
+    log = ctx.by_id.get(sid)
+    if log is None or log.last is None:
+        return None
+    shapes = []
+    changed = False
+    for spec, v in zip(log.site.operands, log.last.operands):
+        if spec.child is not None and any(c in override for c in _subtree(spec.child, ctx)):
+            s = _propagate(spec.child, override, ctx)
+            changed = True
+        else:
+            s = v.shape
+        shapes.append(s)
+    if not changed:
+        return log.last.result.shape if log.last.result is not None else None
+    if log.site.kind == "assign" and log.site.value_of is not None:
+        return _propagate(log.site.value_of, override, ctx)
+    return _result_with(log.site, shapes)
+
+
+def _result_with(site: Site, shapes) -> tuple[int, ...] | None:
+    if any(s is None for s in shapes[:2]) or len(shapes) < 2:
+        return None
+    if site.kind in ("binop", "compare"):
+        if site.op == "@":
+            return _shapes.matmul(shapes[0], shapes[1])
+        return _shapes.broadcast(shapes[0], shapes[1])
+    if site.kind in ("call", "method") and site.callee == "dot":
+        return _shapes.dot(shapes[0], shapes[1])
+    if site.kind in ("call", "method") and site.callee == "matmul":
+        return _shapes.matmul(shapes[0], shapes[1])
+    return None
+
+
+# -- the note ---------------------------------------------------------------
+
+
+def note(crash: Crash) -> str:
+    """The PEP 678 note: the explanation in a few lines, under the traceback Python prints."""
+    lines = [f"{NOTE_MARK} `{crash.expression}` at {crash.path}:{crash.line}"]
+    width = max((len(o.text) for o in crash.operands), default=0)
+    for o in crash.operands:
+        desc = f"{o.kind} {fmt(o.shape)}" if o.shape is not None else o.kind
+        if o.dtype and o.kind not in ("scalar",):
+            desc += f" {o.dtype}"
+        lines.append(f"  {o.text.ljust(width)}  {desc}" + (f"  {o.origin}" if o.origin else ""))
+    if crash.explanation:
+        lines.append(f"  cause: {crash.explanation}")
+    for i, fx in enumerate(crash.fixes):
+        lines.append(f"  {'fix:  ' if i == 0 else '      '} {fx}")
+    return "\n".join(lines)

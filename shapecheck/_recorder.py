@@ -1,0 +1,493 @@
+"""The runtime half: the hooks that rewritten code calls, and what they keep.
+
+The hooks are the only hot path.  Each one builds a cheap key from the
+operands' types and shapes, and when the key equals the site's last key it
+only counts.  (Dtypes are described with each new shape signature, not
+checked on every run: reading `.dtype` would cost a fifth of a hook.)  A new key goes to `_observe`, which describes the
+operands as plain `Value`s (no references to user arrays are kept) and works
+out the result's shape.  Memory is bounded by sites x signatures.
+
+Nothing here may raise into user code: the slow path is guarded, and the fast
+path only touches attributes of exact numpy types.
+"""
+
+from __future__ import annotations
+
+import builtins
+import types
+
+import numpy as np
+
+from . import _shapes
+from ._events import Record, Site, SiteLog, Value
+from ._rewrite import HOOK_ASSIGN, HOOK_AUGVALUE, HOOK_BINOP, HOOK_CALL, HOOK_METHOD, hook_functions
+
+ND = np.ndarray
+MAX_SIGNATURES = 32  # distinct operand signatures kept per site; later ones are counted as capped
+
+# Builtin types that are never arrays: operations between them are not recorded.
+_PLAIN = frozenset({int, float, bool, complex, str, bytes, type(None), np.float64, np.float32, np.int64,
+                    np.int32, np.bool_, np.intp, range, dict, set, frozenset, slice})
+_G = object()  # first element of generic keys, so they never compare equal to a fast key
+
+
+class _Live:
+    """Per-site state touched by the hooks."""
+
+    __slots__ = ("key", "cur", "sigs", "log")
+
+    def __init__(self, site: Site):
+        self.key = None
+        self.cur = _UNRECORDED
+        self.sigs: dict = {}
+        self.log = SiteLog(site)
+
+
+class _State:
+    __slots__ = ("internal_errors", "on_record", "untraced")
+
+    def __init__(self):
+        self.internal_errors = 0
+        self.untraced: list[str] = []  # files run as written because rewriting them failed
+        self.on_record = None  # callback(site_log, record) for new records: the decorator's warnings
+
+
+_UNRECORDED = Record(operands=())  # stands for "the last run of this site had no array operand"
+STATE = _State()
+LIVE: list[_Live] = []  # site id -> live state; ids are global across files
+POSITIONS: dict[tuple, int] = {}  # (filename, line, col, end_line, end_col) -> site id, bytes offsets
+ATTR_POSITIONS: dict[tuple, int] = {}  # the same for the `x.method` part of method calls
+FILES: dict[str, str] = {}  # real filename -> display path, for every rewritten file
+
+
+def register(rw, filename: str) -> None:
+    """Make a rewritten module's sites known to the hooks and to the crash explainer."""
+    for site, pos in zip(rw.sites, rw.positions):
+        assert site.id == len(LIVE), "site ids must be allocated in order"
+        LIVE.append(_Live(site))
+        if pos is not None:
+            POSITIONS[(filename,) + pos] = site.id
+    for sid, pos in rw.attr_positions.items():
+        ATTR_POSITIONS[(filename,) + pos] = sid
+    FILES[filename] = rw.sites[0].path if rw.sites else filename
+
+
+def next_id() -> int:
+    return len(LIVE)
+
+
+def install() -> None:
+    """Put the hooks where rewritten code finds them: in builtins, under `__sc_*__` names."""
+    if getattr(builtins, HOOK_BINOP, None) is hook_binop:
+        return
+    for name, fn in hook_functions().items():
+        setattr(builtins, name, fn)
+    for name, fn in ((HOOK_BINOP, hook_binop), (HOOK_CALL, hook_call), (HOOK_METHOD, hook_method),
+                     (HOOK_ASSIGN, hook_assign), (HOOK_AUGVALUE, hook_augvalue)):
+        setattr(builtins, name, fn)
+
+
+def snapshot() -> list[SiteLog]:
+    """The site logs, with each one's most recent run noted (the hooks keep that on `_Live`)."""
+    for live in LIVE:
+        live.log.last = live.cur if live.cur is not _UNRECORDED else None
+    return [live.log for live in LIVE]
+
+
+# -- hooks (hot) ------------------------------------------------------------
+
+
+def hook_binop(sid, x, y):
+    tx = type(x)
+    ty = type(y)
+    if tx is ND:
+        if ty is ND:
+            key = (x.shape, y.shape)
+        elif ty is float or ty is int:
+            key = (x.shape, ty)
+        else:
+            key = _key((x, y))
+    elif ty is ND:
+        if tx is float or tx is int:
+            key = (tx, y.shape)
+        else:
+            key = _key((x, y))
+    elif tx in _PLAIN and ty in _PLAIN:
+        key = None
+    else:
+        key = _key((x, y))
+    s = LIVE[sid]
+    if key == s.key:
+        s.cur.count += 1
+    else:
+        _observe(s, key, (x, y))
+    return (x, y)
+
+
+def hook_call(sid, *fa):
+    n = len(fa)
+    if n == 2:
+        x = fa[1]
+        key = (x.shape,) if type(x) is ND else _key(fa[1:])
+    elif n == 3:
+        x = fa[1]
+        y = fa[2]
+        if type(x) is ND and type(y) is ND:
+            key = (x.shape, y.shape)
+        else:
+            key = _key(fa[1:])
+    else:
+        key = _key(fa[1:])
+    s = LIVE[sid]
+    if key == s.key:
+        s.cur.count += 1
+    else:
+        _observe(s, key, fa[1:])
+    return fa
+
+
+_METHOD_TYPES = (types.MethodType, types.BuiltinMethodType)
+
+
+def hook_method(sid, *fa):
+    f = fa[0]
+    # Only real bound methods: reading `__self__` of anything else could run user code (`__getattr__`).
+    recv = f.__self__ if type(f) in _METHOD_TYPES else None
+    if type(recv) is ND:
+        n = len(fa)
+        if n == 1:
+            key = (recv.shape,)
+        elif n == 2 and type(fa[1]) is ND:
+            key = (recv.shape, fa[1].shape)
+        else:
+            key = _key((recv,) + fa[1:])
+    else:
+        key = _key((recv,) + fa[1:])
+    s = LIVE[sid]
+    if key == s.key:
+        s.cur.count += 1
+    else:
+        _observe(s, key, (recv,) + fa[1:])
+    return fa
+
+
+def hook_assign(sid, value, *bases):
+    s = LIVE[sid]
+    if type(value) is ND:
+        key = (value.shape,) if not bases else _key((value,) + bases)
+    elif type(value) in _PLAIN:
+        key = None
+    else:
+        key = _key((value,) + bases)
+    if key == s.key:
+        s.cur.count += 1
+    else:
+        _observe_assign(s, key, value, bases)
+    return value
+
+
+def hook_augvalue(sid, value, *parts):
+    s = LIVE[sid]
+    target = _read_target(parts)
+    key = _key((target, value))
+    if key == s.key:
+        s.cur.count += 1
+    else:
+        _observe(s, key, (target, value))
+    return value
+
+
+# -- keys and descriptions ---------------------------------------------------
+
+_KINDS: dict[type, str] = {}
+
+
+def kind_of_type(t: type) -> str:
+    """ndarray, matrix, Series, DataFrame, list, tuple, scalar or other; cached per type."""
+    kind = _KINDS.get(t)
+    if kind is None:
+        if issubclass(t, np.matrix):
+            kind = "matrix"
+        elif issubclass(t, ND):
+            kind = "ndarray"
+        elif t.__module__.split(".")[0] == "pandas" and t.__name__ in ("Series", "DataFrame"):
+            kind = t.__name__  # recognised by module: pandas is never imported here
+        elif t is list or t is tuple:
+            kind = t.__name__
+        elif t in (int, float, bool, complex) or issubclass(t, np.generic):
+            kind = "scalar"
+        else:
+            kind = "other"
+        _KINDS[t] = kind
+    return kind
+
+
+_ARRAY_KINDS = frozenset({"ndarray", "matrix", "Series", "DataFrame"})
+
+
+def _key(ops):
+    """A comparable key for any operands, or None when none of them is an array."""
+    items = [_G]
+    arrays = False
+    for x in ops:
+        t = type(x)
+        kind = _KINDS.get(t) or kind_of_type(t)
+        if kind in _ARRAY_KINDS:
+            arrays = True
+            items.append((t, x.shape))
+        elif kind == "list" or kind == "tuple":
+            items.append((t, len(x)))
+        else:
+            items.append(t)
+    return tuple(items) if arrays else None
+
+
+def describe(x) -> Value:
+    """A plain description of a runtime value (kind, shape, dtype): never the value itself."""
+    t = type(x)
+    kind = kind_of_type(t)
+    if kind in ("ndarray", "matrix"):
+        return Value(kind, tuple(x.shape), str(x.dtype))
+    if kind == "Series":
+        return Value(kind, tuple(x.shape), str(x.dtype), index=_index_text(x.index))
+    if kind == "DataFrame":
+        dtypes = {str(d) for d in x.dtypes}
+        return Value(kind, tuple(x.shape), dtypes.pop() if len(dtypes) == 1 else "mixed", index=_index_text(x.index))
+    if kind == "scalar":
+        dtype = str(x.dtype) if isinstance(x, np.generic) else t.__name__
+        literal = int(x) if t is int or isinstance(x, np.integer) else None
+        return Value(kind, (), dtype, type_name=t.__name__, literal=literal)
+    if kind in ("list", "tuple"):
+        literal = None
+        if t is tuple and len(x) <= 32 and all(type(d) is int or isinstance(d, np.integer) for d in x):
+            literal = tuple(int(d) for d in x)
+        return Value(kind, _nested_shape(x), None, type_name=t.__name__, literal=literal)
+    return Value("other", None, None, type_name=t.__name__)
+
+
+def _nested_shape(x) -> tuple[int, ...]:
+    shape = []
+    while isinstance(x, (list, tuple)):
+        shape.append(len(x))
+        if not x:
+            break
+        x = x[0]
+    return tuple(shape)
+
+
+def _index_text(index) -> str:
+    name = type(index).__name__
+    if name == "RangeIndex" and index.step == 1:
+        return f"RangeIndex {index.start}..{index.stop - 1}" if len(index) else "empty RangeIndex"
+    return f"{name} of {len(index)} labels"
+
+
+def _read_target(parts):
+    """The current value of `obj.attr` or `c[k]`, read without running user code; None if unsafe."""
+    if len(parts) == 3:  # (obj, "name", "attr")
+        obj, name = parts[0], parts[1]
+        d = getattr(type(obj), "__dict__", {})
+        try:
+            inst = object.__getattribute__(obj, "__dict__")
+        except AttributeError:
+            return None
+        if name in d and hasattr(d[name], "__get__"):
+            return None  # a property or descriptor: reading it could run code
+        return inst.get(name)
+    if len(parts) == 2:
+        container, k = parts
+        if type(container) in (dict, list) or type(container) is ND:
+            try:
+                if type(container) is ND and not isinstance(k, (int, np.integer)):
+                    return None  # fancy or boolean indexing would copy
+                return container[k]
+            except Exception:
+                return None
+    return None
+
+
+# -- slow path -------------------------------------------------------------
+
+
+def _observe(s: _Live, key, operands) -> None:
+    if key is None:
+        s.key = None
+        s.cur = _UNRECORDED
+        return
+    try:
+        rec = s.sigs.get(key)
+        if rec is None:
+            rec = Record(operands=tuple(describe(x) for x in operands))
+            site = s.log.site
+            _analyse(site, rec, operands)
+            if site.self_refs and rec.result is not None:
+                _check_drift(s, site, rec.result, rec)
+            if len(s.sigs) < MAX_SIGNATURES:
+                s.sigs[key] = rec
+                s.log.records.append(rec)
+                _notify(s.log, rec)
+            else:
+                s.log.capped += 1
+        rec.count += 1
+        s.key = key
+        s.cur = rec
+    except Exception:  # pragma: no cover - a bug of ours must never reach the user's program
+        STATE.internal_errors += 1
+        s.key = None
+        s.cur = _UNRECORDED
+
+
+def _observe_assign(s: _Live, key, value, bases) -> None:
+    if key is None:
+        s.key = None
+        s.cur = _UNRECORDED
+        return
+    try:
+        rec = s.sigs.get(key)
+        if rec is None:
+            result = describe(value)
+            rec = Record(operands=tuple(describe(b) for b in bases), result=result)
+            site = s.log.site
+            if len(s.sigs) < MAX_SIGNATURES:
+                s.sigs[key] = rec
+                s.log.records.append(rec)
+            else:
+                s.log.capped += 1
+            _check_drift(s, site, result, rec)
+            if site.value_of is not None:
+                _attach_result(LIVE[site.value_of], result)
+            _notify(s.log, rec)
+        rec.count += 1
+        s.key = key
+        s.cur = rec
+    except Exception:  # pragma: no cover
+        STATE.internal_errors += 1
+        s.key = None
+        s.cur = _UNRECORDED
+
+
+def _attach_result(child: _Live, result: Value) -> None:
+    """An assignment tells the call it assigns what came out of it (calls have no result hook)."""
+    rec = child.cur
+    if rec is not _UNRECORDED and rec.result is None:
+        rec.result = result
+
+
+def _check_drift(s: _Live, site: Site, after: Value, own: Record) -> None:
+    """`b = b - lr * db` gave b a new shape: compare with b as it was read on the right-hand side."""
+    if not after.is_array or after.shape is None:
+        return
+    for child_id, index in site.self_refs:
+        rec = own if child_id == site.id else LIVE[child_id].cur
+        if rec is _UNRECORDED or index >= len(rec.operands):
+            continue
+        before = rec.operands[index]
+        if before.is_array and before.shape is not None and before.size and before.size > 1 \
+                and before.shape != after.shape:
+            entry = (LIVE[child_id].log.site.operands[index].text, before.shape, after.shape)
+            if entry not in s.log.drift:
+                s.log.drift.append(entry)
+            return
+
+
+def _notify(log: SiteLog, rec: Record) -> None:
+    cb = STATE.on_record
+    if cb is not None:
+        cb(log, rec)
+
+
+def _analyse(site: Site, rec: Record, operands) -> None:
+    """Work out, once per signature, what the operation gives: result shape, or that it cannot work."""
+    vals = rec.operands
+    if site.kind in ("binop", "compare") or (site.kind == "augassign" and len(vals) == 2):
+        a, b = vals
+        if a.is_pandas and b.is_pandas:
+            rec.aligned = _aligned(operands[0], operands[1])
+        if not (a.shape is not None and b.shape is not None):
+            return
+        if a.is_pandas or b.is_pandas:
+            shape = _pandas_result(site.op, a, b, operands, rec.aligned)
+            if shape is not None:
+                pv = a if a.is_pandas else b
+                kind = "DataFrame" if "DataFrame" in (a.kind, b.kind) and len(shape) == 2 else "Series"
+                rec.result = Value(kind if len(shape) else "scalar", shape, "bool" if site.kind == "compare"
+                                   else pv.dtype)
+            return
+        if site.op == "@" or (site.op == "*" and "matrix" in (a.kind, b.kind)):
+            shape = _shapes.matmul(a.shape, b.shape) if site.op == "@" else _shapes.dot(a.shape, b.shape)
+        else:
+            shape = _shapes.broadcast(a.shape, b.shape)
+        if shape is None:
+            rec.error = "shapes"
+            return
+        if site.kind == "augassign" and a.kind in ("ndarray", "matrix") and shape != a.shape:
+            rec.error = "inplace"
+            return
+        kind = "matrix" if "matrix" in (a.kind, b.kind) else "ndarray"
+        if site.kind == "compare":
+            dtype = "bool"
+        else:
+            dtype = _result_dtype(a, b)
+        rec.result = Value(kind, shape, dtype)
+    elif site.kind in ("call", "method"):
+        _analyse_call(site, rec)
+
+
+def _result_dtype(a: Value, b: Value) -> str | None:
+    try:
+        return str(np.result_type(*(np.dtype(v.dtype) if v.kind != "scalar" or v.dtype not in ("int", "float", "bool", "complex")
+                                   else {"int": 0, "float": 0.0, "bool": False, "complex": 0j}[v.dtype] for v in (a, b))))
+    except Exception:
+        return None
+
+
+def _analyse_call(site: Site, rec: Record) -> None:
+    from ._calls import result_of_call
+
+    shape, error = result_of_call(site, rec.operands)
+    if error:
+        rec.error = error
+    elif shape is not None:
+        arrays = [v for v in rec.operands if v.kind in ("ndarray", "matrix")]
+        dtype = arrays[0].dtype if arrays else None
+        rec.result = Value("ndarray", shape, dtype)
+
+
+def _pandas_result(op: str, a: Value, b: Value, operands, aligned) -> tuple[int, ...] | None:
+    """What pandas makes of an operation: it aligns labels where numpy would broadcast positions."""
+    op = op.rstrip("=")
+    if op == "@":
+        return _shapes.matmul(a.shape, b.shape)
+    if a.is_pandas and b.is_pandas:
+        if aligned:
+            return a.shape if len(a.shape) >= len(b.shape) else b.shape
+        x, y = operands
+        try:
+            if a.kind == b.kind == "Series":
+                return (len(x.index.union(y.index)),)
+            if a.kind == b.kind == "DataFrame":
+                return (len(x.index.union(y.index)), len(x.columns.union(y.columns)))
+            df, ser = (x, y) if a.kind == "DataFrame" else (y, x)
+            return (len(df.index), len(df.columns.union(ser.index)))
+        except Exception:
+            return None
+    p, o = (a, b) if a.is_pandas else (b, a)
+    if o.kind == "scalar" or tuple(o.shape) == tuple(p.shape):
+        return p.shape
+    if len(o.shape) == 1 and o.shape[0] == p.shape[-1]:
+        return p.shape  # a Series by position, a DataFrame by columns
+    return None
+
+
+def _aligned(x, y) -> bool | None:
+    try:
+        kx, ky = kind_of_type(type(x)), kind_of_type(type(y))
+        if kx == ky == "Series":
+            return bool(x.index.equals(y.index))
+        if kx == ky == "DataFrame":
+            return bool(x.index.equals(y.index) and x.columns.equals(y.columns))
+        if kx == "DataFrame":
+            return bool(x.columns.equals(y.index))
+        return bool(y.columns.equals(x.index))
+    except Exception:
+        return None

@@ -1,0 +1,160 @@
+"""Renderers: a `Report` in, a string out.  Text for people (tables by tabulate), JSON and Markdown for
+machines and pull requests.  Nothing here prints."""
+
+from __future__ import annotations
+
+import json as _json
+import textwrap
+
+from tabulate import tabulate
+
+from ._report import Finding, Operand, Report, rank
+from ._shapes import fmt
+
+SILENCE = "Silence a finding with a trailing `# shapecheck: ignore[SC101]` on its line, or list codes under " \
+          "[tool.shapecheck] ignore in pyproject.toml."
+
+
+def summary(report: Report) -> str:
+    """One line: what happened to the script and what was found."""
+    c = report.counts()
+    status = report.exit_status
+    if report.crash is not None:
+        how = f"crashed with {report.crash.type} (exit {status})"
+    elif status in (0, None):
+        how = "ran to the end"
+    else:
+        how = f"exited with status {status}"
+    found = ", ".join(f"{c[s]} {s}{'' if c[s] == 1 or s == 'info' else 's'}" for s in ("error", "warning", "info"))
+    ops = sum(rec.count for log in report.sites for rec in log.records)
+    sites = sum(1 for log in report.sites if log.records)
+    return f"shapecheck: {report.script or '<code>'} {how}; {found}; {ops} operations recorded at {sites} sites"
+
+
+def _operands_text(ops: tuple[Operand, ...], result) -> str:
+    parts = " ".join(f"{o.text} {fmt(o.shape)}" for o in ops)
+    return f"{parts} -> {fmt(result)}" if result is not None else parts
+
+
+def _visible(report: Report, show_info: bool) -> list[Finding]:
+    return [f for f in report.findings if show_info or f.severity != "info"]
+
+
+def text(report: Report, *, log: bool = False, show_info: bool = False, width: int = 100) -> str:
+    out = [summary(report)]
+    shown = _visible(report, show_info)
+    if shown:
+        rows = [[f.code, f.severity, f"{f.site.path}:{f.site.line}", _wrap(f.site.text, 28),
+                 _wrap(_operands_text(f.operands, f.result), 26), _wrap(f.message, 44),
+                 _wrap(f.fix or "", 30)] for f in sorted(shown, key=lambda f: (rank(f.severity), f.site.path,
+                                                                                f.site.line))]
+        out += ["", "Findings", tabulate(rows, ["code", "severity", "location", "expression",
+                                                "shapes", "message", "fix"], tablefmt="grid")]
+    hidden = len(report.findings) - len(shown)
+    if hidden:
+        out += ["", f"{hidden} info note{'s' if hidden != 1 else ''} not shown (intended-looking broadcasts and "
+                    f"conversions): --show-info lists them"]
+    if report.crash is not None:
+        out += ["", *crash_text(report)]
+    if report.gradcheck is not None:
+        out += ["", "Gradient check", str(report.gradcheck)]
+    if log:
+        out += ["", "Shape log", log_table(report, "simple")]
+    if shown:
+        out += ["", SILENCE]
+    if report.internal_errors:
+        out += ["", f"shapecheck: {report.internal_errors} internal error(s) while recording were ignored; "
+                    f"please report them"]
+    return "\n".join(out) + "\n"
+
+
+def crash_text(report: Report) -> list[str]:
+    c = report.crash
+    where = f"{c.path}:{c.line}" if c.path else "outside the traced code"
+    lines = [f"Crash: {c.type} at {where}"]
+    if c.expression:
+        lines.append(f"  in `{c.expression}`")
+    if c.message:
+        lines.append(f"  {c.type}: {c.message}")
+    if c.operands:
+        rows = [[o.text, o.kind, fmt(o.shape), o.dtype or "", _wrap(o.origin or "", 60)] for o in c.operands]
+        lines += ["", textwrap.indent(tabulate(rows, ["operand", "kind", "shape", "dtype", "origin"],
+                                               tablefmt="simple"), "  ")]
+    if c.explanation:
+        lines += ["", textwrap.indent(textwrap.fill(f"cause: {c.explanation}", 96, subsequent_indent="       "),
+                                      "  ")]
+    for i, fx in enumerate(c.fixes):
+        lines.append(f"  {'fix:  ' if i == 0 else '      '} {fx}")
+    if c.expression and not c.fixes and c.operands:
+        lines.append("  fix:   no rearrangement of these operands works: look at where they got their shapes")
+    return lines
+
+
+def log_table(report: Report, fmt_name: str) -> str:
+    rows = []
+    for lg in report.sites:
+        for rec in lg.records:
+            ops = " ".join(f"{spec.text} {fmt(v.shape)}" for spec, v in zip(lg.site.operands, rec.operands))
+            target = ", ".join(lg.site.targets)
+            rows.append([f"{lg.site.path}:{lg.site.line}", lg.site.kind, _wrap(lg.site.text, 40) if fmt_name !=
+                         "github" else lg.site.text.replace("|", "\\|"),
+                         ops, fmt(rec.result.shape) if rec.result else "", target, rec.count])
+        if lg.capped:
+            rows.append([f"{lg.site.path}:{lg.site.line}", "", "", f"(+{lg.capped} more signatures not kept)",
+                         "", "", ""])
+    return tabulate(rows, ["location", "kind", "expression", "operands", "result", "assigned to", "count"],
+                    tablefmt=fmt_name)
+
+
+def markdown(report: Report, *, log: bool = False, show_info: bool = True) -> str:
+    out = [f"### {summary(report)}"]
+    shown = _visible(report, show_info)
+    if shown:
+        rows = [[f.code, f.severity, f"`{f.site.path}:{f.site.line}`", _code(f.site.text),
+                 _operands_text(f.operands, f.result), _cell(f.message), _code(f.fix) if f.fix else ""]
+                for f in shown]
+        out += ["", "#### Findings", "", tabulate(rows, ["code", "severity", "location", "expression", "shapes",
+                                                         "message", "fix"], tablefmt="github")]
+    c = report.crash
+    if c is not None:
+        out += ["", f"#### Crash: {c.type} at `{c.path}:{c.line}`", ""]
+        if c.expression:
+            out.append(f"In {_code(c.expression)}: {_cell(c.message)}")
+        if c.operands:
+            rows = [[_code(o.text), o.kind, fmt(o.shape), o.dtype or "", _cell(o.origin or "")] for o in c.operands]
+            out += ["", tabulate(rows, ["operand", "kind", "shape", "dtype", "origin"], tablefmt="github")]
+        if c.explanation:
+            out += ["", f"**Cause:** {_cell(c.explanation)}"]
+        if c.fixes:
+            out += ["", "**Fixes** (checked with shape algebra):", ""] + [f"- {_code(str(fx))}" for fx in c.fixes]
+    if report.gradcheck is not None:
+        out += ["", "#### Gradient check", "", report.gradcheck.to_markdown()]
+    if log:
+        out += ["", "#### Shape log", "", log_table(report, "github")]
+    return "\n".join(out) + "\n"
+
+
+def json(report: Report) -> str:
+    return _json.dumps(report.to_dict(), indent=2) + "\n"
+
+
+def render(report: Report, format: str = "text", **options) -> str:
+    """The report in one of the formats: text, json, markdown."""
+    if format == "json":
+        return json(report)
+    if format == "markdown":
+        return markdown(report, log=options.get("log", False))
+    return text(report, **options)
+
+
+def _wrap(s: str, width: int) -> str:
+    return "\n".join(textwrap.wrap(s, width, break_long_words=True, break_on_hyphens=False)) if s else ""
+
+
+def _cell(s: str) -> str:
+    return s.replace("|", "\\|").replace("\n", " ")
+
+
+def _code(s: str) -> str:
+    s = s.replace("|", "\\|")
+    return f"``{s}``" if "`" in s else f"`{s}`"

@@ -1,0 +1,151 @@
+"""The report: findings, the crash and the shape log, as plain data that renderers turn into text."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ._events import Record, Site, SiteLog, Value
+
+SCHEMA_VERSION = 1
+SEVERITIES = ("error", "warning", "info")
+
+
+def rank(severity: str) -> int:
+    """0 for error, 1 for warning, 2 for info: lower is worse."""
+    return SEVERITIES.index(severity)
+
+
+@dataclass(frozen=True, slots=True)
+class Operand:
+    """One operand as reported: its source text and what it was."""
+
+    text: str
+    kind: str
+    shape: tuple[int, ...] | None
+    dtype: str | None
+    origin: str | None = None  # provenance: where a named operand got its shape
+
+    @classmethod
+    def of(cls, text: str, value: Value, origin: str | None = None) -> Operand:
+        return cls(text, value.kind if value.kind != "other" else value.type_name, value.shape, value.dtype, origin)
+
+    def to_dict(self) -> dict:
+        d = {"text": self.text, "kind": self.kind, "shape": _shape_list(self.shape), "dtype": self.dtype}
+        if self.origin:
+            d["origin"] = self.origin
+        return d
+
+
+@dataclass(slots=True)
+class Finding:
+    code: str
+    severity: str
+    site: Site
+    operands: tuple[Operand, ...]
+    result: tuple[int, ...] | None
+    message: str
+    fix: str | None
+    count: int = 1
+
+    def to_dict(self) -> dict:
+        return {
+            "code": self.code, "severity": self.severity, "path": self.site.path, "line": self.site.line,
+            "column": self.site.col, "expression": self.site.text,
+            "operands": [o.to_dict() for o in self.operands], "result_shape": _shape_list(self.result),
+            "count": self.count, "message": self.message, "fix": self.fix,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Fix:
+    expression: str
+    shape: tuple[int, ...] | None
+    why: str = ""  # "the shape of w2", "what delta3 would be with y as (130, 1)"
+
+    def __str__(self) -> str:
+        s = f"{self.expression} -> {_fmt(self.shape)}" if self.shape is not None else self.expression
+        return f"{s}  ({self.why})" if self.why else s
+
+
+@dataclass(slots=True)
+class Crash:
+    type: str
+    message: str
+    path: str | None
+    line: int | None
+    expression: str | None
+    operands: tuple[Operand, ...] = ()
+    explanation: str | None = None
+    fixes: list[Fix] = field(default_factory=list)
+    code: str | None = None  # the site's kind of failure: shapes, inner, inplace, size, pandas, attribute
+
+    def to_dict(self) -> dict:
+        return {
+            "type": self.type, "message": self.message, "path": self.path, "line": self.line,
+            "expression": self.expression, "operands": [o.to_dict() for o in self.operands],
+            "explanation": self.explanation, "fixes": [str(f) for f in self.fixes],
+        }
+
+
+@dataclass(slots=True)
+class Report:
+    """Everything one run found.  Renderers in `_render` turn it into text, JSON or Markdown."""
+
+    script: str | None
+    exit_status: int | None
+    findings: list[Finding] = field(default_factory=list)
+    crash: Crash | None = None
+    sites: list[SiteLog] = field(default_factory=list)
+    gradcheck: object | None = None  # a GradReport, when --grad was given
+    internal_errors: int = 0
+    capped_sites: int = 0
+
+    def counts(self) -> dict[str, int]:
+        c = {s: 0 for s in SEVERITIES}
+        for f in self.findings:
+            c[f.severity] += 1
+        return c
+
+    def worst(self) -> str | None:
+        return min((f.severity for f in self.findings), key=rank, default=None)
+
+    def to_dict(self) -> dict:
+        return {
+            "version": SCHEMA_VERSION,
+            "script": self.script,
+            "exit_status": self.exit_status,
+            "summary": self.counts(),
+            "findings": [f.to_dict() for f in self.findings],
+            "crash": self.crash.to_dict() if self.crash else None,
+            "sites": [_site_dict(log) for log in self.sites if log.records],
+            "gradcheck": self.gradcheck.to_dict() if self.gradcheck is not None else None,
+        }
+
+
+def _site_dict(log: SiteLog) -> dict:
+    s = log.site
+    return {
+        "path": s.path, "line": s.line, "column": s.col, "kind": s.kind, "expression": s.text,
+        "targets": list(s.targets),
+        "signatures": [{
+            "operands": [Operand.of(spec.text, v).to_dict() for spec, v in zip(s.operands, rec.operands)],
+            "result": Operand.of("", rec.result).to_dict() | {"text": None} if rec.result else None,
+            "count": rec.count,
+        } for rec in log.records],
+        "capped": log.capped,
+    }
+
+
+def _shape_list(shape) -> list[int] | None:
+    return list(shape) if shape is not None else None
+
+
+def _fmt(shape) -> str:
+    from ._shapes import fmt
+
+    return fmt(shape)
+
+
+def operands_of(site: Site, rec: Record, origins: dict[str, str] | None = None) -> tuple[Operand, ...]:
+    origins = origins or {}
+    return tuple(Operand.of(spec.text, v, origins.get(spec.text)) for spec, v in zip(site.operands, rec.operands))

@@ -1,0 +1,650 @@
+"""AST front end: wrap every array-relevant operation of the user's source in a recorder hook.
+
+A rewritten operation still runs in the user's own frame.  `a - b` becomes
+
+    __sc_sub__(*__sc_b__(17, a, b))
+
+where the hook `__sc_b__` notes the operands of site 17 and hands them back, and
+`__sc_sub__` is `operator.sub`, a C function that adds no Python frame.  So the
+operation raises and warns at the user's line, frame-sensitive callees
+(`super()`, `locals()`, `warnings.warn(stacklevel=2)`) still see the user's
+frame, and operands are evaluated once, in the original order.  Calls become
+`__sc_call__(*__sc_c__(17, f, x, y), axis=0)` with `__sc_call__ = operator.call`.
+
+The hooks live in `builtins` under `__sc_*__` names, so the user's namespaces
+gain nothing (dunder names, which class bodies do not mangle).  Every generated node carries the location of the node it stands
+for: tracebacks, warnings and `f_lineno` are those of the original code.
+"""
+
+from __future__ import annotations
+
+import ast
+import operator
+import re
+import types
+from dataclasses import dataclass, replace
+
+from ._events import OperandSpec, Site
+
+HOOK_BINOP = "__sc_b__"  # (sid, x, y) -> (x, y)
+HOOK_CALL = "__sc_c__"  # (sid, f, *args) -> (f, *args)
+HOOK_METHOD = "__sc_m__"  # (sid, bound_method, *args) -> (bound_method, *args)
+HOOK_ASSIGN = "__sc_a__"  # (sid, value, *bases) -> value
+HOOK_AUGVALUE = "__sc_v__"  # (sid, value, *target_parts) -> value
+CALL = "__sc_call__"  # operator.call
+
+# Operator -> (symbol, operator-module function).  The function is what the
+# syntax does: operator.sub(a, b) is `a - b`, operator.isub(a, b) is `a -= b`.
+BINOPS = {
+    ast.Add: ("+", "add"), ast.Sub: ("-", "sub"), ast.Mult: ("*", "mul"),
+    ast.MatMult: ("@", "matmul"), ast.Div: ("/", "truediv"), ast.FloorDiv: ("//", "floordiv"),
+    ast.Mod: ("%", "mod"), ast.Pow: ("**", "pow"), ast.LShift: ("<<", "lshift"),
+    ast.RShift: (">>", "rshift"), ast.BitOr: ("|", "or_"), ast.BitXor: ("^", "xor"),
+    ast.BitAnd: ("&", "and_"),
+}
+COMPARES = {
+    ast.Eq: ("==", "eq"), ast.NotEq: ("!=", "ne"), ast.Lt: ("<", "lt"),
+    ast.LtE: ("<=", "le"), ast.Gt: (">", "gt"), ast.GtE: (">=", "ge"),
+}
+
+
+def hook_functions() -> dict[str, object]:
+    """The operator functions the rewritten code calls, by their builtins name."""
+    names = {CALL: operator.call}
+    for symbol, fn in list(BINOPS.values()) + list(COMPARES.values()):
+        names[f"__sc_{fn}__"] = getattr(operator, fn)
+    for symbol, fn in BINOPS.values():
+        inplace = "i" + fn.rstrip("_")
+        names[f"__sc_{inplace}__"] = getattr(operator, inplace)
+    return names
+
+
+# Calls that never take part in array shapes, or that must see their caller's
+# frame undisturbed: left exactly as written.
+SKIP_FUNCTIONS = frozenset("""
+    print len range enumerate zip isinstance issubclass type super locals globals vars dir
+    eval exec compile getattr setattr hasattr delattr id hash repr str bool complex list dict
+    set tuple frozenset sorted reversed iter next open input format ord chr callable breakpoint
+    __import__ object property staticmethod classmethod map filter any all help exit quit bytes
+    bytearray memoryview slice hex oct bin ascii
+""".split())
+SKIP_METHODS = frozenset("""
+    append extend insert remove format format_map join split rsplit splitlines strip lstrip rstrip
+    replace startswith endswith lower upper title items keys values setdefault add_argument
+    parse_args write writelines read readline readlines close encode decode info debug warning
+    error exception critical
+""".split())
+REDUCTIONS = frozenset("""
+    sum mean std var max min prod amax amin nansum nanmean nanstd nanvar nanmax nanmin median
+    nanmedian argmax argmin average all any logsumexp norm
+""".split())
+EXPLICIT_CALLS = frozenset("""
+    reshape expand_dims atleast_2d atleast_3d newaxis outer einsum kron meshgrid broadcast_to
+    tile repeat column_stack vstack hstack stack concatenate
+""".split())
+# Method names of numpy arrays and pandas objects: a user class defining one of these does not make
+# `x.dot(...)` a call of the user's own method.
+ARRAY_METHODS = frozenset("""
+    dot sum mean std var max min prod reshape transpose astype copy flatten ravel squeeze clip round
+    argmax argmin cumsum all any fill item tolist to_numpy apply map T abs
+""".split())
+# Calls whose result shape the shape algebra knows (see _calls): an assignment of one needs no hook.
+KNOWN_RESULTS = frozenset("""
+    dot matmul outer reshape transpose ravel flatten squeeze exp log log1p sqrt tanh maximum minimum
+    sum mean std var max min prod argmax argmin abs
+""".split())
+MODULE_ROOTS = frozenset({"numpy", "pandas", "math", "scipy", "random", "os", "sys", "time"})
+
+_IGNORE = re.compile(r"#\s*shapecheck:\s*ignore(?:\[([A-Za-z0-9_,\s]+)\])?")
+OPT_OUT = "SHAPECHECK_DONT_REWRITE"
+
+
+def ignored_codes(source: str) -> dict[int, frozenset[str]]:
+    """Line -> codes silenced there by `# shapecheck: ignore[SC101]` (`*` for a bare ignore)."""
+    found = {}
+    for lineno, line in enumerate(source.splitlines(), 1):
+        m = _IGNORE.search(line)
+        if m:
+            codes = m.group(1)
+            found[lineno] = frozenset(c.strip().upper() for c in codes.split(",")) if codes else frozenset("*")
+    return found
+
+
+def opted_out(tree: ast.Module) -> bool:
+    doc = ast.get_docstring(tree, clean=False)
+    return bool(doc and OPT_OUT in doc)
+
+
+class _Source:
+    """Source text by AST position (ast columns are UTF-8 byte offsets)."""
+
+    def __init__(self, source: str):
+        self.lines = [line.encode("utf-8") for line in source.splitlines(keepends=True)]
+
+    def segment(self, node: ast.AST) -> str:
+        first, last = node.lineno - 1, node.end_lineno - 1
+        if first == last:
+            raw = self.lines[first][node.col_offset:node.end_col_offset]
+        else:
+            raw = self.lines[first][node.col_offset:] + b"".join(self.lines[first + 1:last])
+            raw += self.lines[last][:node.end_col_offset]
+        return raw.decode("utf-8", "replace")
+
+    def column(self, lineno: int, col_offset: int) -> int:
+        """A byte offset as a character column (1-based), as editors show it."""
+        return len(self.lines[lineno - 1][:col_offset].decode("utf-8", "replace")) + 1
+
+
+def _is_none_index(node: ast.AST) -> bool:
+    return (isinstance(node, ast.Constant) and node.value is None) or (
+        isinstance(node, ast.Attribute) and node.attr == "newaxis")
+
+
+def _orig(node: ast.AST) -> ast.AST:
+    """The node a hook wrapper stands for (static analysis looks through the wrappers)."""
+    return getattr(node, "_sc_orig", node)
+
+
+def _walk(node: ast.AST):
+    """ast.walk, seeing the original operation inside each wrapper."""
+    stack = [node]
+    while stack:
+        n = _orig(stack.pop())
+        yield n
+        stack.extend(ast.iter_child_nodes(n))
+
+
+def spells_out_shape(node: ast.AST) -> bool:
+    """True when the expression states a shape itself: `[:, None]`, np.newaxis, reshape, keepdims."""
+    for sub in _walk(node):
+        if isinstance(sub, ast.Subscript):
+            parts = sub.slice.elts if isinstance(sub.slice, ast.Tuple) else [sub.slice]
+            if any(_is_none_index(p) for p in parts):
+                return True
+        elif isinstance(sub, ast.Attribute) and sub.attr == "newaxis":
+            return True
+        elif isinstance(sub, ast.Call):
+            if _callee_name(sub.func) in EXPLICIT_CALLS:
+                return True
+            if any(k.arg == "keepdims" and _truthy(k.value) for k in sub.keywords):
+                return True
+    return False
+
+
+def _truthy(node: ast.AST) -> bool:
+    return isinstance(node, ast.Constant) and bool(node.value)
+
+
+def _callee_name(func: ast.AST) -> str | None:
+    if isinstance(func, ast.Name):
+        return func.id
+    if isinstance(func, ast.Attribute):
+        return func.attr
+    return None
+
+
+def reduction_of(node: ast.AST) -> tuple[int | None, bool] | None:
+    """(axis, keepdims) when the expression is a reduction call like `np.sum(e, axis=1)`."""
+    node = _orig(node)
+    if not isinstance(node, ast.Call) or _callee_name(node.func) not in REDUCTIONS:
+        return None
+    axis_node = None
+    keepdims = False
+    for k in node.keywords:
+        if k.arg == "axis":
+            axis_node = k.value
+        elif k.arg == "keepdims":
+            keepdims = _truthy(k.value)
+    if axis_node is None:
+        # np.sum(x, 1) takes the axis second; x.sum(1) takes it first.
+        is_method = isinstance(node.func, ast.Attribute) and not _looks_like_module(node.func.value)
+        pos = 0 if is_method else 1
+        if len(node.args) > pos:
+            axis_node = node.args[pos]
+    axis = None
+    if isinstance(axis_node, ast.Constant) and isinstance(axis_node.value, int):
+        axis = axis_node.value
+    elif isinstance(axis_node, ast.UnaryOp) and isinstance(axis_node.op, ast.USub) and isinstance(
+            axis_node.operand, ast.Constant):
+        axis = -axis_node.operand.value
+    return axis, keepdims
+
+
+def _looks_like_module(node: ast.AST, aliases: frozenset[str] = frozenset()) -> bool:
+    while isinstance(node, ast.Attribute):
+        node = node.value
+    return isinstance(node, ast.Name) and (node.id in aliases or node.id in ("np", "pd", "numpy", "pandas"))
+
+
+def _is_transpose(node: ast.AST) -> bool:
+    node = _orig(node)
+    if isinstance(node, ast.Attribute) and node.attr == "T":
+        return True
+    return isinstance(node, ast.Call) and _callee_name(node.func) == "transpose" and len(node.args) <= 1 and (
+        isinstance(node.func, ast.Attribute) and not _looks_like_module(node.func.value) or len(node.args) == 1)
+
+
+def _locate(new: ast.AST, old: ast.AST) -> ast.AST:
+    """Give every generated node without a location the location of `old`."""
+    for sub in ast.walk(new):
+        if "lineno" in sub._attributes and not hasattr(sub, "lineno"):
+            sub.lineno, sub.col_offset = old.lineno, old.col_offset
+            sub.end_lineno, sub.end_col_offset = old.end_lineno, old.end_col_offset
+    return new
+
+
+def _name(id_: str) -> ast.Name:
+    return ast.Name(id=id_, ctx=ast.Load())
+
+
+def _reloadable(node: ast.AST) -> bool:
+    """Evaluating this expression again has no effect and gives the same object."""
+    return isinstance(node, (ast.Name, ast.Constant))
+
+
+class _Scope:
+    def __init__(self, qualname: str, body: list[ast.stmt]):
+        self.qualname = qualname
+        self.assigned: dict[str, list[ast.AST]] = {}
+        for node in _own_nodes(body):
+            if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                for t in targets:
+                    if isinstance(t, ast.Name):
+                        self.assigned.setdefault(t.id, []).append(node.value)
+
+
+def _own_nodes(body: list[ast.stmt]):
+    """Nodes of a scope's body, not descending into nested functions, classes or lambdas."""
+    stack = list(body)
+    while stack:
+        node = stack.pop()
+        yield node
+        for child in ast.iter_child_nodes(node):
+            if not isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+                stack.append(child)
+
+
+class Rewriter(ast.NodeTransformer):
+    """Rewrite one module (or one function's source); collects the static `Site`s it creates."""
+
+    def __init__(self, source: str, path: str, first_id: int):
+        self.src = _Source(source)
+        self.path = path
+        self.next_id = first_id
+        self.sites: list[Site] = []
+        # Where each site's operation instruction sits (AST byte offsets): how a traceback is mapped
+        # back to a site.  None for assignments, which never raise and share their value's position.
+        self.positions: list[tuple[int, int, int, int] | None] = []
+        self.attr_positions: dict[int, tuple[int, int, int, int]] = {}  # method sites: where `x.meth` is
+        self.ignores = ignored_codes(source)
+        self.modules: set[str] = set()
+        self.scopes: list[_Scope] = []
+        # Functions and methods defined in this module: when the whole module is rewritten their
+        # bodies are traced, so calling them needs no hook of its own.
+        self.user_functions: frozenset[str] = frozenset()
+        self.user_methods: frozenset[str] = frozenset()
+
+    # -- scopes -----------------------------------------------------------
+
+    def visit_Module(self, node: ast.Module) -> ast.Module:
+        self.scan(node)
+        functions, methods = set(), set()
+        for sub in ast.walk(node):
+            if isinstance(sub, ast.ClassDef):
+                methods.update(b.name for b in sub.body if isinstance(b, (ast.FunctionDef, ast.AsyncFunctionDef)))
+            elif isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                functions.add(sub.name)
+            elif isinstance(sub, ast.Assign) and isinstance(sub.value, ast.Lambda):
+                functions.update(t.id for t in sub.targets if isinstance(t, ast.Name))
+        self.user_functions = frozenset(functions)
+        self.user_methods = frozenset(methods - ARRAY_METHODS)
+        self.scopes.append(_Scope("<module>", node.body))
+        node.body = self._stmts(node.body)
+        self.scopes.pop()
+        return node
+
+    def scan(self, tree: ast.Module) -> None:
+        """Note the names the module binds to imported modules (`np`, `pd`)."""
+        for sub in ast.walk(tree):
+            if isinstance(sub, ast.Import):
+                for a in sub.names:
+                    self.modules.add(a.asname or a.name.split(".")[0])
+            elif isinstance(sub, ast.ImportFrom) and sub.module:
+                root = sub.module.split(".")[0]
+                if root in MODULE_ROOTS:
+                    for a in sub.names:
+                        self.modules.add(a.asname or a.name)
+
+    def _qual(self, name: str) -> str:
+        outer = self.scopes[-1].qualname if self.scopes else "<module>"
+        return name if outer == "<module>" else f"{outer}.{name}"
+
+    def visit_FunctionDef(self, node):
+        # Decorators, defaults and annotations run once, at definition: left as written.
+        self.scopes.append(_Scope(self._qual(node.name), node.body))
+        node.body = self._stmts(node.body)
+        self.scopes.pop()
+        return node
+
+    visit_AsyncFunctionDef = visit_FunctionDef
+
+    def visit_ClassDef(self, node):
+        self.scopes.append(_Scope(self._qual(node.name), node.body))
+        node.body = self._stmts(node.body)
+        self.scopes.pop()
+        return node
+
+    def visit_Lambda(self, node):
+        self.scopes.append(_Scope(self._qual("<lambda>"), []))
+        node.body = self.visit(node.body)
+        self.scopes.pop()
+        return node
+
+    def visit_match_case(self, node):
+        # Patterns are not expressions: only the guard and the body run as code.
+        if node.guard is not None:
+            node.guard = self.visit(node.guard)
+        node.body = self._stmts(node.body)
+        return node
+
+    def _stmts(self, body: list[ast.stmt]) -> list[ast.stmt]:
+        out = []
+        for stmt in body:
+            new = self.visit(stmt)
+            if isinstance(new, list):
+                out.extend(new)
+            elif new is not None:
+                out.append(new)
+        return out
+
+    # -- sites ------------------------------------------------------------
+
+    def _site(self, node: ast.AST, kind: str, op: str, operands: list[ast.AST], texts: list[str] | None = None,
+              **extra) -> int:
+        sid = self.next_id
+        self.next_id += 1
+        texts = texts or [self.src.segment(o) for o in operands]
+        specs = tuple(self._operand(o, t) for o, t in zip(operands, texts))
+        ignore = frozenset().union(*(self.ignores.get(n, frozenset())
+                                     for n in range(node.lineno, node.end_lineno + 1)))
+        self.positions.append(None if kind == "assign" else
+                              (node.lineno, node.col_offset, node.end_lineno, node.end_col_offset))
+        self.sites.append(Site(
+            id=sid, path=self.path, line=node.lineno, col=self.src.column(node.lineno, node.col_offset),
+            end_line=node.end_lineno, end_col=self.src.column(node.end_lineno, node.end_col_offset),
+            kind=kind, op=op, text=extra.pop("text", None) or self.src.segment(node), operands=specs,
+            scope=self.scopes[-1].qualname if self.scopes else "<module>", ignore=ignore, **extra))
+        return sid
+
+    def _operand(self, node: ast.AST, text: str) -> OperandSpec:
+        name = node.id if isinstance(node, ast.Name) else None
+        explicit = spells_out_shape(node)
+        red = reduction_of(node)
+        by_name = False
+        if name is not None and self.scopes:
+            # A name's own history in this scope: `s = np.sum(e, axis=1); e / s`.
+            values = self.scopes[-1].assigned.get(name, [])
+            by_name = bool(values) and all(spells_out_shape(v) for v in values)
+            reds = [reduction_of(v) for v in values]
+            if values and all(reds) and len(set(reds)) == 1:
+                red = reds[0]
+        axis, keepdims = red if red else (None, False)
+        return OperandSpec(text=text, name=name, child=getattr(node, "_sc_sid", None),
+                           transposed=_is_transpose(node), explicit=explicit, shaped_by_name=by_name,
+                           reduction_axis=axis if red else None, keepdims=keepdims)
+
+    def _wrap_op(self, node, fn: str, sid: int, left, right) -> ast.AST:
+        pre = ast.Call(func=_name(HOOK_BINOP), args=[ast.Constant(sid), left, right], keywords=[])
+        new = ast.Call(func=_name(f"__sc_{fn}__"), args=[ast.Starred(value=pre, ctx=ast.Load())], keywords=[])
+        new._sc_sid = sid
+        new._sc_orig = node
+        return _locate(new, node)
+
+    def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
+        node = self.generic_visit(node)
+        # A literal operand (`1 - s`, `0.5 * dw`, `x ** 2`) broadcasts as a scalar: it cannot be a
+        # shape bug, and skipping it keeps the overhead of sigmoid-heavy code low.
+        if _constant_only(node.left) or _constant_only(node.right):
+            return node
+        if _is_text(node.left) or _is_text(node.right):
+            return node
+        symbol, fn = BINOPS[type(node.op)]
+        sid = self._site(node, "binop", symbol, [node.left, node.right])
+        return self._wrap_op(node, fn, sid, node.left, node.right)
+
+    def visit_Compare(self, node: ast.Compare) -> ast.AST:
+        node = self.generic_visit(node)
+        # Chained comparisons short-circuit and evaluate the middle once: left alone.
+        if len(node.ops) != 1 or type(node.ops[0]) not in COMPARES:
+            return node
+        right = node.comparators[0]
+        if _constant_only(node.left) or _constant_only(right) or _is_text(node.left) or _is_text(right):
+            return node
+        symbol, fn = COMPARES[type(node.ops[0])]
+        sid = self._site(node, "compare", symbol, [node.left, right])
+        return self._wrap_op(node, fn, sid, node.left, right)
+
+    def visit_Call(self, node: ast.Call) -> ast.AST:
+        node = self.generic_visit(node)
+        func = node.func
+        name = _callee_name(func)
+        # `*args` and `**kwargs` stay as written so that their error messages name the callee.
+        if any(isinstance(a, ast.Starred) for a in node.args) or any(k.arg is None for k in node.keywords):
+            return node
+        if isinstance(func, ast.Name) and (name in SKIP_FUNCTIONS or name in self.user_functions):
+            return node
+        is_method = isinstance(func, ast.Attribute) and not _looks_like_module(func.value, frozenset(self.modules))
+        if is_method and (name in SKIP_METHODS or name in self.user_methods):
+            return node
+        if not is_method and all(_constant_only(a) for a in node.args):
+            return node  # np.zeros((3, 4)): no array goes in; the assignment records what comes out
+        operands = ([func.value] if is_method else []) + list(node.args)
+        keywords = tuple((k.arg, self.src.segment(k.value)) for k in node.keywords)
+        explicit = name in EXPLICIT_CALLS or any(k == "keepdims" for k, _ in keywords)
+        sid = self._site(node, "method" if is_method else "call", self.src.segment(func), operands,
+                         callee=name, keywords=keywords, explicit=explicit)
+        if is_method:
+            # `y.reshape` on a Series raises AttributeError while the method is looked up, before the hook.
+            self.attr_positions[sid] = (func.lineno, func.col_offset, func.end_lineno, func.end_col_offset)
+        hook = HOOK_METHOD if is_method else HOOK_CALL
+        pre = ast.Call(func=_name(hook), args=[ast.Constant(sid), func] + list(node.args), keywords=[])
+        new = ast.Call(func=_name(CALL), args=[ast.Starred(value=pre, ctx=ast.Load())], keywords=node.keywords)
+        new._sc_sid = sid
+        new._sc_orig = node
+        return _locate(new, node)
+
+    def visit_Assign(self, node: ast.Assign) -> ast.AST:
+        node.value = self.visit(node.value)
+        node.targets = [self.visit(t) for t in node.targets]
+        return self._assign(node, node.targets, node.value)
+
+    def visit_AnnAssign(self, node: ast.AnnAssign) -> ast.AST:
+        if node.value is None:
+            return node
+        node.value = self.visit(node.value)
+        node.target = self.visit(node.target)
+        return self._assign(node, [node.target], node.value)
+
+    def _assign(self, node, targets, value) -> ast.AST:
+        if not all(isinstance(t, (ast.Name, ast.Attribute, ast.Subscript)) for t in targets):
+            return node  # unpacking: `a, b = ...`
+        if isinstance(value, _NOT_ARRAYS) or (isinstance(value, ast.Constant)):
+            return node
+        if any(isinstance(t, ast.Name) and t.id.startswith("__") and t.id.endswith("__") for t in targets):
+            return node
+        target_texts = tuple(self.src.segment(t) for t in targets)
+        value_sid = getattr(value, "_sc_sid", None)
+        # Shape drift is an update that changes a name's shape by accident (`b = b - lr * db`), not
+        # one that says so (`y = y.reshape(-1, 1)`, `a2 = a2.T`, `x = x[:, 0]`).
+        deliberate = spells_out_shape(value) or _is_transpose(value) or isinstance(value, (ast.Attribute,
+                                                                                             ast.Subscript))
+        self_refs = () if deliberate else tuple(self._self_refs(value, target_texts))
+        if value_sid is not None:
+            vsite = self.sites[value_sid - self.sites[0].id]
+            if vsite.kind in ("binop", "compare") or vsite.callee in KNOWN_RESULTS:
+                # The site's own record gives the value's shape: note the targets there instead of
+                # paying for a hook on every run.
+                self.sites[value_sid - self.sites[0].id] = replace(vsite, targets=target_texts, self_refs=self_refs)
+                return node
+        bases = []
+        base = value
+        while isinstance(base, (ast.Attribute, ast.Subscript)):
+            base = base.value
+        if base is not value and isinstance(base, ast.Name):
+            bases = [base]
+        sid = self._site(value, "assign", "=", bases, targets=target_texts, self_refs=self_refs,
+                         value_of=getattr(value, "_sc_sid", None))
+        hook = ast.Call(func=_name(HOOK_ASSIGN), args=[ast.Constant(sid), value] +
+                        [_locate(_name(b.id), b) for b in bases], keywords=[])
+        node.value = _locate(hook, value)
+        return node
+
+    def _self_refs(self, value: ast.AST, targets: tuple[str, ...]):
+        """(site, operand index) pairs in the value that read one of the assigned targets."""
+        for sub in ast.walk(value):
+            sid = getattr(sub, "_sc_sid", None)
+            if sid is None:
+                continue
+            site = self.sites[sid - self.sites[0].id] if self.sites else None
+            if site is None:
+                continue
+            for i, spec in enumerate(site.operands):
+                if spec.text in targets:
+                    yield sid, i
+
+    def visit_AugAssign(self, node: ast.AugAssign) -> ast.AST:
+        node.value = self.visit(node.value)
+        symbol, fn = BINOPS[type(node.op)]
+        target = node.target
+        if isinstance(target, ast.Name):
+            # `x += v` is exactly `x = operator.iadd(x, v)`: load x, evaluate v, operate, store.
+            sid = self._site(node, "augassign", symbol + "=", [target, node.value],
+                             text=self.src.segment(node))
+            inplace = "i" + fn.rstrip("_")
+            call = self._wrap_op(node, inplace, sid, _locate(_name(target.id), target), node.value)
+            store = ast.Name(id=target.id, ctx=ast.Store())
+            return _locate(ast.Assign(targets=[_locate(store, target)], value=call), node)
+        # obj.attr += v, c[k] += v: the statement stays (one evaluation of obj, c, k); the hook sees v,
+        # and the target's parts when they can be read again without effect.
+        node.target = self.visit(target)
+        parts = []
+        if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name):
+            parts = [target.value, ast.Constant(target.attr)]
+        elif isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name) and _reloadable(target.slice):
+            parts = [target.value, target.slice]
+        texts = [self.src.segment(target), self.src.segment(node.value)]
+        sid = self._site(node, "augassign", symbol + "=", [target, node.value], texts=texts,
+                         text=self.src.segment(node))
+        args = [ast.Constant(sid), node.value] + [_locate(_copy_load(p), target) for p in parts]
+        if isinstance(target, ast.Attribute):
+            args.append(ast.Constant("attr"))
+        node.value = _locate(ast.Call(func=_name(HOOK_AUGVALUE), args=args, keywords=[]), node.value)
+        return node
+
+
+_NOT_ARRAYS = (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp, ast.JoinedStr,
+               ast.Dict, ast.Set, ast.List, ast.Tuple)
+
+
+def _copy_load(node: ast.AST) -> ast.AST:
+    if isinstance(node, ast.Name):
+        return ast.Name(id=node.id, ctx=ast.Load())
+    return ast.Constant(node.value)
+
+
+def _constant_only(node: ast.AST) -> bool:
+    """Built from literals alone (`2`, `-1`, `(3, 4)`): can never be an array."""
+    return all(isinstance(n, (ast.Constant, ast.UnaryOp, ast.BinOp, ast.Tuple, ast.List, ast.Load, ast.unaryop,
+                              ast.operator)) for n in ast.walk(node))
+
+
+def _is_text(node: ast.AST) -> bool:
+    return isinstance(node, ast.JoinedStr) or (isinstance(node, ast.Constant) and isinstance(node.value, (str, bytes)))
+
+
+@dataclass
+class Rewritten:
+    """A compiled, rewritten module and what the recorder must know about its sites."""
+
+    code: types.CodeType
+    sites: list[Site]
+    positions: list[tuple[int, int, int, int] | None]  # parallel to sites
+    attr_positions: dict[int, tuple[int, int, int, int]]
+
+
+def rewrite(source: str, filename: str, path: str, first_id: int, tree: ast.Module | None = None) -> Rewritten:
+    """Rewrite and compile module source.
+
+    `filename` is the real file name (tracebacks read the source from it); `path`
+    is how reports show it.  Raises SyntaxError exactly as `compile` would.
+    """
+    if tree is None:
+        tree = ast.parse(source, filename)
+    if opted_out(tree):
+        return Rewritten(compile(tree, filename, "exec", dont_inherit=True), [], [], {})
+    rw = Rewriter(source, path, first_id)
+    tree = rw.visit(tree)
+    return Rewritten(compile(tree, filename, "exec", dont_inherit=True), rw.sites, rw.positions, rw.attr_positions)
+
+
+def find_function(tree: ast.Module, name: str, firstlineno: int):
+    """The def of a function object in its file's AST: its name, and its first line (a decorator's, if any)."""
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == name:
+            first = min([node.lineno] + [d.lineno for d in node.decorator_list])
+            if firstlineno in (node.lineno, first):
+                return node
+    return None
+
+
+def rewrite_function(source: str, tree: ast.Module, node: ast.FunctionDef, filename: str, path: str,
+                     first_id: int, qualname: str, freevars: tuple[str, ...]) -> Rewritten:
+    """Rewrite one function of a file (for `@shapecheck.trace`); the code object of the new function
+    is found in `Rewritten.code.co_consts`, nested as the original was.
+
+    The def is compiled inside a factory function that binds its free variables (so that closures
+    get cells that the caller replaces with the original ones) and, for a method, inside a class of
+    the same name (so that `__private` names are mangled and `super()` finds `__class__`).
+    """
+    rw = Rewriter(source, path, first_id)
+    rw.scan(tree)
+    parts = qualname.split(".")
+    outer = [p for p in parts[:-1] if p != "<locals>"]
+    rw.scopes.append(_Scope(".".join(parts[:-1]) or "<module>", []))
+    node.decorator_list = []
+    new = rw.visit(node)
+    rw.scopes.pop()
+    body: list[ast.stmt] = [new]
+    in_class = len(parts) >= 2 and parts[-2] != "<locals>"
+    if in_class:
+        body = [ast.ClassDef(name=outer[-1], bases=[], keywords=[], body=body, decorator_list=[])]
+    binds = [ast.Assign(targets=[ast.Name(id=v, ctx=ast.Store())], value=ast.Constant(None))
+             for v in freevars if v != "__class__"]
+    factory = ast.FunctionDef(name="__sc_factory__", args=ast.arguments(
+        posonlyargs=[], args=[], kwonlyargs=[], kw_defaults=[], defaults=[]),
+        body=binds + body + [ast.Return(value=ast.Constant(None))], decorator_list=[])
+    module = ast.Module(body=[factory], type_ignores=[])
+    for n in ast.walk(module):
+        if "lineno" in n._attributes and not hasattr(n, "lineno"):
+            n.lineno, n.col_offset, n.end_lineno, n.end_col_offset = node.lineno, 0, node.lineno, 0
+    flags = 0
+    for stmt in tree.body:
+        if isinstance(stmt, ast.ImportFrom) and stmt.module == "__future__":
+            for alias in stmt.names:
+                feature = getattr(__import__("__future__"), alias.name, None)
+                flags |= getattr(feature, "compiler_flag", 0)
+    code = compile(module, filename, "exec", flags=flags, dont_inherit=True)
+    return Rewritten(code, rw.sites, rw.positions, rw.attr_positions)
+
+
+def function_code(code: types.CodeType, name: str, firstlineno: int) -> types.CodeType | None:
+    """The code object of function `name` nested anywhere in `code`'s constants."""
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            if const.co_name == name and const.co_firstlineno == firstlineno:
+                return const
+            found = function_code(const, name, firstlineno)
+            if found is not None:
+                return found
+    return None

@@ -1,0 +1,347 @@
+"""The rules: pure functions from what was recorded at a site to findings.
+
+Each rule has a stable code, a severity, a one-line message naming the
+expression and the shapes, and a fix that shape algebra says works.  A rule
+that is unsure stays quiet or says `info`: a false alarm costs the reader's
+trust in every other line of the report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from . import _shapes
+from ._events import OperandSpec, Record, Site, SiteLog, Value
+from ._report import Finding, operands_of, rank
+from ._shapes import fmt
+
+ELEMENTWISE = frozenset({"binop", "compare"})
+
+
+class Context:
+    """Lookups across sites that some rules and the explainer need: where did a name get its value?"""
+
+    def __init__(self, logs: list[SiteLog]):
+        self.logs = logs
+        self.by_id = {log.site.id: log for log in logs}
+        self._assigned: dict[tuple[str, str, str], list[SiteLog]] = {}
+        for log in logs:
+            for t in log.site.targets:
+                self._assigned.setdefault((log.site.path, log.site.scope, t), []).append(log)
+
+    def assignment(self, name: str, site: Site, before_line: int | None = None) -> SiteLog | None:
+        """The assignment that gave `name` its value as seen at `site`: the nearest one above it in the
+        same scope that ran, else the last one in the scope (a value carried round a loop)."""
+        line = site.line if before_line is None else before_line
+        for scope in (site.scope, "<module>"):
+            ran = [log for log in self._assigned.get((site.path, scope, name), ()) if log.last is not None]
+            if ran:
+                earlier = [log for log in ran if log.site.line < line]
+                return max(earlier or ran, key=lambda log: log.site.line)
+        return None
+
+    def value(self, log: SiteLog) -> Value | None:
+        """What an assignment site assigned the last time it ran."""
+        return log.last.result if log.last is not None else None
+
+    def origin(self, name: str, site: Site, depth: int = 2) -> str | None:
+        """`from `a2.T` at line 41, itself `relu(z2)` (240, 10) at line 40` for an operand name."""
+        log = self.assignment(name, site)
+        parts = []
+        while log is not None and len(parts) < depth:
+            value = self.value(log)
+            shape = f" {fmt(value.shape)}" if parts and value is not None and value.shape is not None else ""
+            parts.append(f"`{log.site.text}`{shape} at line {log.site.line}")
+            if not _mentions(log.site.text, name):
+                break
+            log = self.assignment(name, log.site, before_line=log.site.line)
+        return "from " + ", itself ".join(parts) if parts else None
+
+
+def _mentions(text: str, name: str) -> bool:
+    import re
+
+    return re.search(rf"(?<![\w.]){re.escape(name)}(?!\w)", text) is not None
+
+
+def _paren(text: str) -> str:
+    """`(y - y_hat)` where an operand must be parenthesised before `.T` or `.reshape`."""
+    import re
+
+    if re.fullmatch(r"[\w.]+(\[[^\[\]]*\])?(\([^()]*\))?", text):
+        return text
+    return f"({text})"
+
+
+def _is_vector_like(shape) -> bool:
+    return shape is not None and (len(shape) == 1 or (len(shape) == 2 and 1 in shape))
+
+
+# -- SC101 ------------------------------------------------------------------
+
+
+def outer_broadcast(site: Site, rec: Record, ctx: Context) -> Finding | None:
+    """SC101: broadcasting stretched both operands, so the result is bigger than either."""
+    if site.kind not in ELEMENTWISE or site.op == "@" or rec.result is None or len(rec.operands) != 2:
+        return None
+    a, b = rec.operands
+    if not (a.kind in ("ndarray", "matrix") and b.kind in ("ndarray", "matrix")) or "matrix" in (a.kind, b.kind):
+        return None
+    if (a.size or 0) <= 1 or (b.size or 0) <= 1:
+        return None  # scalars and one-element arrays broadcast as intended
+    r = rec.result.shape
+    if not (_shapes.stretched(a.shape, r) and _shapes.stretched(b.shape, r)):
+        return None
+    sa, sb = site.operands
+    same_vectors = _is_vector_like(a.shape) and _is_vector_like(b.shape) and _shapes.prod(a.shape) == _shapes.prod(b.shape)
+    if site.explicit or sa.explicit or sb.explicit:
+        severity, why = "info", "the expression spells the outer broadcast out, so it is probably intended"
+    elif sa.text.removesuffix(".T") == sb.text.removesuffix(".T"):
+        severity, why = "info", "an array against its own transpose: probably an intended pairwise table"
+    elif same_vectors:
+        severity, why = "warning", None
+    elif sa.shaped_by_name or sb.shaped_by_name:
+        severity, why = "info", "the operands were shaped on purpose where they were assigned"
+    else:
+        severity, why = "warning", None
+    msg = (f"`{site.text}` stretches both operands: {sa.text} {fmt(a.shape)} and {sb.text} {fmt(b.shape)} "
+           f"broadcast to {fmt(r)}, so every element of one meets every element of the other")
+    rank1 = [(spec, v) for spec, v in ((sa, a), (sb, b)) if len(v.shape) == 1]
+    if rank1 and severity == "warning":
+        spec, v = rank1[0]
+        msg += f"; {spec.text} is rank-1 {fmt(v.shape)}, which numpy treats as a row {fmt((1,) + v.shape)}"
+    if why:
+        msg += f" ({why})"
+    fix = _outer_fix(site, a, b) if severity == "warning" else None
+    return Finding("SC101", severity, site, operands_of(site, rec), r, msg, fix, rec.count)
+
+
+def outer_fixes(site: Site, a: Value, b: Value) -> list[tuple[str, tuple[int, ...], int]]:
+    """Rewrites of an outer-broadcasting operation that make both operands line up, verified by
+    broadcasting: (expression, result shape, index of the operand that changed)."""
+    sa, sb = site.operands
+    out = []
+    for i, (spec, v, other) in enumerate(((sa, a, b), (sb, b, a))):
+        if len(v.shape) == 1 and len(other.shape) == 2:
+            new = (v.shape[0], 1) if other.shape[0] == v.shape[0] else (1, v.shape[0])
+            call = ".reshape(-1, 1)" if new[1] == 1 else ".reshape(1, -1)"
+            text = _paren(spec.text) + call
+        elif len(v.shape) == 2 and len(other.shape) == 2:
+            new = _shapes.transpose(v.shape)
+            text = spec.text.removesuffix(".T") if spec.transposed else _paren(spec.text) + ".T"
+        else:
+            continue
+        res = _shapes.broadcast(new, other.shape)
+        if res is not None and not _shapes.stretched(other.shape, res) and res == other.shape:
+            expr = f"{text} {site.op} {sb.text}" if i == 0 else f"{sa.text} {site.op} {text}"
+            out.append((expr, res, i))
+    return out
+
+
+def _outer_fix(site: Site, a: Value, b: Value) -> str | None:
+    fixes = outer_fixes(site, a, b)
+    if not fixes:
+        return "give both operands the same shape before this operation"
+    # A rank-1 operand is the usual culprit: reshape it rather than transpose the other.
+    fixes.sort(key=lambda f: 0 if len((a, b)[f[2]].shape) == 1 else 1)
+    expr, res, _ = fixes[0]
+    return f"{expr} -> {fmt(res)}"
+
+
+# -- SC102 ------------------------------------------------------------------
+
+
+def rank1_operand(site: Site, rec: Record, ctx: Context) -> Finding | None:
+    """SC102: a rank-1 array where a row or a column was clearly meant."""
+    if site.kind == "assign" or rec.error:
+        return None
+    specs, vals = site.operands, rec.operands
+    for i, (spec, v) in enumerate(zip(specs, vals)):
+        if spec.transposed and v.kind == "ndarray" and v.shape is not None and len(v.shape) == 1 and v.shape[0] > 1:
+            return _transposed_rank1(site, rec, i)
+    if site.kind in ELEMENTWISE and len(vals) == 2:
+        for i in (0, 1):
+            spec, v, other = specs[i], vals[i], vals[1 - i]
+            if (spec.reduction_axis in (1, -1) and not spec.keepdims and v.kind == "ndarray"
+                    and v.shape is not None and len(v.shape) == 1 and other.kind == "ndarray"
+                    and other.shape is not None and len(other.shape) == 2 and v.shape[0] == other.shape[-1]):
+                return _row_reduction(site, rec, i, ctx)
+    return None
+
+
+def _transposed_rank1(site: Site, rec: Record, i: int) -> Finding:
+    spec, v = site.operands[i], rec.operands[i]
+    base = spec.text.removesuffix(".T")
+    msg = (f"`{site.text}`: {spec.text} does nothing, because {base} is rank-1 {fmt(v.shape)}: "
+           f"a rank-1 array has no rows or columns to swap")
+    others = [(s, w) for j, (s, w) in enumerate(zip(site.operands, rec.operands)) if j != i and w.shape is not None]
+    fix = f"make {base} a column with {_paren(base)}.reshape(-1, 1) (then {spec.text} is a row {fmt((1,) + v.shape)})"
+    if site.callee in ("dot", "matmul", "outer") or site.op == "@":
+        if others and others[0][1].shape is not None and len(others[0][1].shape) == 1:
+            o_spec, o_val = others[0]
+            first, second = (o_spec.text.removesuffix(".T"), base) if i == 1 else (base, o_spec.text.removesuffix(".T"))
+            sizes = (o_val.shape[0], v.shape[0]) if i == 1 else (v.shape[0], o_val.shape[0])
+            fix = f"np.outer({first}, {second}) -> {fmt(sizes)} (an outer product of two rank-1 arrays)"
+    return Finding("SC102", "warning", site, operands_of(site, rec), rec.result.shape if rec.result else None,
+                   msg, fix, rec.count)
+
+
+def _row_reduction(site: Site, rec: Record, i: int, ctx: Context) -> Finding:
+    spec, v, other = site.operands[i], rec.operands[i], rec.operands[1 - i]
+    msg = (f"`{site.text}`: {spec.text} {fmt(v.shape)} holds one value per row of a 2-D array, but numpy lines "
+           f"a rank-1 array up with the last axis, so it meets {site.operands[1 - i].text} {fmt(other.shape)} "
+           f"column by column")
+    text = spec.text
+    if spec.name:
+        log = ctx.assignment(spec.name, site)
+        if log is not None:
+            text = f"{spec.name} = {log.site.text}"
+    if text.endswith(")"):
+        fix = f"{text[:-1]}, keepdims=True) -> {fmt((v.shape[0], 1))}"
+    else:
+        fix = f"keep the reduced axis: keepdims=True gives {fmt((v.shape[0], 1))}"
+    return Finding("SC102", "warning", site, operands_of(site, rec), rec.result.shape if rec.result else None,
+                   msg, fix, rec.count)
+
+
+# -- SC103 ------------------------------------------------------------------
+
+
+def shape_drift(log: SiteLog, ctx: Context) -> list[Finding]:
+    """SC103: a name updated from itself (`b = b - lr * db`) came out with a different shape."""
+    out = []
+    site = log.site
+    for name, before, after in log.drift:
+        msg = (f"{name} changes shape at `{site.targets[0]} = {site.text}`: {fmt(before)} before, {fmt(after)} after;"
+               f" an update that reshapes a parameter silently breaks every later iteration")
+        fix = _drift_fix(site, name, before, after, ctx)
+        rec = log.records[0] if log.records else Record(operands=())
+        operands = (operands_of_drift(name, before, after))
+        out.append(Finding("SC103", "warning", site, operands, after, msg, fix, rec.count))
+    return out
+
+
+def operands_of_drift(name, before, after):
+    from ._report import Operand
+
+    return (Operand(name, "ndarray", before, None, "before the update"),)
+
+
+def _drift_fix(site: Site, name: str, before, after, ctx: Context) -> str | None:
+    for child_id, index in site.self_refs:
+        child = ctx.by_id.get(child_id)
+        if child is None or child.last is None or len(child.last.operands) != 2:
+            continue
+        other_spec = child.site.operands[1 - index]
+        other = child.last.operands[1 - index]
+        if other.shape is None:
+            continue
+        if _shapes.prod(other.shape) == _shapes.prod(before):
+            return (f"make {other_spec.text} {fmt(before)} like {name}: "
+                    f"{_paren(other_spec.text)}.reshape{fmt(before)}")
+        for axis in range(len(other.shape)):
+            if _shapes.reduce(other.shape, axis, len(other.shape) == len(before)) == tuple(before):
+                keep = ", keepdims=True" if len(other.shape) == len(before) else ""
+                return (f"{other_spec.text} is {fmt(other.shape)}: sum it over axis {axis} "
+                        f"(np.sum(..., axis={axis}{keep})) to get {fmt(before)}")
+        return f"{other_spec.text} is {fmt(other.shape)}; it must be {fmt(before)} (or broadcast to it) like {name}"
+    return None
+
+
+# -- SC201 ------------------------------------------------------------------
+
+
+def pandas_mixing(site: Site, rec: Record, ctx: Context) -> Finding | None:
+    """SC201: pandas and numpy meet in arithmetic, or two pandas objects with different indexes."""
+    if site.kind == "assign" or len(rec.operands) < 1:
+        return None
+    vals = rec.operands
+    pandas = [(s, v) for s, v in zip(site.operands, vals) if v.is_pandas]
+    arrays = [(s, v) for s, v in zip(site.operands, vals)
+              if v.kind in ("ndarray", "matrix") and v.size is not None and v.size > 1]
+    if not pandas:
+        return None
+    ops = operands_of(site, rec, {s.text: o for s, v in pandas if s.name and (o := ctx.origin(s.name, site))})
+    if len(pandas) == 2 and rec.aligned is False:
+        (s1, v1), (s2, v2) = pandas
+        msg = (f"`{site.text}`: {s1.text} and {s2.text} are pandas objects with different indexes "
+               f"({v1.index or '?'}; {v2.index or '?'}): pandas aligns them on labels, and labels found in only "
+               f"one of them give NaN")
+        fix = f"{_paren(s1.text)}.to_numpy() {site.op} {_paren(s2.text)}.to_numpy() to combine them by position"
+        if site.kind not in ELEMENTWISE and site.kind != "augassign":
+            fix = "convert both with .to_numpy() to combine them by position"
+        return Finding("SC201", "warning", site, ops, rec.result.shape if rec.result else None, msg, fix, rec.count)
+    if not arrays:
+        return None
+    ps, pv = pandas[0]
+    as_, av = arrays[0]
+    if site.kind == "call" and not _is_pandas_method(site):
+        msg = (f"`{site.text}`: {site.op} converts {ps.text} ({pv.kind} {fmt(pv.shape)}) to a numpy array here, "
+               f"which is fine; arithmetic on {ps.text} elsewhere aligns on labels")
+        return Finding("SC201", "info", site, ops, rec.result.shape if rec.result else None, msg,
+                       _to_numpy_fix(ps, site, ctx), rec.count)
+    what = _pandas_behaviour(site, ps, pv, as_, av)
+    msg = f"`{site.text}` mixes pandas and numpy: {ps.text} is a pandas {pv.kind} {fmt(pv.shape)}, " \
+          f"{as_.text} a numpy array {fmt(av.shape)}; {what}"
+    return Finding("SC201", "warning", site, ops, rec.result.shape if rec.result else None, msg,
+                   _to_numpy_fix(ps, site, ctx), rec.count)
+
+
+def _is_pandas_method(site: Site) -> bool:
+    return site.kind == "method"
+
+
+def _pandas_behaviour(site: Site, ps: OperandSpec, pv: Value, as_: OperandSpec, av: Value) -> str:
+    if site.op == "@" or site.callee == "dot":
+        return (f"the result is a pandas object whose labels come from {as_.text}'s positions, and later "
+                f"arithmetic with other pandas objects aligns on those labels")
+    if pv.kind == "Series":
+        if len(av.shape) >= 2:
+            return (f"pandas does not broadcast like numpy: it tries to line {as_.text} up with "
+                    f"{ps.text}'s {pv.shape[0]} labels and fails or gives a table you did not mean")
+        return (f"the result is a Series indexed like {ps.text}: positions here, but labels as soon as it meets "
+                f"another Series")
+    if len(av.shape) == 1:
+        return f"pandas lines a 1-D array up with the DataFrame's columns, not its rows"
+    return "the result is a DataFrame, and later arithmetic aligns it on labels, not positions"
+
+
+def _to_numpy_fix(spec: OperandSpec, site: Site, ctx: Context) -> str:
+    if spec.name:
+        log = ctx.assignment(spec.name, site)
+        if log is not None:
+            return (f"convert once where it is made: {spec.name} = {_paren(log.site.text)}.to_numpy() "
+                    f"(line {log.site.line}), then give it the shape the numpy code expects")
+    return f"{_paren(spec.text)}.to_numpy(), then give it the shape the numpy code expects"
+
+
+# -- running the rules ------------------------------------------------------
+
+SITE_RULES = (outer_broadcast, rank1_operand, pandas_mixing)
+
+
+def run(logs: list[SiteLog], ignore: Iterable[str] = ()) -> list[Finding]:
+    """All findings, one per (site, code) keeping the worst, without silenced codes, in source order."""
+    ctx = Context(logs)
+    ignore = {c.upper() for c in ignore}
+    best: dict[tuple[int, str], Finding] = {}
+    for log in logs:
+        found: list[Finding] = []
+        for rec in log.records:
+            for rule in SITE_RULES:
+                f = rule(log.site, rec, ctx)
+                if f is not None:
+                    found.append(f)
+        found.extend(shape_drift(log, ctx))
+        for f in found:
+            if f.code in ignore or f.code in log.site.ignore or "*" in log.site.ignore:
+                continue
+            key = (log.site.id, f.code)
+            old = best.get(key)
+            if old is None or rank(f.severity) < rank(old.severity):
+                if old is not None:
+                    f.count += old.count
+                best[key] = f
+            else:
+                old.count += f.count
+    return sorted(best.values(), key=lambda f: (f.site.path, f.site.line, f.site.col, f.code))
