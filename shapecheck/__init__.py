@@ -5,4 +5,9 @@ with `@shapecheck.trace`, or check hand-written gradients with
 `shapecheck.gradcheck(loss, grads, params)`.
 """
 
+from ._errors import ShapeError, ShapeWarning
+from ._trace import trace
+
 __version__ = "0.1.0"
+
+__all__ = ["ShapeError", "ShapeWarning", "__version__", "trace"]

@@ -22,7 +22,9 @@ USAGE = "python -m shapecheck [options] SCRIPT [ARGS...]"
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, exit 2 (argparse prints the whole usage)
+    def error(self, message):  # one line, exit 2 (argparse would print the whole usage)
+        if "required" in message:
+            message = f"no script given (usage: {USAGE})"
         raise UsageError(message)
 
 
@@ -75,6 +77,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def _die_of_sigint() -> None:
+    """End as `python SCRIPT` does after an uncaught KeyboardInterrupt: killed by SIGINT."""
+    import signal
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGINT)
+
+
 def _main(argv: list[str]) -> int:
     opts = parser().parse_args(argv)
     check_script(opts.script)
@@ -123,6 +135,8 @@ def _main(argv: list[str]) -> int:
         status = 1
     if report.gradcheck is not None and not report.gradcheck.passed and fail_on and status == 0:
         status = 1
+    if isinstance(outcome.exc, KeyboardInterrupt) and hasattr(os, "kill"):
+        _die_of_sigint()
     return status
 
 

@@ -94,7 +94,8 @@ def log_table(report: Report, fmt_name: str) -> str:
     rows = []
     for lg in report.sites:
         for rec in lg.records:
-            ops = " ".join(f"{spec.text} {fmt(v.shape)}" for spec, v in zip(lg.site.operands, rec.operands))
+            ops = " ".join(f"{spec.text} {fmt(v.shape)}" for spec, v in zip(lg.site.operands, rec.operands)
+                           if v.shape is not None)
             target = ", ".join(lg.site.targets)
             rows.append([f"{lg.site.path}:{lg.site.line}", lg.site.kind, _wrap(lg.site.text, 40) if fmt_name !=
                          "github" else lg.site.text.replace("|", "\\|"),

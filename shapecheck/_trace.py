@@ -171,4 +171,4 @@ def _real_filename(f: Finding) -> str:
     return f.site.path
 
 
-__all__ = ["trace", "ShapeWarning", "ShapeError", "rank"]
+
