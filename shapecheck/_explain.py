@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from . import _calls, _shapes
 from ._events import OperandSpec, Record, Site, Value
 from ._report import Crash, Finding, Fix, Operand
-from ._rules import Context, _paren, outer_fixes
+from ._rules import Context, _paren, dims, outer_fixes
 from ._shapes import fmt
 
 NOTE_MARK = "shapecheck:"  # first word of the note, so that it is never added twice
@@ -287,7 +287,7 @@ def _inplace(crash: Crash, site: Site, vals) -> None:
                                  "if each row of it is one example's contribution"))
                 break
     if _shapes.prod(v.shape) == _shapes.prod(t.shape) and tuple(v.shape) != tuple(t.shape):
-        cands.append(Fix(f"{st.text} {site.op} {_paren(sv.text)}.reshape{fmt(t.shape)}", tuple(t.shape)))
+        cands.append(Fix(f"{st.text} {site.op} {_paren(sv.text)}.reshape({dims(t.shape)})", tuple(t.shape)))
     if len(v.shape) == 2 and _shapes.broadcast(t.shape, _shapes.transpose(v.shape)) == tuple(t.shape):
         cands.append(Fix(f"{st.text} {site.op} {_transposed_text(sv)}", tuple(t.shape)))
     crash.fixes = cands[:3]
@@ -296,26 +296,30 @@ def _inplace(crash: Crash, site: Site, vals) -> None:
 def _reshape(crash: Crash, site: Site, vals, expected) -> None:
     recv, args = _calls.call_operands(site, vals)
     base = recv if recv is not None and recv.is_array else (args[0] if args else None)
-    dims = _calls._dims(args if recv is not None and recv.is_array else args[1:])
-    if base is None or base.shape is None or dims is None:
+    dims_ = _calls._dims(args if recv is not None and recv.is_array else args[1:])
+    if base is None or base.shape is None or dims_ is None:
         return
     size = _shapes.prod(base.shape)
-    need = _shapes.prod(d for d in dims if d != -1)
+    need = _shapes.prod(d for d in dims_ if d != -1)
     spec = site.operands[0]
     crash.code = "size"
-    if -1 in dims:
-        crash.explanation = (f"{spec.text} has {size} elements, which {fmt(dims)} cannot hold: {size} is not a "
-                             f"multiple of {need}")
+    if -1 in dims_:
+        crash.explanation = (f"{spec.text} has {size} elements, which {fmt(dims_)} cannot hold: {size} is not "
+                             f"a multiple of {need}")
     else:
-        crash.explanation = f"{spec.text} {fmt(base.shape)} has {size} elements; {fmt(dims)} needs {need}"
-    if size - need == 1 or (need and size % need == 1 and size // need >= 1 and len(base.shape) == 1):
+        crash.explanation = f"{spec.text} {fmt(base.shape)} has {size} elements; {fmt(dims_)} needs {need}"
+    if size - need == 1:
         crash.explanation += " (one too many: is a label or bias column still attached?)"
     cands = []
-    for i in range(len(dims)):
-        new = tuple(-1 if k == i else d for k, d in enumerate(dims))
+    for i in range(len(dims_)):
+        new = tuple(-1 if k == i else d for k, d in enumerate(dims_))
         out = _shapes.reshape(base.shape, new)
         if out is not None:
-            cands.append(Fix(f"{_paren(spec.text)}.reshape{fmt(new)}", out))
+            cands.append(Fix(f"{_paren(spec.text)}.reshape({dims(new)})", out))
+    if size - need == 1 and -1 not in dims_:
+        # Kaggle-style rows carry their label in front: drop it.
+        cands.append(Fix(f"{spec.text}[1:].reshape({dims(dims_)})", tuple(dims_),
+                         "if the extra value is a label in front"))
     crash.fixes = _rank(cands, expected, {}, set())
 
 

@@ -40,16 +40,12 @@ def _visible(report: Report, show_info: bool) -> list[Finding]:
     return [f for f in report.findings if show_info or f.severity != "info"]
 
 
-def text(report: Report, *, log: bool = False, show_info: bool = False, width: int = 100) -> str:
+def text(report: Report, *, log: bool = False, show_info: bool = False, width: int | None = None) -> str:
+    width = width or terminal_width()
     out = [summary(report)]
     shown = _visible(report, show_info)
     if shown:
-        rows = [[f.code, f.severity, f"{f.site.path}:{f.site.line}", _wrap(f.site.text, 28),
-                 _wrap(_operands_text(f.operands, f.result), 26), _wrap(f.message, 44),
-                 _wrap(f.fix or "", 30)] for f in sorted(shown, key=lambda f: (rank(f.severity), f.site.path,
-                                                                                f.site.line))]
-        out += ["", "Findings", tabulate(rows, ["code", "severity", "location", "expression",
-                                                "shapes", "message", "fix"], tablefmt="grid")]
+        out += ["", "Findings", findings_table(shown, width, report.script)]
     hidden = len(report.findings) - len(shown)
     if hidden:
         out += ["", f"{hidden} info note{'s' if hidden != 1 else ''} not shown (intended-looking broadcasts and "
@@ -66,6 +62,46 @@ def text(report: Report, *, log: bool = False, show_info: bool = False, width: i
         out += ["", f"shapecheck: {report.internal_errors} internal error(s) while recording were ignored; "
                     f"please report them"]
     return "\n".join(out) + "\n"
+
+
+def terminal_width() -> int:
+    """The width of the terminal the report goes to; 132 when it is not a terminal (CI logs, files)."""
+    import os
+    import sys
+
+    try:
+        if sys.stderr.isatty():
+            return max(80, os.get_terminal_size(sys.stderr.fileno()).columns)
+    except (OSError, ValueError, AttributeError):
+        pass
+    return 132
+
+
+def _short(path: str, script: str | None) -> str:
+    """A location relative to the script's folder (the summary line names the script)."""
+    import os
+
+    if script:
+        folder = os.path.dirname(script)
+        if folder and path.startswith(folder + os.sep):
+            return path[len(folder) + 1:]
+    return path
+
+
+def findings_table(findings: list[Finding], width: int, script: str | None = None) -> str:
+    """The findings as a grid whose wrapped columns share what the fixed ones leave of `width`."""
+    findings = sorted(findings, key=lambda f: (rank(f.severity), f.site.path, f.site.line))
+    locations = [f"{_short(f.site.path, script)}:{f.site.line}" for f in findings]
+    # tabulate pads headers by 2; each grid column adds 3 (two spaces and a bar), plus the closing bar
+    fixed = len("code  ") + len("severity  ") + max(len("location  "), *map(len, locations)) + 3 * 7 + 1
+    rest = max(width - fixed, 60)
+    share = (18, 20, 36, 26) if any(f.fix for f in findings) else (20, 22, 58, 0)
+    w_expr, w_shapes, w_msg = (max(12, rest * p // 100) for p in share[:3])
+    w_fix = max(14, rest - w_expr - w_shapes - w_msg)
+    rows = [[f.code, f.severity, loc, _wrap(f.site.text, w_expr), _wrap(_operands_text(f.operands, f.result), w_shapes),
+             _wrap(f.message, w_msg), _wrap(f.fix or "", w_fix)] for f, loc in zip(findings, locations)]
+    return tabulate(rows, ["code", "severity", "location", "expression", "shapes", "message", "fix"],
+                    tablefmt="grid")
 
 
 def crash_text(report: Report) -> list[str]:

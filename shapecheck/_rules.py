@@ -66,11 +66,19 @@ def _mentions(text: str, name: str) -> bool:
 
 def _paren(text: str) -> str:
     """`(y - y_hat)` where an operand must be parenthesised before `.T` or `.reshape`."""
-    import re
+    import ast
 
-    if re.fullmatch(r"[\w.]+(\[[^\[\]]*\])?(\([^()]*\))?", text):
-        return text
-    return f"({text})"
+    try:
+        node = ast.parse(text.strip(), mode="eval").body
+    except SyntaxError:
+        return f"({text})"
+    atomic = (ast.Name, ast.Attribute, ast.Subscript, ast.Call, ast.Constant, ast.List, ast.Tuple, ast.Dict)
+    return text if isinstance(node, atomic) else f"({text})"
+
+
+def dims(shape) -> str:
+    """A shape as reshape's arguments: `3` or `3, 1`."""
+    return ", ".join(str(d) for d in shape)
 
 
 def _is_vector_like(shape) -> bool:
@@ -238,7 +246,7 @@ def _drift_fix(site: Site, name: str, before, after, ctx: Context) -> str | None
             continue
         if _shapes.prod(other.shape) == _shapes.prod(before):
             return (f"make {other_spec.text} {fmt(before)} like {name}: "
-                    f"{_paren(other_spec.text)}.reshape{fmt(before)}")
+                    f"{_paren(other_spec.text)}.reshape({dims(before)})")
         for axis in range(len(other.shape)):
             if _shapes.reduce(other.shape, axis, len(other.shape) == len(before)) == tuple(before):
                 keep = ", keepdims=True" if len(other.shape) == len(before) else ""
