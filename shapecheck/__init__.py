@@ -6,8 +6,11 @@ with `@shapecheck.trace`, or check hand-written gradients with
 """
 
 from ._errors import ShapeError, ShapeWarning
+from ._gradcheck import assert_gradients_close, gradcheck
+from ._gradreport import GradReport
 from ._trace import trace
 
 __version__ = "0.1.0"
 
-__all__ = ["ShapeError", "ShapeWarning", "__version__", "trace"]
+__all__ = ["GradReport", "ShapeError", "ShapeWarning", "__version__", "assert_gradients_close", "gradcheck",
+           "trace"]

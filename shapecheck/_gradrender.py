@@ -1,0 +1,137 @@
+"""Text and Markdown renderings of a GradReport. Renderers return strings; they never print."""
+
+from __future__ import annotations
+
+from tabulate import tabulate
+
+from ._graddiag import fmt_shape
+
+HEADERS = ["parameter", "shape", "grad shape", "dtype", "status", "checked", "max abs err", "rel err",
+           "worst at", "analytic", "numeric", "diagnosis"]
+
+
+def _num(x) -> str:
+    # + 0.0 turns -0.0 into 0.0: "analytic -0" reads like a bug of ours.
+    return "-" if x is None else f"{x + 0.0:.3g}"
+
+
+def _checked(row) -> str:
+    text = f"{row.checked}/{row.total}"
+    if row.directions:
+        text += f" +{row.directions} dir"
+    return text
+
+
+def _kind(row) -> str:
+    d = row.diagnosis
+    if d.kind == "scale" and d.factor is not None:
+        return f"scale x{d.factor:.4g}"
+    if d.kind in ("transpose", "shape", "partial") and d.factor not in (None, 0.0):
+        return f"{d.kind} x{d.factor:.4g}"
+    return d.kind
+
+
+def _cells(row) -> list[str]:
+    return [
+        row.name,
+        fmt_shape(row.shape),
+        fmt_shape(row.grad_shape),
+        row.dtype,
+        row.status,
+        _checked(row),
+        _num(row.max_abs_error),
+        _num(row.rel_error),
+        "-" if row.worst_index is None else fmt_shape(row.worst_index),
+        _num(row.analytic),
+        _num(row.numeric),
+        _kind(row),
+    ]
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def headline(report) -> str:
+    """One line: passed or FAILED, what, and what it cost."""
+    cost = f"mode {report.mode}, {_plural(report.evaluations, 'loss evaluation')}"
+    rows = report.rows
+    if report.passed:
+        entries = sum(r.checked for r in rows)
+        dirs = sum(r.directions for r in rows)
+        what = _plural(entries, "entry").replace("entrys", "entries")
+        if dirs:
+            what += f" and {_plural(dirs, 'direction')}"
+        kinks = sum(r.kinks for r in rows)
+        extra = f"; {_plural(kinks, 'kink')} skipped" if kinks else ""
+        return f"gradient check passed: {_plural(len(rows), 'parameter')} agree on {what}{extra} ({cost})"
+    failing = [r for r in rows if r.status in ("wrong", "shape")]
+    if not failing:
+        return f"gradient check FAILED: {report.overall_text.split(': ')[0].rstrip('.')} ({cost})"
+    names = ", ".join(f"{r.name} ({_kind(r)})" for r in failing)
+    return f"gradient check FAILED: {len(failing)} of {_plural(len(rows), 'parameter')} wrong: {names} ({cost})"
+
+
+def _explained(report) -> list:
+    # Rows skipped because the whole check could not run say so once, below the table.
+    return [r for r in report.rows if (r.status != "ok" or r.notes)
+            and not (r.status == "skipped" and report.overall_kind in ("random", "error"))]
+
+
+def _detail_lines(row) -> list[str]:
+    """The numbers under a wrong row, in numpy.testing's words."""
+    lines = []
+    compared = row.checked + row.directions
+    if compared and row.status == "wrong":
+        unit = "elements" if not row.directions else "probes (entries and directions)"
+        lines.append(f"Mismatched {unit}: {row.mismatched} / {compared} ({100 * row.mismatched / compared:.3g}%)")
+    if row.max_abs_error is not None and row.status == "wrong":
+        where = f" at {fmt_shape(row.worst_index)}" if row.worst_index is not None else ""
+        vals = (f" (analytic {_num(row.analytic)}, numeric {_num(row.numeric)})"
+                if row.analytic is not None and row.numeric is not None else "")
+        lines.append(f"Max absolute difference: {_num(row.max_abs_error)}{where}{vals}")
+        if row.analytic is not None and row.numeric not in (None, 0.0):
+            lines.append(f"Max relative difference: {_num(abs(row.analytic - row.numeric) / abs(row.numeric))}")
+    lines.extend(row.notes)
+    return lines
+
+
+def _label(row) -> str:
+    return row.name if row.grad_name in (None, row.name) else f"{row.name} ({row.grad_name})"
+
+
+def render_text(report) -> str:
+    """Headline, table, then one plain-language paragraph per parameter that is not ok."""
+    out = [headline(report), ""]
+    out.append(tabulate([_cells(r) for r in report.rows], headers=HEADERS, disable_numparse=True))
+    explained = _explained(report)
+    if explained:
+        out.append("")
+    for r in explained:
+        out.append(f"{_label(r)}: {r.diagnosis.text}")
+        out.extend("    " + line for line in _detail_lines(r))
+    if report.overall_kind != "ok":
+        out += ["", report.overall_text]
+    if report.notes:
+        out += ["", "Notes:"] + [f"  - {n}" for n in report.notes]
+    return "\n".join(out)
+
+
+def render_markdown(report) -> str:
+    """The same report for a pull request: bold headline, GitHub table, bullets."""
+    head = headline(report)
+    verdict, _, rest = head.partition(": ")
+    out = [f"**{verdict}**: {rest}", ""]
+    cells = [[c.replace("|", "\\|") for c in _cells(r)] for r in report.rows]
+    out.append(tabulate(cells, headers=HEADERS, tablefmt="github", disable_numparse=True))
+    explained = _explained(report)
+    if explained:
+        out.append("")
+    for r in explained:
+        out.append(f"- **{_label(r)}**: {r.diagnosis.text}")
+        out.extend(f"  - {line}" for line in _detail_lines(r))
+    if report.overall_kind != "ok":
+        out += ["", report.overall_text]
+    if report.notes:
+        out += [""] + [f"> {n}" for n in report.notes]
+    return "\n".join(out)
