@@ -209,7 +209,7 @@ def hook_assign(sid, value, *bases):
     if key == s.key:
         s.cur.count += 1
     else:
-        _observe_assign(s, key, value, bases)
+        _observe(s, key, bases, value, assigned=True)
     return value
 
 
@@ -336,7 +336,9 @@ def _read_target(parts):
 # -- slow path -------------------------------------------------------------
 
 
-def _observe(s: _Live, key, operands) -> None:
+def _observe(s: _Live, key, operands, value=None, assigned: bool = False) -> None:
+    """A key the site has not just seen: find or make its record.  For an assignment, `operands` are the
+    bases (`a2` of `a2.T`) and `value` what was assigned."""
     if key is None:
         s.key = None
         s.cur = _UNRECORDED
@@ -344,11 +346,7 @@ def _observe(s: _Live, key, operands) -> None:
     try:
         rec = s.sigs.get(key)
         if rec is None:
-            rec = Record(operands=tuple(describe(x) for x in operands))
-            site = s.log.site
-            _analyse(site, rec, operands)
-            if site.self_refs and rec.result is not None:
-                _check_drift(s, site, rec.result, rec)
+            rec = _new_record(s.log.site, operands, value, assigned)
             if len(s.sigs) < MAX_SIGNATURES:
                 s.sigs[key] = rec
                 s.log.records.append(rec)
@@ -364,33 +362,17 @@ def _observe(s: _Live, key, operands) -> None:
         s.cur = _UNRECORDED
 
 
-def _observe_assign(s: _Live, key, value, bases) -> None:
-    if key is None:
-        s.key = None
-        s.cur = _UNRECORDED
-        return
-    try:
-        rec = s.sigs.get(key)
-        if rec is None:
-            result = describe(value)
-            rec = Record(operands=tuple(describe(b) for b in bases), result=result)
-            site = s.log.site
-            if len(s.sigs) < MAX_SIGNATURES:
-                s.sigs[key] = rec
-                s.log.records.append(rec)
-            else:
-                s.log.capped += 1
-            _check_drift(s, site, result, rec)
-            if site.value_of is not None:
-                _attach_result(LIVE[site.value_of], result)
-            _notify(s.log, rec)
-        rec.count += 1
-        s.key = key
-        s.cur = rec
-    except Exception:  # pragma: no cover
-        STATE.internal_errors += 1
-        s.key = None
-        s.cur = _UNRECORDED
+def _new_record(site: Site, operands, value, assigned: bool) -> Record:
+    rec = Record(operands=tuple(describe(x) for x in operands))
+    if assigned:
+        rec.result = describe(value)
+        if site.value_of is not None:
+            _attach_result(LIVE[site.value_of], rec.result)
+    else:
+        _analyse(site, rec, operands)
+    if site.self_refs and rec.result is not None:
+        _check_drift(LIVE[site.id], site, rec.result, rec)
+    return rec
 
 
 def _attach_result(child: _Live, result: Value) -> None:
