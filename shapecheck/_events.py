@@ -21,6 +21,8 @@ class OperandSpec:
     transposed: bool = False  # written as `<expr>.T` or `np.transpose(<expr>)`
     explicit: bool = False  # spells out a shape: `[:, None]`, np.newaxis, reshape, keepdims
     shaped_by_name: bool = False  # a name whose assignments in this scope all spell out a shape
+    shaped_from: str | None = None  # `sq` when this name is `sq.reshape(-1, 1)` (or `sq[:, None]`)
+    reduced: str | None = None  # for a reduction: the source text of the array reduced
     reduction_axis: int | None = None  # a sum/mean/... over this axis without keepdims
     keepdims: bool = False
 
@@ -62,6 +64,7 @@ class Value:
     dtype: str | None = None
     type_name: str = ""  # the Python type, for kinds that need it ("other", "scalar")
     index: str | None = None  # pandas: a short description of the index, for alignment messages
+    columns: str | None = None  # a DataFrame's columns, described the same way
     literal: int | tuple | None = None  # small ints and int tuples (reshape's and sum's arguments)
 
     @property

@@ -279,7 +279,8 @@ def describe(x) -> Value:
         return Value(kind, tuple(x.shape), str(x.dtype), index=_index_text(x.index))
     if kind == "DataFrame":
         dtypes = {str(d) for d in x.dtypes}
-        return Value(kind, tuple(x.shape), dtypes.pop() if len(dtypes) == 1 else "mixed", index=_index_text(x.index))
+        return Value(kind, tuple(x.shape), dtypes.pop() if len(dtypes) == 1 else "mixed", index=_index_text(x.index),
+                     columns=_index_text(x.columns))
     if kind == "scalar":
         dtype = str(x.dtype) if isinstance(x, np.generic) else t.__name__
         literal = int(x) if t is int or isinstance(x, np.integer) else None

@@ -183,11 +183,13 @@ def _callee_name(func: ast.AST) -> str | None:
     return None
 
 
-def reduction_of(node: ast.AST) -> tuple[int | None, bool] | None:
-    """(axis, keepdims) when the expression is a reduction call like `np.sum(e, axis=1)`."""
+def reduction_of(node: ast.AST) -> tuple[int | None, bool, ast.AST | None] | None:
+    """(axis, keepdims, the array reduced) when the expression is a reduction like `np.sum(e, axis=1)`."""
     node = _orig(node)
     if not isinstance(node, ast.Call) or _callee_name(node.func) not in REDUCTIONS:
         return None
+    is_method = isinstance(node.func, ast.Attribute) and not _looks_like_module(node.func.value)
+    reduced = node.func.value if is_method else (node.args[0] if node.args else None)
     axis_node = None
     keepdims = False
     for k in node.keywords:
@@ -197,7 +199,6 @@ def reduction_of(node: ast.AST) -> tuple[int | None, bool] | None:
             keepdims = _truthy(k.value)
     if axis_node is None:
         # np.sum(x, 1) takes the axis second; x.sum(1) takes it first.
-        is_method = isinstance(node.func, ast.Attribute) and not _looks_like_module(node.func.value)
         pos = 0 if is_method else 1
         if len(node.args) > pos:
             axis_node = node.args[pos]
@@ -207,7 +208,25 @@ def reduction_of(node: ast.AST) -> tuple[int | None, bool] | None:
     elif isinstance(axis_node, ast.UnaryOp) and isinstance(axis_node.op, ast.USub) and isinstance(
             axis_node.operand, ast.Constant):
         axis = -axis_node.operand.value
-    return axis, keepdims
+    return axis, keepdims, reduced
+
+
+def reshaped_name(node: ast.AST) -> str | None:
+    """`x` when the expression gives x a new shape on purpose: `x.reshape(-1, 1)`, `x[:, None]`,
+    `np.expand_dims(x, 1)`, `x[:, np.newaxis]`."""
+    node = _orig(node)
+    if isinstance(node, ast.Call):
+        name = _callee_name(node.func)
+        if name in ("reshape", "expand_dims", "atleast_2d"):
+            if isinstance(node.func, ast.Attribute) and isinstance(node.func.value, ast.Name) and name == "reshape":
+                return node.func.value.id
+            if node.args and isinstance(node.args[0], ast.Name):
+                return node.args[0].id
+    if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name):
+        parts = node.slice.elts if isinstance(node.slice, ast.Tuple) else [node.slice]
+        if any(_is_none_index(p) for p in parts):
+            return node.value.id
+    return None
 
 
 def _looks_like_module(node: ast.AST, aliases: frozenset[str] = frozenset()) -> bool:
@@ -382,17 +401,23 @@ class Rewriter(ast.NodeTransformer):
         explicit = spells_out_shape(node)
         red = reduction_of(node)
         by_name = False
+        shaped_from = None
         if name is not None and self.scopes:
-            # A name's own history in this scope: `s = np.sum(e, axis=1); e / s`.
+            # A name's own history in this scope: `s = np.sum(e, axis=1); e / s`, `sq_col = sq.reshape(-1, 1)`.
             values = self.scopes[-1].assigned.get(name, [])
             by_name = bool(values) and all(spells_out_shape(v) for v in values)
+            bases = {reshaped_name(v) for v in values}
+            if len(bases) == 1:
+                shaped_from = bases.pop()
             reds = [reduction_of(v) for v in values]
-            if values and all(reds) and len(set(reds)) == 1:
+            if values and all(reds) and len({(r[0], r[1], self.src.segment(r[2]) if r[2] else None)
+                                             for r in reds}) == 1:
                 red = reds[0]
-        axis, keepdims = red if red else (None, False)
+        axis, keepdims, reduced = red if red else (None, False, None)
         return OperandSpec(text=text, name=name, child=getattr(node, "_sc_sid", None),
                            transposed=_is_transpose(node), explicit=explicit, shaped_by_name=by_name,
-                           reduction_axis=axis if red else None, keepdims=keepdims)
+                           shaped_from=shaped_from, reduction_axis=axis if red else None, keepdims=keepdims,
+                           reduced=self.src.segment(_orig(reduced)) if reduced is not None else None)
 
     def _wrap_op(self, node, fn: str, sid: int, left, right) -> ast.AST:
         pre = ast.Call(func=_name(HOOK_BINOP), args=[ast.Constant(sid), left, right], keywords=[])
@@ -501,17 +526,20 @@ class Rewriter(ast.NodeTransformer):
         return node
 
     def _self_refs(self, value: ast.AST, targets: tuple[str, ...]):
-        """(site, operand index) pairs in the value that read one of the assigned targets."""
-        for sub in ast.walk(value):
-            sid = getattr(sub, "_sc_sid", None)
-            if sid is None:
-                continue
-            site = self.sites[sid - self.sites[0].id] if self.sites else None
-            if site is None:
-                continue
-            for i, spec in enumerate(site.operands):
-                if spec.text in targets:
-                    yield sid, i
+        """(site, operand index) pairs reading an assigned target through elementwise operations only:
+        `b = b - lr * db` updates b; `a = sigmoid(np.dot(w, a) + b)` moves a to the next layer."""
+        sid = getattr(value, "_sc_sid", None)
+        if sid is None:
+            return
+        site = self.sites[sid - self.sites[0].id]
+        if site.kind != "binop" or site.op == "@":
+            return
+        orig = value._sc_orig
+        for i, operand in enumerate((orig.left, orig.right)):
+            if site.operands[i].text in targets:
+                yield sid, i
+            else:
+                yield from self._self_refs(operand, targets)
 
     def visit_AugAssign(self, node: ast.AugAssign) -> ast.AST:
         node.value = self.visit(node.value)

@@ -8,6 +8,7 @@ trust in every other line of the report.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from . import _shapes
@@ -59,9 +60,14 @@ class Context:
 
 
 def _mentions(text: str, name: str) -> bool:
-    import re
+    """Does the expression read the variable `name` (not a string or an attribute that looks like it)?"""
+    import ast
 
-    return re.search(rf"(?<![\w.]){re.escape(name)}(?!\w)", text) is not None
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except SyntaxError:
+        return False
+    return any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(tree))
 
 
 def _paren(text: str) -> str:
@@ -73,7 +79,20 @@ def _paren(text: str) -> str:
     except SyntaxError:
         return f"({text})"
     atomic = (ast.Name, ast.Attribute, ast.Subscript, ast.Call, ast.Constant, ast.List, ast.Tuple, ast.Dict)
-    return text if isinstance(node, atomic) else f"({text})"
+    if isinstance(node, atomic) or (text.startswith("(") and text.endswith(")") and _closes_at_end(text)):
+        return text
+    return f"({text})"
+
+
+def _closes_at_end(text: str) -> bool:
+    """`(a - b)` but not `(a) - (b)`: the first parenthesis closes at the very end."""
+    depth = 0
+    for i, ch in enumerate(text):
+        depth += ch == "("
+        depth -= ch == ")"
+        if depth == 0:
+            return i == len(text) - 1
+    return False
 
 
 def dims(shape) -> str:
@@ -106,6 +125,9 @@ def outer_broadcast(site: Site, rec: Record, ctx: Context) -> Finding | None:
         severity, why = "info", "the expression spells the outer broadcast out, so it is probably intended"
     elif sa.text.removesuffix(".T") == sb.text.removesuffix(".T"):
         severity, why = "info", "an array against its own transpose: probably an intended pairwise table"
+    elif (sa.shaped_from and sa.shaped_from == sb.name) or (sb.shaped_from and sb.shaped_from == sa.name):
+        col, row = (sa, sb) if sa.shaped_from == sb.name else (sb, sa)
+        severity, why = "info", f"{col.text} is {row.text} reshaped: probably an intended pairwise table"
     elif same_vectors:
         severity, why = "warning", None
     elif sa.shaped_by_name or sb.shaped_by_name:
@@ -146,12 +168,22 @@ def outer_fixes(site: Site, a: Value, b: Value) -> list[tuple[str, tuple[int, ..
     return out
 
 
+LABELS = re.compile(r"^(y|Y|t|T|labels?|targets?|truth|gt)(_\w*)?$|^(y|Y)\w{0,3}$")
+
+
+def rank_outer_fixes(site: Site, a: Value, b: Value, fixes):
+    """Order the rewrites of an outer broadcast: never change the parameter of its own update
+    (`W2 = W2 - lr * dW2`), prefer reshaping a rank-1 operand, then changing the labels."""
+    ops = (a, b)
+    fixes = [f for f in fixes if site.operands[f[2]].text not in site.targets]
+    return sorted(fixes, key=lambda f: (len(ops[f[2]].shape) != 1,
+                                        not LABELS.match(site.operands[f[2]].name or "")))
+
+
 def _outer_fix(site: Site, a: Value, b: Value) -> str | None:
-    fixes = outer_fixes(site, a, b)
+    fixes = rank_outer_fixes(site, a, b, outer_fixes(site, a, b))
     if not fixes:
         return "give both operands the same shape before this operation"
-    # A rank-1 operand is the usual culprit: reshape it rather than transpose the other.
-    fixes.sort(key=lambda f: 0 if len((a, b)[f[2]].shape) == 1 else 1)
     expr, res, _ = fixes[0]
     return f"{expr} -> {fmt(res)}"
 
@@ -170,7 +202,10 @@ def rank1_operand(site: Site, rec: Record, ctx: Context) -> Finding | None:
     if site.kind in ELEMENTWISE and len(vals) == 2:
         for i in (0, 1):
             spec, v, other = specs[i], vals[i], vals[1 - i]
-            if (spec.reduction_axis in (1, -1) and not spec.keepdims and v.kind == "ndarray"
+            # Only the array's own row reduction: `e / np.sum(e, axis=1)`. Norms of another array
+            # (`dists + np.sum(X_train**2, axis=1)`) line up with the columns on purpose.
+            same_array = spec.reduced is not None and spec.reduced in (specs[1 - i].text, specs[1 - i].name)
+            if (same_array and spec.reduction_axis in (1, -1) and not spec.keepdims and v.kind == "ndarray"
                     and v.shape is not None and len(v.shape) == 1 and other.kind == "ndarray"
                     and other.shape is not None and len(other.shape) == 2 and v.shape[0] == other.shape[-1]):
                 return _row_reduction(site, rec, i, ctx)
@@ -178,19 +213,25 @@ def rank1_operand(site: Site, rec: Record, ctx: Context) -> Finding | None:
 
 
 def _transposed_rank1(site: Site, rec: Record, i: int) -> Finding:
+    """`.T` of a rank-1 array does nothing.  That is a bug when it was written to make an outer product
+    of two vectors (`np.dot(delta, a.T)`, column-vector maths from a course): numpy then takes the inner
+    product.  `r.T @ r` and `np.dot(w.T, X.T)` come out right, so elsewhere it is only a note."""
     spec, v = site.operands[i], rec.operands[i]
     base = spec.text.removesuffix(".T")
     msg = (f"`{site.text}`: {spec.text} does nothing, because {base} is rank-1 {fmt(v.shape)}: "
            f"a rank-1 array has no rows or columns to swap")
-    others = [(s, w) for j, (s, w) in enumerate(zip(site.operands, rec.operands)) if j != i and w.shape is not None]
-    fix = f"make {base} a column with {_paren(base)}.reshape(-1, 1) (then {spec.text} is a row {fmt((1,) + v.shape)})"
-    if site.callee in ("dot", "matmul", "outer") or site.op == "@":
-        if others and others[0][1].shape is not None and len(others[0][1].shape) == 1:
-            o_spec, o_val = others[0]
-            first, second = (o_spec.text.removesuffix(".T"), base) if i == 1 else (base, o_spec.text.removesuffix(".T"))
-            sizes = (o_val.shape[0], v.shape[0]) if i == 1 else (v.shape[0], o_val.shape[0])
-            fix = f"np.outer({first}, {second}) -> {fmt(sizes)} (an outer product of two rank-1 arrays)"
-    return Finding("SC102", "warning", site, operands_of(site, rec), rec.result.shape if rec.result else None,
+    product = site.callee in ("dot", "matmul") or site.op == "@"
+    left = rec.operands[0] if i == 1 else None
+    if product and left is not None and left.shape is not None and len(left.shape) == 1:
+        first = site.operands[0].text.removesuffix(".T")
+        sizes = (left.shape[0], v.shape[0])
+        fix = f"np.outer({first}, {base}) -> {fmt(sizes)} (the outer product; numpy took the inner one)"
+        severity = "warning"
+        msg += f"; the product of two rank-1 arrays is their inner product, {fmt(rec.result.shape) if rec.result else 'a scalar'}"
+    else:
+        fix = f"{_paren(base)}.reshape(1, -1) if you meant a row (1, {v.shape[0]}); here the result is the same"
+        severity = "info"
+    return Finding("SC102", severity, site, operands_of(site, rec), rec.result.shape if rec.result else None,
                    msg, fix, rec.count)
 
 
@@ -221,7 +262,7 @@ def shape_drift(log: SiteLog, ctx: Context) -> list[Finding]:
     site = log.site
     for name, before, after in log.drift:
         msg = (f"{name} changes shape at `{site.targets[0]} = {site.text}`: {fmt(before)} before, {fmt(after)} after;"
-               f" an update that reshapes a parameter silently breaks every later iteration")
+               f" every later use of {name} computes with the new shape")
         fix = _drift_fix(site, name, before, after, ctx)
         rec = log.records[0] if log.records else Record(operands=())
         operands = (operands_of_drift(name, before, after))
@@ -260,7 +301,8 @@ def _drift_fix(site: Site, name: str, before, after, ctx: Context) -> str | None
 
 
 def pandas_mixing(site: Site, rec: Record, ctx: Context) -> Finding | None:
-    """SC201: pandas and numpy meet in arithmetic, or two pandas objects with different indexes."""
+    """SC201: pandas meets numpy where pandas does something numpy would not (a warning), or where it
+    does the same for now but the result is a pandas object (a note); pandas objects that align."""
     if site.kind == "assign" or len(rec.operands) < 1:
         return None
     vals = rec.operands
@@ -270,57 +312,69 @@ def pandas_mixing(site: Site, rec: Record, ctx: Context) -> Finding | None:
     if not pandas:
         return None
     ops = operands_of(site, rec, {s.text: o for s, v in pandas if s.name and (o := ctx.origin(s.name, site))})
+    result = rec.result.shape if rec.result else None
     if len(pandas) == 2 and rec.aligned is False:
-        (s1, v1), (s2, v2) = pandas
-        msg = (f"`{site.text}`: {s1.text} and {s2.text} are pandas objects with different indexes "
-               f"({v1.index or '?'}; {v2.index or '?'}): pandas aligns them on labels, and labels found in only "
-               f"one of them give NaN")
-        fix = f"{_paren(s1.text)}.to_numpy() {site.op} {_paren(s2.text)}.to_numpy() to combine them by position"
-        if site.kind not in ELEMENTWISE and site.kind != "augassign":
-            fix = "convert both with .to_numpy() to combine them by position"
-        return Finding("SC201", "warning", site, ops, rec.result.shape if rec.result else None, msg, fix, rec.count)
+        msg, fix = _misaligned(site, pandas)
+        return Finding("SC201", "warning", site, ops, result, msg, fix, rec.count)
     if not arrays:
         return None
-    ps, pv = pandas[0]
-    as_, av = arrays[0]
-    if site.kind == "call" and not _is_pandas_method(site):
-        msg = (f"`{site.text}`: {site.op} converts {ps.text} ({pv.kind} {fmt(pv.shape)}) to a numpy array here, "
-               f"which is fine; arithmetic on {ps.text} elsewhere aligns on labels")
-        return Finding("SC201", "info", site, ops, rec.result.shape if rec.result else None, msg,
-                       _to_numpy_fix(ps, site, ctx), rec.count)
-    what = _pandas_behaviour(site, ps, pv, as_, av)
-    msg = f"`{site.text}` mixes pandas and numpy: {ps.text} is a pandas {pv.kind} {fmt(pv.shape)}, " \
-          f"{as_.text} a numpy array {fmt(av.shape)}; {what}"
-    return Finding("SC201", "warning", site, ops, rec.result.shape if rec.result else None, msg,
-                   _to_numpy_fix(ps, site, ctx), rec.count)
+    (ps, pv), (as_, av) = pandas[0], arrays[0]
+    fix = _to_numpy_fix(ps, site, ctx)
+    if site.kind == "call":
+        msg = f"`{site.text}`: {site.op} turns {ps.text} ({pv.kind} {fmt(pv.shape)}) into a numpy array here"
+        return Finding("SC201", "info", site, ops, result, msg, fix, rec.count)
+    differs, what = _pandas_behaviour(site, ps, pv, as_, av)
+    msg = f"`{site.text}`: {ps.text} is a pandas {pv.kind} {fmt(pv.shape)}, {as_.text} a numpy array " \
+          f"{fmt(av.shape)}; {what}"
+    return Finding("SC201", "warning" if differs else "info", site, ops, result, msg, fix, rec.count)
 
 
-def _is_pandas_method(site: Site) -> bool:
-    return site.kind == "method"
-
-
-def _pandas_behaviour(site: Site, ps: OperandSpec, pv: Value, as_: OperandSpec, av: Value) -> str:
-    if site.op == "@" or site.callee == "dot":
-        return (f"the result is a pandas object whose labels come from {as_.text}'s positions, and later "
-                f"arithmetic with other pandas objects aligns on those labels")
+def _pandas_behaviour(site: Site, ps: OperandSpec, pv: Value, as_: OperandSpec, av: Value) -> tuple[bool, str]:
+    """(does pandas do something numpy would not here?, what it does)."""
+    if site.op in ("@", "@=") or site.callee == "dot":
+        return False, "the result is a pandas object with columns 0..k-1"
     if pv.kind == "Series":
         if len(av.shape) >= 2:
-            return (f"pandas does not broadcast like numpy: it tries to line {as_.text} up with "
-                    f"{ps.text}'s {pv.shape[0]} labels and fails or gives a table you did not mean")
-        return (f"the result is a Series indexed like {ps.text}: positions here, but labels as soon as it meets "
-                f"another Series")
+            return True, (f"pandas does not broadcast a 2-D array against a Series: it tries to fit the result "
+                          f"to {ps.text}'s {pv.shape[0]} labels")
+        if av.shape[0] != pv.shape[0]:
+            return True, f"pandas needs exactly {pv.shape[0]} values here, one per label"
+        return False, f"pandas pairs them by position and the result is a Series labelled like {ps.text}"
     if len(av.shape) == 1:
-        return f"pandas lines a 1-D array up with the DataFrame's columns, not its rows"
-    return "the result is a DataFrame, and later arithmetic aligns it on labels, not positions"
+        if av.shape[0] == pv.shape[1]:
+            return False, "pandas lines the array up with the columns, as numpy would"
+        return True, f"pandas lines a 1-D array up with the {pv.shape[1]} columns, not the {pv.shape[0]} rows"
+    if _shapes.broadcast(pv.shape, av.shape) == tuple(pv.shape):
+        return False, "pandas pairs them by position, as numpy would, and the result is a DataFrame"
+    return True, "pandas cannot broadcast this array against the DataFrame"
+
+
+_METHODS = {"+": "add", "-": "sub", "*": "mul", "/": "div"}
+
+
+def _misaligned(site: Site, pandas) -> tuple[str, str]:
+    (s1, v1), (s2, v2) = pandas
+    if {v1.kind, v2.kind} == {"DataFrame", "Series"}:
+        (sd, vd), (ss, vs) = ((s1, v1), (s2, v2)) if v1.kind == "DataFrame" else ((s2, v2), (s1, v1))
+        msg = (f"`{site.text}`: pandas matches the labels of the Series {ss.text} ({vs.index or '?'}) with the "
+               f"columns of the DataFrame {sd.text} ({vd.columns or '?'}), not with its rows")
+        method = _METHODS.get(site.op.rstrip("="))
+        fix = (f"{_paren(sd.text)}.{method}({ss.text}, axis=0) to go row by row" if method and sd is s1
+               else "use the DataFrame's method with axis=0 (e.g. df.div(s, axis=0)) to go row by row")
+        return msg, fix
+    msg = (f"`{site.text}`: {s1.text} and {s2.text} have different labels ({v1.index or '?'}; {v2.index or '?'}); "
+           f"pandas pairs them by label and fills labels found in only one of them with NaN")
+    fix = (f"{_paren(s1.text)}.to_numpy() {site.op} {_paren(s2.text)}.to_numpy() to pair them by position"
+           if site.kind in ELEMENTWISE else "convert both with .to_numpy() to pair them by position")
+    return msg, fix
 
 
 def _to_numpy_fix(spec: OperandSpec, site: Site, ctx: Context) -> str:
     if spec.name:
         log = ctx.assignment(spec.name, site)
         if log is not None:
-            return (f"convert once where it is made: {spec.name} = {_paren(log.site.text)}.to_numpy() "
-                    f"(line {log.site.line}), then give it the shape the numpy code expects")
-    return f"{_paren(spec.text)}.to_numpy(), then give it the shape the numpy code expects"
+            return f"convert once where it is made: {spec.name} = {_paren(log.site.text)}.to_numpy() (line {log.site.line})"
+    return f"{_paren(spec.text)}.to_numpy()"
 
 
 # -- running the rules ------------------------------------------------------
@@ -352,4 +406,4 @@ def run(logs: list[SiteLog], ignore: Iterable[str] = ()) -> list[Finding]:
                 best[key] = f
             else:
                 old.count += f.count
-    return sorted(best.values(), key=lambda f: (f.site.path, f.site.line, f.site.col, f.code))
+    return sorted(best.values(), key=lambda f: (f.site.path, f.site.line, f.code))

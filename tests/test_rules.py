@@ -122,15 +122,41 @@ def test_transpose_of_a_rank1_array(x_shape, want):
 ])
 def test_reduction_over_rows_meeting_a_matrix(axis, keepdims, n, want):
     specs = [OperandSpec("e", name="e"),
-             OperandSpec(f"np.sum(e, axis={axis})", reduction_axis=axis, keepdims=keepdims)]
+             OperandSpec(f"np.sum(e, axis={axis})", reduction_axis=axis, keepdims=keepdims, reduced="e")]
     reduced = nd(n) if not keepdims else nd(n, 1)
     assert codes(*make("e / s", [nd(n, n), reduced], specs=specs, op="/")) == want
 
 
+def test_norms_of_another_array_line_up_with_the_columns_on_purpose():
+    # dists (n_test, n_train) + np.sum(X_train ** 2, axis=1): correct, even with n_test == n_train
+    specs = [OperandSpec("dists", name="dists"),
+             OperandSpec("train_sq", name="train_sq", reduction_axis=1, reduced="X_train ** 2")]
+    assert codes(*make("dists + train_sq", [nd(100, 100), nd(100)], specs=specs, op="+")) == []
+
+
+def test_a_vector_against_its_own_reshape_is_a_pairwise_table():
+    specs = [OperandSpec("sq_col", name="sq_col", shaped_by_name=True, shaped_from="sq"), OperandSpec("sq", name="sq")]
+    assert codes(*make("sq_col + sq", [nd(8, 1), nd(8)], specs=specs, op="+")) == [I]
+
+
+@pytest.mark.parametrize("left, severity", [((4,), "warning"), ((7, 4), "info")])
+def test_transposed_rank1_on_the_left_of_a_product_is_right(left, severity):
+    specs = [OperandSpec("w.T", transposed=True), OperandSpec("X.T", transposed=True)]
+    site, rec = make("np.dot(w.T, X.T)", [nd(4), nd(4, 9)], kind="call", op="np.dot", specs=specs, callee="dot")
+    assert codes(site, rec) == [("SC102", "info")]  # w.T @ X.T: numpy gives what w^T X^T means
+    specs = [OperandSpec("a", name="a"), OperandSpec("b.T", transposed=True)]
+    site, rec = make("np.dot(a, b.T)", [nd(*left), nd(4)], kind="call", op="np.dot", specs=specs, callee="dot")
+    assert codes(site, rec) == [("SC102", severity)]
+
+
 @pytest.mark.parametrize("vals, kind, aligned, want", [
-    ([series(6), nd(6)], "binop", None, [("SC201", "warning")]),
+    ([series(6), nd(6)], "binop", None, [("SC201", "info")]),       # by position, as numpy would
+    ([series(6), nd(5)], "binop", None, [("SC201", "warning")]),
     ([series(300), nd(10, 300)], "binop", None, [("SC201", "warning")]),
-    ([frame(6, 3), nd(3)], "binop", None, [("SC201", "warning")]),
+    ([frame(6, 3), nd(3)], "binop", None, [("SC201", "info")]),     # per-column scaling
+    ([frame(6, 3), nd(6)], "binop", None, [("SC201", "warning")]),  # meant the rows
+    ([frame(6, 3), nd(6, 1)], "binop", None, [("SC201", "info")]),  # broadcasts as numpy would
+    ([frame(6, 3), nd(3, 3)], "binop", None, [("SC201", "warning")]),
     ([series(6), scalar()], "binop", None, []),
     ([series(4), series(4, "Index of 4 labels")], "binop", False, [("SC201", "warning")]),
     ([series(4), series(4)], "binop", True, []),
