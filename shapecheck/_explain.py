@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from . import _calls, _shapes
 from ._events import OperandSpec, Record, Site, Value
 from ._report import Crash, Finding, Fix, Operand
-from ._rules import Context, _paren, dims, outer_fixes
+from ._rules import Context, _paren, dims, outer_fixes, rank_outer_fixes
 from ._shapes import fmt
 
 NOTE_MARK = "shapecheck:"  # first word of the note, so that it is never added twice
@@ -67,13 +67,13 @@ def explain(f: Failure, ctx: Context, findings: list[Finding]) -> Crash:
     elif site.kind == "augassign" and len(vals) == 2 and vals[0].shape is not None and vals[1].shape is not None:
         _inplace(crash, site, vals)
     elif site.kind in ("binop", "compare") and len(_shaped(vals)) == 2:
-        _broadcast(crash, site, vals, expected)
+        _broadcast(crash, site, vals, expected, ctx)
     elif site.kind in ("call", "method") and site.callee == "reshape":
         _reshape(crash, site, vals, expected)
     elif site.kind in ("call", "method") and site.callee in _calls.ELEMENTWISE_N and len(_shaped(vals)) >= 2:
-        _broadcast(crash, site, vals, expected)
-    if not crash.fixes:
-        _upstream(crash, site, rec, ctx, findings)
+        _broadcast(crash, site, vals, expected, ctx)
+    # A silent broadcast upstream is the cause even when a local rewrite would also run: it goes first.
+    _upstream(crash, site, rec, ctx, findings)
     return crash
 
 
@@ -87,7 +87,10 @@ def _shaped(vals) -> list[Value]:
 
 
 def _operand(spec: OperandSpec, v: Value, site: Site, ctx: Context) -> Operand:
-    origin = ctx.origin(spec.name, site) if spec.name else None
+    named = _name_in(spec)
+    origin = ctx.origin(named[0], site) if named else None
+    if origin and not spec.name:
+        origin = f"{named[0]} {origin}"  # `0.1 * dw`: dw from `X.T @ dz / m` at line 8
     return Operand.of(spec.text, v, origin)
 
 
@@ -217,7 +220,23 @@ def _matmul(crash: Crash, site: Site, vals, expected) -> None:
     crash.fixes = _rank(cands, expected, known, {s.name for s in specs if s.name})
 
 
-def _broadcast(crash: Crash, site: Site, vals, expected) -> None:
+def _onehot(spec: OperandSpec, v: Value, other: Value, base: str) -> tuple[str, tuple[int, int]] | None:
+    """Integer class labels (m,) meeting class scores (m, k) or (k, m): the one-hot labels that were meant."""
+    if v.shape is None or len(v.shape) != 1 or other.shape is None or len(other.shape) != 2:
+        return None
+    if not (v.dtype or "").startswith(("int", "uint")):
+        return None
+    m = v.shape[0]
+    if m not in other.shape:
+        return None
+    k = other.shape[1] if other.shape[0] == m else other.shape[0]
+    if not 2 <= k <= 1000 or k == m:
+        return None
+    rows = other.shape[0] == m
+    return f"np.eye({k})[{base}]" + ("" if rows else ".T"), ((m, k) if rows else (k, m))
+
+
+def _broadcast(crash: Crash, site: Site, vals, expected, ctx: Context) -> None:
     specs = site.operands
     arrays = [(s, v) for s, v in zip(specs, vals) if v.shape is not None and v.kind not in ("scalar", "tuple")]
     (sa, a), (sb, b) = arrays[0], arrays[1]
@@ -234,8 +253,24 @@ def _broadcast(crash: Crash, site: Site, vals, expected) -> None:
     crash.code = "shapes"
     i, j = specs.index(sa), specs.index(sb)
     cands = []
+    first = []
     for k, (spec, v, other) in enumerate(((sa, a, b), (sb, b, a))):
         idx = (i, j)[k]
+        hot = _onehot(spec, v, other, spec.text)
+        if hot is not None:
+            t = [s.text for s in specs]
+            t[idx] = hot[0]
+            first.append(Fix(_rebuild(site, t), _shapes.broadcast(hot[1], other.shape),
+                             f"{spec.text} holds class labels: compare with one-hot labels {fmt(hot[1])}"))
+            continue  # reshaping labels to a column would run, and be wrong
+        if spec.name and spec.reduction_axis is not None and not spec.keepdims:
+            kept = _kept(other.shape, spec.reduction_axis, v.shape)
+            log = ctx.assignment(spec.name, site)
+            if kept is not None and log is not None and log.site.text.endswith(")"):
+                out = _shapes.broadcast(kept, other.shape)
+                if out is not None:
+                    first.append(Fix(f"{spec.name} = {log.site.text[:-1]}, keepdims=True) at line {log.site.line}",
+                                     None, f"then {spec.name} is {fmt(kept)} and `{site.text}` -> {fmt(out)}"))
         options = []
         if len(v.shape) == 2:
             options.append((_shapes.transpose(v.shape), _transposed_text(spec)))
@@ -258,7 +293,9 @@ def _broadcast(crash: Crash, site: Site, vals, expected) -> None:
     biggest = max(_shapes.prod(a.shape), _shapes.prod(b.shape))
     cands = [c for c in cands if _shapes.prod(c.shape) <= biggest]
     cands.reverse()
-    crash.fixes = _rank(cands, expected, {}, set())
+    if any("one-hot" in fx.why for fx in first):
+        cands = []  # transposing the scores against class labels would run, and mean nothing
+    crash.fixes = (first + _rank(cands, expected, {}, set()))[:3]
 
 
 def _kept(full: tuple[int, ...] | None, axis: int, reduced: tuple[int, ...]) -> tuple[int, ...] | None:
@@ -277,19 +314,26 @@ def _inplace(crash: Crash, site: Site, vals) -> None:
     crash.explanation = (f"an in-place operation keeps {st.text}'s shape {fmt(t.shape)}, and {sv.text} "
                          f"{fmt(v.shape)} {what}")
     crash.code = "inplace"
+    target, value = tuple(t.shape), tuple(v.shape)
     cands = []
-    for axis in range(len(v.shape)):
-        for keep in (False, True):
-            r = _shapes.reduce(v.shape, axis, keep)
-            if r is not None and _shapes.broadcast(t.shape, r) == tuple(t.shape):
+    # A transposed gradient first: its shape is exactly the parameter's, reversed.
+    if len(value) == 2 and value != target and _shapes.transpose(value) == target:
+        cands.append(Fix(f"{st.text} {site.op} {_transposed_text(sv)}", target))
+    # The same values laid out as a column or a row (never a reshape that would scramble a matrix).
+    vectors = sum(d > 1 for d in value) <= 1 and sum(d > 1 for d in target) <= 1
+    if vectors and value != target and _shapes.prod(value) == _shapes.prod(target) and not cands:
+        new = "-1, 1" if target[-1:] == (1,) and len(target) == 2 else "1, -1" if target[:1] == (1,) else dims(target)
+        cands.append(Fix(f"{st.text} {site.op} {_paren(sv.text)}.reshape({new})", target))
+    # A batch axis too many: summing over it leaves exactly the parameter's elements.
+    for axis, size in enumerate(value):
+        for keep in (len(value) == len(target), False):
+            r = _shapes.reduce(value, axis, keep)
+            if size > 1 and r is not None and _shapes.prod(r) == _shapes.prod(target) and \
+                    _shapes.broadcast(target, r) == target:
                 k = ", keepdims=True" if keep else ""
-                cands.append(Fix(f"{st.text} {site.op} np.sum({sv.text}, axis={axis}{k})", tuple(t.shape),
-                                 "if each row of it is one example's contribution"))
+                cands.append(Fix(f"{st.text} {site.op} np.sum({sv.text}, axis={axis}{k})", target,
+                                 f"if axis {axis} runs over the examples of the batch"))
                 break
-    if _shapes.prod(v.shape) == _shapes.prod(t.shape) and tuple(v.shape) != tuple(t.shape):
-        cands.append(Fix(f"{st.text} {site.op} {_paren(sv.text)}.reshape({dims(t.shape)})", tuple(t.shape)))
-    if len(v.shape) == 2 and _shapes.broadcast(t.shape, _shapes.transpose(v.shape)) == tuple(t.shape):
-        cands.append(Fix(f"{st.text} {site.op} {_transposed_text(sv)}", tuple(t.shape)))
     crash.fixes = cands[:3]
 
 
@@ -308,18 +352,24 @@ def _reshape(crash: Crash, site: Site, vals, expected) -> None:
                              f"a multiple of {need}")
     else:
         crash.explanation = f"{spec.text} {fmt(base.shape)} has {size} elements; {fmt(dims_)} needs {need}"
-    if size - need == 1:
-        crash.explanation += " (one too many: is a label or bias column still attached?)"
+    label_column = len(base.shape) == 2 and base.shape[1] - 1 == _shapes.prod(d for d in dims_[1:] if d != -1) \
+        and dims_[0] in (-1, base.shape[0])
+    if size - need == 1 or label_column:
+        crash.explanation += " (one value too many per example: is a label or bias column still attached?)"
     cands = []
     for i in range(len(dims_)):
         new = tuple(-1 if k == i else d for k, d in enumerate(dims_))
         out = _shapes.reshape(base.shape, new)
         if out is not None:
             cands.append(Fix(f"{_paren(spec.text)}.reshape({dims(new)})", out))
-    if size - need == 1 and -1 not in dims_:
+    if size - need == 1 and -1 not in dims_ and len(base.shape) == 1:
         # Kaggle-style rows carry their label in front: drop it.
-        cands.append(Fix(f"{spec.text}[1:].reshape({dims(dims_)})", tuple(dims_),
-                         "if the extra value is a label in front"))
+        cands.insert(0, Fix(f"{spec.text}[1:].reshape({dims(dims_)})", tuple(dims_),
+                            "if the extra value is a label in front"))
+    elif label_column:
+        out = _shapes.reshape((base.shape[0], base.shape[1] - 1), dims_)
+        cands.insert(0, Fix(f"{spec.text}[:, 1:].reshape({dims(dims_)})", out,
+                            "if the first column is the label"))
     crash.fixes = _rank(cands, expected, {}, set())
 
 
@@ -359,13 +409,23 @@ def _pandas(crash: Crash, site: Site, vals, f: Failure, ctx: Context) -> None:
                                  f"{ps.text} holds one class label per example; compare {as_.text} with "
                                  f"one-hot labels {fmt(new)}"))
     t = list(texts)
-    t[i] = f"{_paren(ps.text)}.to_numpy()"
     if site.kind in ("binop", "compare"):
-        out = _shapes.broadcast(pv.shape, av.shape)
-        if out is not None:
-            stretched = _shapes.stretched(pv.shape, out)
-            note = f"runs, but repeats {ps.text} along a new axis; check it is what you mean" if stretched else ""
+        # The numpy version must line up without an outer broadcast: a column for a column, a row for a row.
+        for shape, tail in ((pv.shape, ""), ((pv.shape[0], 1), ".reshape(-1, 1)"), ((1, pv.shape[0]), ".reshape(1, -1)")):
+            if pv.kind != "Series" and tail:
+                break
+            out = _shapes.broadcast(shape, av.shape)
+            if out is None or (_shapes.stretched(shape, out) and _shapes.stretched(av.shape, out)):
+                continue
+            t[i] = f"{_paren(ps.text)}.to_numpy(){tail}"
+            note = f"runs, but repeats {ps.text} along an axis; check it is what you mean" \
+                if _shapes.stretched(shape, out) else ""
             cands.append(Fix(_rebuild(site, t), out, note))
+            origin = ctx.assignment(ps.name, site) if ps.name else None
+            if origin is not None and not note:
+                cands.append(Fix(f"{ps.name} = {_paren(origin.site.text)}.to_numpy(){tail} at line "
+                                 f"{origin.site.line}", shape, "convert once, where it is made"))
+            break
     elif is_matmul(site, vals):
         out = _matmul_shape(site, pv.shape, av.shape) if i == 0 else _matmul_shape(site, av.shape, pv.shape)
         if out is not None:
@@ -413,86 +473,156 @@ def _literal_int(text: str):
 
 
 def _upstream(crash: Crash, site: Site, rec: Record, ctx: Context, findings: list[Finding]) -> None:
-    """No local fix works: was an operand already wrong, made so by a silent broadcast earlier?"""
+    """Was an operand already wrong, made so by a silent outer broadcast (SC101) a few lines up?  Then
+    say where, and offer the rewrite of that line under which this operation works too."""
     flagged = {f.site.id: f for f in findings if f.code == "SC101" and f.severity != "info"}
     if not flagged:
         return
-    for idx, spec in enumerate(site.operands):
-        if not spec.name:
+    for sid in _feeding(site, ctx):
+        finding = flagged.get(sid)
+        log = ctx.by_id.get(sid)
+        if finding is None or log is None or log.last is None:
             continue
-        log = ctx.assignment(spec.name, site)
-        if log is None:
-            continue
-        for sid in _subtree(log.site.id, ctx):
-            finding = flagged.get(sid)
-            if finding is None or ctx.by_id[sid].last is None:
+        a, b = log.last.operands
+        before = [v.shape for v in rec.operands]
+        for expr, corrected, _ in rank_outer_fixes(finding.site, a, b, outer_fixes(finding.site, a, b)):
+            flow = _Flow(ctx, {sid: corrected})
+            after = [flow.operand(site, i) or shape for i, shape in enumerate(before)]
+            if after == before or _INVALID in after:
                 continue
-            a, b = ctx.by_id[sid].last.operands
-            fixes = outer_fixes(finding.site, a, b)
-            if not fixes:
+            out = _result_with(site, after)
+            if out is None:
                 continue
-            fixes.sort(key=lambda fx: 0 if len((a, b)[fx[2]].shape) == 1 else 1)
-            expr, corrected, _ = fixes[0]
-            new_operand = _propagate(log.site.id, {sid: corrected}, ctx)
-            if new_operand is None:
-                continue
-            shapes = [v.shape for v in rec.operands]
-            shapes[idx] = new_operand
-            out = _result_with(site, shapes)
+            i = next(i for i, (x, y) in enumerate(zip(before, after)) if x != y)
+            name = site.operands[i].text
             crash.explanation = (crash.explanation or "") + (
-                f"; {spec.text} is {fmt(rec.operands[idx].shape)} because `{finding.site.text}` at line "
-                f"{finding.site.line} broadcast {fmt(a.shape)} against {fmt(b.shape)} (SC101)")
-            if out is not None:
-                crash.fixes.append(Fix(f"{expr} at line {finding.site.line}", None,
-                                       f"then {spec.text} is {fmt(new_operand)} and `{site.text}` -> {fmt(out)}"))
+                f"; {name} is {fmt(before[i])} because `{finding.site.text}` at line {finding.site.line} "
+                f"broadcast {fmt(a.shape)} against {fmt(b.shape)} (SC101)")
+            crash.fixes.insert(0, Fix(f"{expr} at line {finding.site.line}", None,
+                                      f"then {name} is {fmt(after[i])} and `{site.text}` -> {fmt(out)}"))
             return
 
 
-def _subtree(sid: int, ctx: Context):
-    """A site and the sites computing its operands, recursively."""
-    stack = [sid]
-    while stack:
-        s = stack.pop()
-        yield s
-        log = ctx.by_id.get(s)
-        if log is not None:
-            stack.extend(spec.child for spec in log.site.operands if spec.child is not None)
+_INVALID = ("invalid",)  # a shape flow in which some operation would fail
+_MAX_HOPS = 8
 
 
-def _propagate(sid: int, override: dict[int, tuple[int, ...]], ctx: Context):
-    """The result shape site `sid` would have with some of its operand sites giving other shapes."""
-    if sid in override:
-        return override[sid]
-    log = ctx.by_id.get(sid)
-    if log is None or log.last is None:
+def _name_in(spec: OperandSpec) -> tuple[str, bool] | None:
+    """The variable an operand is, give or take a scalar factor and a transpose: `dw`, `0.1 * dw`, `X.T`."""
+    if spec.name:
+        return spec.name, False
+    import ast
+
+    try:
+        node = ast.parse(spec.text.strip(), mode="eval").body
+    except SyntaxError:
         return None
-    shapes = []
-    changed = False
-    for spec, v in zip(log.site.operands, log.last.operands):
-        if spec.child is not None and any(c in override for c in _subtree(spec.child, ctx)):
-            s = _propagate(spec.child, override, ctx)
-            changed = True
+    transposed = False
+    while True:
+        if isinstance(node, ast.BinOp) and isinstance(node.left, ast.Constant):
+            node = node.right
+        elif isinstance(node, ast.BinOp) and isinstance(node.right, ast.Constant):
+            node = node.left
+        elif isinstance(node, ast.Attribute) and node.attr == "T":
+            transposed, node = not transposed, node.value
+        elif isinstance(node, ast.UnaryOp):
+            node = node.operand
         else:
-            s = v.shape
-        shapes.append(s)
-    if not changed:
-        return log.last.result.shape if log.last.result is not None else None
-    if log.site.kind == "assign" and log.site.value_of is not None:
-        return _propagate(log.site.value_of, override, ctx)
-    return _result_with(log.site, shapes)
+            break
+    return (node.id, transposed) if isinstance(node, ast.Name) else None
+
+
+def _sources(site: Site, ctx: Context):
+    """The sites whose results flow into `site`'s operands: operand sites, and the assignments of names."""
+    for spec in site.operands:
+        if spec.child is not None:
+            yield spec.child
+        named = _name_in(spec)
+        if named is not None:
+            log = ctx.assignment(named[0], site)
+            if log is not None and log.site.id != site.id:
+                yield log.site.value_of if log.site.kind == "assign" and log.site.value_of is not None \
+                    else log.site.id
+
+
+def _feeding(site: Site, ctx: Context):
+    """Sites upstream of `site`, nearest first, within a few hops."""
+    seen = {site.id}
+    frontier = [site]
+    for _ in range(_MAX_HOPS):
+        nxt = []
+        for s in frontier:
+            for sid in _sources(s, ctx):
+                if sid not in seen and sid in ctx.by_id:
+                    seen.add(sid)
+                    yield sid
+                    nxt.append(ctx.by_id[sid].site)
+        frontier = nxt
+
+
+class _Flow:
+    """Shapes as they would be if some sites gave other results: replayed on the recorded operands."""
+
+    def __init__(self, ctx: Context, override: dict[int, tuple[int, ...]]):
+        self.ctx = ctx
+        self.override = dict(override)
+        self.memo: dict[int, object] = {}
+
+    def site(self, sid: int, hops: int = 0):
+        """The new result shape of a site, None if unchanged, _INVALID if it would fail."""
+        if sid in self.override:
+            return self.override[sid]
+        if sid in self.memo or hops > _MAX_HOPS:
+            return self.memo.get(sid)
+        self.memo[sid] = None  # cycles (a name updated from itself) count as unchanged
+        log = self.ctx.by_id.get(sid)
+        if log is None or log.last is None:
+            return None
+        if log.site.kind == "assign":
+            out = self.site(log.site.value_of, hops + 1) if log.site.value_of is not None else None
+        else:
+            shapes = [self.operand(log.site, i, hops) for i in range(len(log.site.operands))]
+            if _INVALID in shapes:
+                out = _INVALID
+            elif all(x is None for x in shapes):
+                out = None
+            else:
+                full = [x if x is not None else v.shape for x, v in zip(shapes, log.last.operands)]
+                out = _result_with(log.site, full) or _INVALID
+        self.memo[sid] = out
+        return out
+
+    def operand(self, site: Site, i: int, hops: int = 0):
+        spec = site.operands[i]
+        if spec.child is not None:
+            return self.site(spec.child, hops + 1)
+        named = _name_in(spec)
+        if named is None:
+            return None
+        log = self.ctx.assignment(named[0], site)
+        if log is None or log.site.id == site.id:
+            return None
+        out = self.site(log.site.id, hops + 1)
+        if out is not None and out is not _INVALID and named[1]:
+            out = _shapes.transpose(out)
+        return out
 
 
 def _result_with(site: Site, shapes) -> tuple[int, ...] | None:
-    if any(s is None for s in shapes[:2]) or len(shapes) < 2:
+    """What the operation gives with these operand shapes (None when it would fail or is not known)."""
+    if len(shapes) < 2 or any(x is None for x in shapes[:2]):
         return None
+    a, b = shapes[0], shapes[1]
+    if site.kind == "augassign":
+        return tuple(a) if _shapes.broadcast(a, b) == tuple(a) else None
     if site.kind in ("binop", "compare"):
-        if site.op == "@":
-            return _shapes.matmul(shapes[0], shapes[1])
-        return _shapes.broadcast(shapes[0], shapes[1])
+        return _shapes.matmul(a, b) if site.op == "@" else _shapes.broadcast(a, b)
     if site.kind in ("call", "method") and site.callee == "dot":
-        return _shapes.dot(shapes[0], shapes[1])
+        return _shapes.dot(a, b)
     if site.kind in ("call", "method") and site.callee == "matmul":
-        return _shapes.matmul(shapes[0], shapes[1])
+        return _shapes.matmul(a, b)
+    if site.kind in ("call", "method") and site.callee in _calls.ELEMENTWISE_N:
+        return _shapes.broadcast(a, b)
     return None
 
 

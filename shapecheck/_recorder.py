@@ -21,7 +21,8 @@ import numpy as np
 
 from . import _shapes
 from ._events import Record, Site, SiteLog, Value
-from ._rewrite import HOOK_ASSIGN, HOOK_AUGVALUE, HOOK_BINOP, HOOK_CALL, HOOK_METHOD, hook_functions
+from ._rewrite import (HOOK_ASSIGN, HOOK_AUGVALUE, HOOK_BINOP, HOOK_CALL, HOOK_HOLD, HOOK_KEY, HOOK_METHOD,
+                       hook_functions)
 
 ND = np.ndarray
 MAX_SIGNATURES = 32  # distinct operand signatures kept per site; later ones are counted as capped
@@ -30,18 +31,20 @@ MAX_SIGNATURES = 32  # distinct operand signatures kept per site; later ones are
 _PLAIN = frozenset({int, float, bool, complex, str, bytes, type(None), np.float64, np.float32, np.int64,
                     np.int32, np.bool_, np.intp, range, dict, set, frozenset, slice})
 _G = object()  # first element of generic keys, so they never compare equal to a fast key
+_NO_KEY = object()  # the key of a sliced target (`a[1:3] += x`), which no hook sees
 
 
 class _Live:
     """Per-site state touched by the hooks."""
 
-    __slots__ = ("key", "cur", "sigs", "log")
+    __slots__ = ("key", "cur", "sigs", "log", "held", "held_key")
 
     def __init__(self, site: Site):
         self.key = None
         self.cur = _UNRECORDED
         self.sigs: dict = {}
         self.log = SiteLog(site)
+        self.held = self.held_key = None  # an augmented assignment's container and key, until its value hook
 
 
 class _State:
@@ -84,7 +87,8 @@ def install() -> None:
     for name, fn in hook_functions().items():
         setattr(builtins, name, fn)
     for name, fn in ((HOOK_BINOP, hook_binop), (HOOK_CALL, hook_call), (HOOK_METHOD, hook_method),
-                     (HOOK_ASSIGN, hook_assign), (HOOK_AUGVALUE, hook_augvalue)):
+                     (HOOK_ASSIGN, hook_assign), (HOOK_AUGVALUE, hook_augvalue), (HOOK_HOLD, hook_hold),
+                     (HOOK_KEY, hook_key)):
         setattr(builtins, name, fn)
 
 
@@ -111,7 +115,7 @@ def _pass_value(sid, value, *rest):
 
 
 _PASSTHROUGH = {HOOK_BINOP: _pass_operands, HOOK_CALL: _pass_operands, HOOK_METHOD: _pass_operands,
-                HOOK_ASSIGN: _pass_value, HOOK_AUGVALUE: _pass_value}
+                HOOK_ASSIGN: _pass_value, HOOK_AUGVALUE: _pass_value, HOOK_HOLD: _pass_value, HOOK_KEY: _pass_value}
 
 
 def snapshot() -> list[SiteLog]:
@@ -213,9 +217,23 @@ def hook_assign(sid, value, *bases):
     return value
 
 
-def hook_augvalue(sid, value, *parts):
+def hook_hold(sid, container):
     s = LIVE[sid]
-    target = _read_target(parts)
+    s.held = container
+    s.held_key = _NO_KEY
+    return container
+
+
+def hook_key(sid, key):
+    LIVE[sid].held_key = key
+    return key
+
+
+def hook_augvalue(sid, value, *attr):
+    s = LIVE[sid]
+    container, k = s.held, s.held_key
+    s.held = s.held_key = None  # keep no reference to the user's objects
+    target = _read_attr(container, attr[0]) if attr else _read_item(container, k)
     key = _key((target, value))
     if key == s.key:
         s.cur.count += 1
@@ -310,27 +328,30 @@ def _index_text(index) -> str:
     return f"{name} of {len(index)} labels"
 
 
-def _read_target(parts):
-    """The current value of `obj.attr` or `c[k]`, read without running user code; None if unsafe."""
-    if len(parts) == 3:  # (obj, "name", "attr")
-        obj, name = parts[0], parts[1]
-        d = getattr(type(obj), "__dict__", {})
-        try:
-            inst = object.__getattribute__(obj, "__dict__")
-        except AttributeError:
-            return None
-        if name in d and hasattr(d[name], "__get__"):
-            return None  # a property or descriptor: reading it could run code
-        return inst.get(name)
-    if len(parts) == 2:
-        container, k = parts
-        if type(container) in (dict, list) or type(container) is ND:
-            try:
-                if type(container) is ND and not isinstance(k, (int, np.integer)):
-                    return None  # fancy or boolean indexing would copy
-                return container[k]
-            except Exception:
-                return None
+def _read_attr(obj, name: str):
+    """`obj.name` read from the instance's own dict: never a property or `__getattr__` (user code)."""
+    try:
+        inst = object.__getattribute__(obj, "__dict__")
+    except (AttributeError, TypeError):
+        return None
+    cls_attr = getattr(type(obj), "__dict__", {}).get(name)
+    if cls_attr is not None and hasattr(cls_attr, "__get__"):
+        return None
+    return inst.get(name) if type(inst) is dict else None
+
+
+def _read_item(container, k):
+    """`container[k]` for builtin dicts and lists, and ndarrays with an integer index (a view, no copy)."""
+    if k is _NO_KEY:
+        return None
+    t = type(container)
+    try:
+        if t is dict or t is list:
+            return container[k]
+        if t is ND and isinstance(k, (int, np.integer)):
+            return container[k]
+    except Exception:
+        return None
     return None
 
 

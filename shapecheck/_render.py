@@ -122,7 +122,8 @@ def crash_text(report: Report) -> list[str]:
     for i, fx in enumerate(c.fixes):
         lines.append(f"  {'fix:  ' if i == 0 else '      '} {fx}")
     if c.expression and not c.fixes and c.operands:
-        lines.append("  fix:   no rearrangement of these operands works: look at where they got their shapes")
+        lines.append("  fix:   no transpose, reshape or swap of these operands makes it work, so one of them got a "
+                     "wrong shape earlier: follow the origin column")
     return lines
 
 

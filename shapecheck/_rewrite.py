@@ -30,7 +30,9 @@ HOOK_BINOP = "__sc_b__"  # (sid, x, y) -> (x, y)
 HOOK_CALL = "__sc_c__"  # (sid, f, *args) -> (f, *args)
 HOOK_METHOD = "__sc_m__"  # (sid, bound_method, *args) -> (bound_method, *args)
 HOOK_ASSIGN = "__sc_a__"  # (sid, value, *bases) -> value
-HOOK_AUGVALUE = "__sc_v__"  # (sid, value, *target_parts) -> value
+HOOK_AUGVALUE = "__sc_v__"  # (sid, value[, attribute name]) -> value; reads what the next two held
+HOOK_HOLD = "__sc_h__"  # (sid, container) -> container, held for __sc_v__
+HOOK_KEY = "__sc_k__"  # (sid, key) -> key, held for __sc_v__
 CALL = "__sc_call__"  # operator.call
 
 # Operator -> (symbol, operator-module function).  The function is what the
@@ -254,11 +256,6 @@ def _locate(new: ast.AST, old: ast.AST) -> ast.AST:
 
 def _name(id_: str) -> ast.Name:
     return ast.Name(id=id_, ctx=ast.Load())
-
-
-def _reloadable(node: ast.AST) -> bool:
-    """Evaluating this expression again has no effect and gives the same object."""
-    return isinstance(node, (ast.Name, ast.Constant))
 
 
 class _Scope:
@@ -553,32 +550,32 @@ class Rewriter(ast.NodeTransformer):
             call = self._wrap_op(node, inplace, sid, _locate(_name(target.id), target), node.value)
             store = ast.Name(id=target.id, ctx=ast.Store())
             return _locate(ast.Assign(targets=[_locate(store, target)], value=call), node)
-        # obj.attr += v, c[k] += v: the statement stays (one evaluation of obj, c, k); the hook sees v,
-        # and the target's parts when they can be read again without effect.
+        # obj.attr += v, c[k] += v: the statement stays, so obj, c and k are evaluated once, in order.
+        # Hooks hold the container and the key as they go by, and the value's hook reads the target.
         node.target = self.visit(target)
-        parts = []
-        if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name):
-            parts = [target.value, ast.Constant(target.attr)]
-        elif isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name) and _reloadable(target.slice):
-            parts = [target.value, target.slice]
         texts = [self.src.segment(target), self.src.segment(node.value)]
         sid = self._site(node, "augassign", symbol + "=", [target, node.value], texts=texts,
                          text=self.src.segment(node))
-        args = [ast.Constant(sid), node.value] + [_locate(_copy_load(p), target) for p in parts]
+        target.value = _locate(ast.Call(func=_name(HOOK_HOLD), args=[ast.Constant(sid), target.value],
+                                        keywords=[]), target.value)
+        extra = []
         if isinstance(target, ast.Attribute):
-            args.append(ast.Constant("attr"))
-        node.value = _locate(ast.Call(func=_name(HOOK_AUGVALUE), args=args, keywords=[]), node.value)
+            extra = [ast.Constant(target.attr)]
+        elif not _has_slice(target.slice):  # a slice is not an expression: it cannot be passed to a hook
+            target.slice = _locate(ast.Call(func=_name(HOOK_KEY), args=[ast.Constant(sid), target.slice],
+                                            keywords=[]), target.slice)
+        node.value = _locate(ast.Call(func=_name(HOOK_AUGVALUE), args=[ast.Constant(sid), node.value] + extra,
+                                      keywords=[]), node.value)
         return node
+
+
+def _has_slice(node: ast.AST) -> bool:
+    return isinstance(node, ast.Slice) or (isinstance(node, ast.Tuple) and any(isinstance(e, ast.Slice)
+                                                                              for e in node.elts))
 
 
 _NOT_ARRAYS = (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp, ast.JoinedStr,
                ast.Dict, ast.Set, ast.List, ast.Tuple)
-
-
-def _copy_load(node: ast.AST) -> ast.AST:
-    if isinstance(node, ast.Name):
-        return ast.Name(id=node.id, ctx=ast.Load())
-    return ast.Constant(node.value)
 
 
 def _constant_only(node: ast.AST) -> bool:

@@ -55,7 +55,7 @@ FINDING = re.compile(rf"^(?P<code>SC\d{{3}}) (?P<severity>error|warning|info) li
                      rf"(?: (?P<shapes>(?:{SHAPE} ?)+)-> (?P<result>{SHAPE}))?$")
 CRASH = re.compile(r"^crash (?P<type>\w+) line (?P<line>\d+)(?: `(?P<expr>[^`]+)`)?$")
 OPERAND = re.compile(rf"^operand (?P<text>\S+) (?P<kind>\w+) (?P<shape>{SHAPE})$")
-FIX = re.compile(rf"^fix `(?P<expr>[^`]+)` -> (?P<shape>{SHAPE})$")
+FIX = re.compile(rf"^fix `(?P<expr>[^`]+)`(?: -> (?P<shape>{SHAPE}))?$")
 
 
 def parse_shape(text: str) -> list[int]:

@@ -62,7 +62,7 @@ def test_fixture(script: Path, fixture_runs):
             assert ops[m["text"]]["kind"] == m["kind"], ops[m["text"]]
             assert ops[m["text"]]["shape"] == parse_shape(m["shape"]), ops[m["text"]]
         elif m := FIX.match(item):
-            want = f"{m['expr']} -> {m['shape']}"
+            want = f"{m['expr']} -> {m['shape']}" if m["shape"] else f"{m['expr']}  ("
             assert any(fx.startswith(want) for fx in crash["fixes"]), f"{want!r} not in {crash['fixes']}"
         else:
             pytest.fail(f"unknown Expected item in {script.name}: {item!r}")
