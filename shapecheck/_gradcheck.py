@@ -729,6 +729,14 @@ def _run(loss, grads, combined, params, leaves, plan, eps, rtol, atol, seed) -> 
                       overall_text=summary.text, look_first=summary.look_first, notes=tuple(notes))
 
 
+def _updates_in_place(shape: tuple[int, ...], grad_shape: tuple[int, ...]) -> bool:
+    """Would `p -= lr * g` work and keep p's shape?"""
+    try:
+        return np.broadcast_shapes(shape, grad_shape) == shape
+    except ValueError:
+        return False
+
+
 def _check_one(ev: _Evaluator, i: int, leaf: _gradtree.Leaf, g: np.ndarray | None, gname: str | None, gpath: tuple | None,
                plan: _Plan, eps, rtol, atol, eps_loss: float, loss0: float, seed: int, dims: list[Dim],
                skip: str | None) -> tuple[GradRow, bool]:
@@ -745,6 +753,14 @@ def _check_one(ev: _Evaluator, i: int, leaf: _gradtree.Leaf, g: np.ndarray | Non
     if g is None:
         return GradRow(**common, **empty, status="shape",
                        diagnosis=diagnose_shape(leaf.name, label, tuple(shape), None, None, dims, code), evaluations=0), False
+    shape_note = None
+    if g.shape != tuple(shape) and g.size == int(np.prod(shape)) and _updates_in_place(tuple(shape), g.shape):
+        # `db = np.sum(dZ) / m` for a (1, 1) bias: a different shape, but `b -= lr * db` keeps b's shape and
+        # the values are the same ones, so the gradient is compared as b's shape, with a note.
+        shape_note = (f"{label} has shape {g.shape} for a {tuple(shape)} parameter; an update "
+                      f"{leaf.name} -= lr * {label} keeps {leaf.name}'s shape, so the values are compared as "
+                      f"{tuple(shape)}.")
+        g = g.reshape(shape)
     check = _LeafCheck(ev, i, g, plan, eps, rtol, atol, eps_loss, loss0, np.random.default_rng([seed, i]))
     if g.shape != tuple(shape):
         # Still measure: the diagnosis finds, numerically, the reshape or sum that reconciles the two.
@@ -789,6 +805,8 @@ def _check_one(ev: _Evaluator, i: int, leaf: _gradtree.Leaf, g: np.ndarray | Non
                          "the worst ones re-checked fine.")
         if nonfinite:
             notes.append(f"{nonfinite} probe(s) skipped: the loss was nan or inf there.")
+        if shape_note:
+            notes.append(shape_note)
         signal = np.abs(m.numeric[m.usable])
         if len(signal) and not np.any(g) and np.all(signal == 0):
             notes.append(f"both gradients of {leaf.name} are exactly zero here: the loss does not depend on it at these parameters.")

@@ -11,7 +11,7 @@ from tabulate import tabulate
 from ._report import Finding, Operand, Report, rank
 from ._shapes import fmt
 
-SILENCE = "Silence a finding with a trailing `# shapecheck: ignore[SC101]` on its line, or list codes under " \
+SILENCE = "Silence a finding with a trailing `# shapecheck: ignore[{code}]` on its line, or list codes under " \
           "[tool.shapecheck] ignore in pyproject.toml."
 
 
@@ -46,6 +46,8 @@ def text(report: Report, *, log: bool = False, show_info: bool = False, width: i
     shown = _visible(report, show_info)
     if shown:
         out += ["", "Findings", findings_table(shown, width, report.script)]
+        if width < WIDE:
+            out += findings_details(shown, width, report.script)
     hidden = len(report.findings) - len(shown)
     if hidden:
         out += ["", f"{hidden} info note{'s' if hidden != 1 else ''} not shown (intended-looking broadcasts and "
@@ -57,7 +59,7 @@ def text(report: Report, *, log: bool = False, show_info: bool = False, width: i
     if log:
         out += ["", "Shape log", log_table(report, "simple")]
     if shown:
-        out += ["", SILENCE]
+        out += ["", textwrap.fill(SILENCE.format(code=_ordered(shown)[0].code), width)]
     if report.internal_errors:
         out += ["", f"shapecheck: {report.internal_errors} internal error(s) while recording were ignored; "
                     f"please report them"]
@@ -65,13 +67,15 @@ def text(report: Report, *, log: bool = False, show_info: bool = False, width: i
 
 
 def terminal_width() -> int:
-    """The width of the terminal the report goes to; 132 when it is not a terminal (CI logs, files)."""
+    """$COLUMNS if set, else the width of the terminal the report goes to, else 132 (CI logs, files)."""
     import os
     import sys
 
+    if os.environ.get("COLUMNS", "").isdigit():
+        return max(60, int(os.environ["COLUMNS"]))
     try:
         if sys.stderr.isatty():
-            return max(80, os.get_terminal_size(sys.stderr.fileno()).columns)
+            return max(60, os.get_terminal_size(sys.stderr.fileno()).columns)
     except (OSError, ValueError, AttributeError):
         pass
     return 132
@@ -88,10 +92,36 @@ def _short(path: str, script: str | None) -> str:
     return path
 
 
+WIDE = 120  # below this many columns the message and the fix go under the table, not in it
+
+
+def findings_details(findings: list[Finding], width: int, script: str | None) -> list[str]:
+    """For narrow terminals: each finding's message and fix as wrapped lines under the table."""
+    out = []
+    for f in _ordered(findings):
+        out.append("")
+        out.append(textwrap.fill(f"{f.code} {_short(f.site.path, script)}:{f.site.line}  {f.message}", width,
+                                 subsequent_indent="    "))
+        if f.fix:
+            out.append(textwrap.fill(f"fix: {f.fix}", width, initial_indent="    ", subsequent_indent="         "))
+    return out
+
+
+def _ordered(findings: list[Finding]) -> list[Finding]:
+    return sorted(findings, key=lambda f: (rank(f.severity), f.site.path, f.site.line, f.code))
+
+
 def findings_table(findings: list[Finding], width: int, script: str | None = None) -> str:
-    """The findings as a grid whose wrapped columns share what the fixed ones leave of `width`."""
-    findings = sorted(findings, key=lambda f: (rank(f.severity), f.site.path, f.site.line))
+    """The findings as a grid whose wrapped columns share what the fixed ones leave of `width`; on a
+    narrow terminal, without the message and fix columns (they follow the table)."""
+    findings = _ordered(findings)
     locations = [f"{_short(f.site.path, script)}:{f.site.line}" for f in findings]
+    if width < WIDE:
+        rest = max(width - len("code  ") - len("severity  ") - max(len("location  "), *map(len, locations)) - 16, 24)
+        rows = [[f.code, f.severity, loc, _wrap(f.site.text, rest // 2), _wrap(_operands_text(f.operands, f.result),
+                                                                            rest - rest // 2)]
+                for f, loc in zip(findings, locations)]
+        return tabulate(rows, ["code", "severity", "location", "expression", "shapes"], tablefmt="grid")
     # tabulate pads headers by 2; each grid column adds 3 (two spaces and a bar), plus the closing bar
     fixed = len("code  ") + len("severity  ") + max(len("location  "), *map(len, locations)) + 3 * 7 + 1
     rest = max(width - fixed, 60)

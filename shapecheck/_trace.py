@@ -110,21 +110,22 @@ class _Traced:
                     result = yield from new(*args, **kwargs)
                 except BaseException as e:
                     annotate(e)
+                    self.report(crashed=True)
                     raise
-                finally:
-                    self.report()
+                self.report()
                 return result
         elif inspect.iscoroutinefunction(fn):
             @functools.wraps(fn)
             async def wrapper(*args, **kwargs):
                 __tracebackhide__ = True
                 try:
-                    return await new(*args, **kwargs)
+                    result = await new(*args, **kwargs)
                 except BaseException as e:
                     annotate(e)
+                    self.report(crashed=True)
                     raise
-                finally:
-                    self.report()
+                self.report()
+                return result
         else:
             @functools.wraps(fn)
             def wrapper(*args, **kwargs):
@@ -133,14 +134,30 @@ class _Traced:
                     result = new(*args, **kwargs)
                 except BaseException as e:
                     annotate(e)
+                    self.report(crashed=True)
                     raise
                 self.report()
                 return result
         wrapper.__shapecheck_traced__ = new
         return wrapper
 
-    def report(self) -> None:
-        """Warn about (or, strict, raise for) findings at this function's sites not reported before."""
+    def report(self, crashed: bool = False) -> None:
+        """Warn about (or, strict, raise for) findings at this function's sites not reported before.
+
+        After a crash the findings made before it are still warned about (a silent broadcast is often
+        the crash's cause), but nothing may replace the user's exception: not strict mode, not a
+        warnings filter that turns ShapeWarning into an error.
+        """
+        __tracebackhide__ = True
+        if crashed:
+            try:
+                self._report(strict=False)
+            except Exception:
+                pass
+            return
+        self._report(self.strict)
+
+    def _report(self, strict: bool) -> None:
         __tracebackhide__ = True
         logs = _recorder.snapshot()
         mine = [logs[i] for i in self.ids]
@@ -152,7 +169,7 @@ class _Traced:
                and (f.site.id, f.code) not in self.reported]
         for f in new:
             self.reported.add((f.site.id, f.code))
-        if self.strict and new:
+        if strict and new:
             raise ShapeError("\n".join(_message(f) for f in new), new)
         for f in new:
             warnings.warn_explicit(ShapeWarning(_message(f), f.code, f), ShapeWarning,

@@ -181,7 +181,7 @@ def test_text_report_on_the_full_batch_seed():
                      r"deriv=True\)` at line 53$", report, re.M)
     assert re.search(r"^  fix: +y\.reshape\(-1, 1\) - y_hat at line 53 +\(then delta3 is \(130, 1\) and "
                      r"`np\.dot\(delta3, w2\.T\)` -> \(130, 8\)\)$", report, re.M)
-    assert lines[-1].startswith("Silence a finding with a trailing `# shapecheck: ignore[SC101]`")
+    assert lines[-2].startswith("Silence a finding with a trailing `# shapecheck: ignore[SC101]`")
 
 
 def test_report_to_a_file_leaves_stderr_to_the_script(tmp_path):
@@ -264,3 +264,13 @@ def test_user_files_are_not_modified(tmp_path):
     assert run.stdout == "0.0\n"
     assert script.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["net.py", "w.npy"]
+
+
+def test_narrow_terminal_puts_messages_under_the_table():
+    run = shapecheck(rel(RULES / "sc101_outer.py"), env={"COLUMNS": "80"})
+    report = run.stderr[run.stderr.index("shapecheck: fixtures"):]
+    assert max(len(line) for line in report.splitlines()[1:]) <= 80  # the summary stays one greppable line
+    assert "| code   | severity   | location" in report and "| message" not in report
+    assert re.search(r"^SC101 sc101_outer\.py:29  `labels - predictions` stretches both operands", report, re.M)
+    assert re.search(r"^    fix: labels\.reshape\(-1, 1\) - predictions -> \(6, 1\)$", report, re.M)
+    assert re.search(r"ignore\[SC101\]", report)

@@ -211,3 +211,28 @@ def test_a_vector_loss_is_refused():
 def test_combined_form_must_return_a_pair():
     with pytest.raises(TypeError, match="must return \\(loss, grads\\)"):
         gradcheck(lambda p: square(p), params=W)
+
+
+def test_a_gradient_of_another_shape_that_updates_in_place_is_compared_as_the_parameter():
+    """deeplearning.ai's `db = np.sum(dZ) / m` for a (1, 1) bias: a scalar, and correct."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(3, 20))
+    Y = (X[0:1] > 0).astype(float)
+    params = {"W": rng.normal(size=(1, 3)) * 0.1, "b": np.zeros((1, 1))}
+
+    def cost(p):
+        A = 1 / (1 + np.exp(-(p["W"] @ X + p["b"])))
+        return -np.mean(Y * np.log(A) + (1 - Y) * np.log(1 - A))
+
+    def grads(p, db_shape=()):
+        dZ = 1 / (1 + np.exp(-(p["W"] @ X + p["b"]))) - Y
+        return {"dW": dZ @ X.T / 20, "db": (np.sum(dZ) / 20) * np.ones(db_shape)}
+
+    report = gradcheck(cost, grads, params)
+    assert report.passed
+    row = next(r for r in report.rows if r.name == "b")
+    assert row.status == "ok" and any("keeps b's shape" in n for n in row.notes)
+    # (4,) against a (4, 1) bias would broadcast the update to (4, 4): still a shape error
+    params4 = {"b": np.zeros((4, 1))}
+    report = gradcheck(lambda p: float(np.sum(p["b"] ** 2)), lambda p: {"db": 2 * p["b"].ravel()}, params4)
+    assert not report.passed and report.rows[0].status == "shape"

@@ -159,3 +159,16 @@ def test_wrapped_function_is_refused_with_advice():
 def test_not_a_function():
     with pytest.raises(TypeError, match="@shapecheck.trace takes a function defined with def, not int"):
         shapecheck.trace(3)
+
+
+def test_findings_before_a_crash_are_still_warned_about():
+    @shapecheck.trace(strict=True)
+    def backward(A2, Y, W2):
+        dZ2 = A2 - Y  # (1, 5) - (5, 1): the silent broadcast behind the crash
+        return W2.T @ dZ2
+
+    with pytest.warns(ShapeWarning, match="SC101") as caught, pytest.raises(ValueError) as e:
+        backward(np.ones((1, 5)), np.ones((5, 1)), np.ones((1, 3)))
+    assert [w.message.code for w in caught] == ["SC101"]
+    [note] = e.value.__notes__  # the user's own exception, not a ShapeError, explained
+    assert "`A2 - Y` at line" in note and "(SC101)" in note
