@@ -16,7 +16,7 @@ from . import __version__, _recorder, _render, _rules
 from ._crash import annotate
 from ._errors import UsageError
 from ._report import Report, rank
-from ._runner import check_script, display_path, run_script
+from ._runner import check_script, display_path, finish_like_python, run_script
 
 USAGE = "python -m shapecheck [options] SCRIPT [ARGS...]"
 
@@ -110,6 +110,7 @@ def _main(argv: list[str]) -> int:
         crash = annotate(outcome.exc, ignore)
         sys.stdout.flush()
         sys.excepthook(type(outcome.exc), outcome.exc, outcome.exc.__traceback__)
+    finish_like_python()
     sys.stdout.flush()
 
     logs = _recorder.snapshot()

@@ -3,7 +3,9 @@ frame's names (never evaluating anything), explain, and attach the explanation a
 
 from __future__ import annotations
 
+import dis
 import itertools
+from dataclasses import replace
 
 from . import _recorder
 from ._explain import NOTE_MARK, Failure, explain, note
@@ -68,6 +70,61 @@ def _instance_dict(obj) -> dict | None:
     return d if type(d) is dict else None
 
 
+def _has_get(obj) -> bool:
+    """Is obj a descriptor?  Looked up on its type's dicts, so that no `__getattr__` of the user's runs."""
+    return any("__get__" in vars(k) for k in type(obj).__mro__)
+
+
+def _read_attr(obj, name: str):
+    """`obj.name` read from the instance's own dict: never a property, a descriptor or `__getattr__`."""
+    inst = _instance_dict(obj)
+    if inst is None:
+        return _MISSING
+    for k in type(obj).__mro__:
+        cls_attr = vars(k).get(name, _MISSING)
+        if cls_attr is not _MISSING:
+            if _has_get(cls_attr):
+                return _MISSING
+            break
+    return inst.get(name, _MISSING)
+
+
+def _read_item(container, k):
+    """`container[k]` for a builtin dict or list and a str or int key, or an ndarray and an int (a view)."""
+    t = type(container)
+    if type(k) not in (str, int):
+        return _MISSING
+    try:
+        if t is dict or t is list or (t is _recorder.ND and type(k) is int):
+            return container[k]
+    except (KeyError, IndexError, TypeError):
+        pass
+    return _MISSING
+
+
+def _aug_target(site, frame):
+    """The target of a failed `obj.attr += v` / `c[k] += v`, read from the frame (nothing is evaluated)."""
+    how = site.aug_target
+    if how is None:
+        return _MISSING
+    scope = frame.f_locals
+    def lookup(name):
+        return scope[name] if name in scope else frame.f_globals.get(name, _MISSING)
+    container = lookup(how[1])
+    if container is _MISSING:
+        return _MISSING
+    if how[0] == "attr":
+        return _read_attr(container, how[2])
+    key = how[2]
+    if key[0] == "const":
+        k = key[1]
+    elif key[0] == "name":
+        k = lookup(key[1])
+    else:
+        k = _recorder.LIVE[site.id].held_key
+    return _read_item(container, k)
+
+
 def locate(exc: BaseException) -> Failure | None:
     """The failing site of an exception raised in rewritten code, with what it was run with."""
     entries = _user_entries(exc.__traceback__)
@@ -78,23 +135,24 @@ def locate(exc: BaseException) -> Failure | None:
     path = _recorder.FILES.get(filename, filename)
     pos = _position(tb)
     site = record = receiver = None
-    if pos is not None:
-        sid = _recorder.POSITIONS.get((filename,) + pos)
-        if sid is not None:
-            live = _recorder.LIVE[sid]
-            site = live.log.site
-            record = live.cur if live.cur is not _recorder._UNRECORDED else None
+    sid = _recorder.POSITIONS.get((filename,) + pos) if pos is not None else None
+    if sid is not None:
+        live = _recorder.LIVE[sid]
+        site = live.log.site
+        if dis.opname[tb.tb_frame.f_code.co_code[tb.tb_lasti]] in ("LOAD_ATTR", "LOAD_METHOD"):
+            # `y.reshape(...)` on a Series fails while the method is looked up, before the hook runs.
+            recv_name = site.operands[0].name
+            ns = tb.tb_frame.f_locals
+            if recv_name is not None:
+                value = ns[recv_name] if recv_name in ns else tb.tb_frame.f_globals.get(recv_name, _MISSING)
+                if value is not _MISSING:
+                    receiver = _recorder.describe(value)
         else:
-            sid = _recorder.ATTR_POSITIONS.get((filename,) + pos)
-            if sid is not None and isinstance(exc, AttributeError):
-                # `y.reshape(...)` on a Series fails while looking the method up, before the hook runs.
-                site = _recorder.LIVE[sid].log.site
-                recv_name = site.operands[0].name
-                ns = tb.tb_frame.f_locals
-                if recv_name is not None:
-                    value = ns[recv_name] if recv_name in ns else tb.tb_frame.f_globals.get(recv_name, _MISSING)
-                    if value is not _MISSING:
-                        receiver = _recorder.describe(value)
+            record = live.cur if live.cur is not _recorder._UNRECORDED else None
+            if record is not None and site.kind == "augassign" and record.operands[0].kind == "unknown":
+                target = _aug_target(site, tb.tb_frame)
+                if target is not _MISSING:
+                    record = replace(record, operands=(_recorder.describe(target),) + record.operands[1:])
     known = known_names(tb.tb_frame) if site is not None else {}
     return Failure(site, record, exc, known, receiver, path, tb.tb_lineno)
 

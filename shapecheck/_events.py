@@ -48,6 +48,9 @@ class Site:
     explicit: bool = False  # the expression spells out a broadcast (None/newaxis/reshape/np.outer)
     self_refs: tuple[tuple[int, int], ...] = ()  # (site id, operand index) reading the assigned name
     value_of: int | None = None  # for assignments: the site whose result is assigned
+    # For `obj.attr += v` / `c[k] += v`: how to read the target from the frame if the statement fails:
+    # ("attr", "obj", "attr") or ("item", "c", ("const", k) | ("name", "k") | ("held",)).
+    aug_target: tuple | None = None
     ignore: frozenset[str] = frozenset()  # codes silenced by `# shapecheck: ignore[...]`
 
     @property

@@ -21,8 +21,7 @@ import numpy as np
 
 from . import _shapes
 from ._events import Record, Site, SiteLog, Value
-from ._rewrite import (HOOK_ASSIGN, HOOK_AUGVALUE, HOOK_BINOP, HOOK_CALL, HOOK_HOLD, HOOK_KEY, HOOK_METHOD,
-                       hook_functions)
+from ._rewrite import HOOK_ASSIGN, HOOK_AUGVALUE, HOOK_BINOP, HOOK_CALL, HOOK_KEY, HOOK_METHOD, hook_functions
 
 ND = np.ndarray
 MAX_SIGNATURES = 32  # distinct operand signatures kept per site; later ones are counted as capped
@@ -31,20 +30,21 @@ MAX_SIGNATURES = 32  # distinct operand signatures kept per site; later ones are
 _PLAIN = frozenset({int, float, bool, complex, str, bytes, type(None), np.float64, np.float32, np.int64,
                     np.int32, np.bool_, np.intp, range, dict, set, frozenset, slice})
 _G = object()  # first element of generic keys, so they never compare equal to a fast key
-_NO_KEY = object()  # the key of a sliced target (`a[1:3] += x`), which no hook sees
+_NO_KEY = object()  # no key held for an augmented assignment (a slice, or a key that is not a str or int)
+_UNKNOWN_TARGET = object()  # the target of `obj.attr += v`, which the hooks do not read
 
 
 class _Live:
     """Per-site state touched by the hooks."""
 
-    __slots__ = ("key", "cur", "sigs", "log", "held", "held_key")
+    __slots__ = ("key", "cur", "sigs", "log", "held_key")
 
     def __init__(self, site: Site):
         self.key = None
         self.cur = _UNRECORDED
         self.sigs: dict = {}
         self.log = SiteLog(site)
-        self.held = self.held_key = None  # an augmented assignment's container and key, until its value hook
+        self.held_key = _NO_KEY  # an augmented assignment's computed key, until its value hook
 
 
 class _State:
@@ -60,7 +60,6 @@ _UNRECORDED = Record(operands=())  # stands for "the last run of this site had n
 STATE = _State()
 LIVE: list[_Live] = []  # site id -> live state; ids are global across files
 POSITIONS: dict[tuple, int] = {}  # (filename, line, col, end_line, end_col) -> site id, bytes offsets
-ATTR_POSITIONS: dict[tuple, int] = {}  # the same for the `x.method` part of method calls
 FILES: dict[str, str] = {}  # real filename -> display path, for every rewritten file
 
 
@@ -71,8 +70,8 @@ def register(rw, filename: str) -> None:
         LIVE.append(_Live(site))
         if pos is not None:
             POSITIONS[(filename,) + pos] = site.id
-    for sid, pos in rw.attr_positions.items():
-        ATTR_POSITIONS[(filename,) + pos] = sid
+    for sid, pos in rw.lookups.items():
+        POSITIONS.setdefault((filename,) + pos, sid)
     FILES[filename] = rw.sites[0].path if rw.sites else filename
 
 
@@ -87,8 +86,7 @@ def install() -> None:
     for name, fn in hook_functions().items():
         setattr(builtins, name, fn)
     for name, fn in ((HOOK_BINOP, hook_binop), (HOOK_CALL, hook_call), (HOOK_METHOD, hook_method),
-                     (HOOK_ASSIGN, hook_assign), (HOOK_AUGVALUE, hook_augvalue), (HOOK_HOLD, hook_hold),
-                     (HOOK_KEY, hook_key)):
+                     (HOOK_ASSIGN, hook_assign), (HOOK_AUGVALUE, hook_augvalue), (HOOK_KEY, hook_key)):
         setattr(builtins, name, fn)
 
 
@@ -115,7 +113,7 @@ def _pass_value(sid, value, *rest):
 
 
 _PASSTHROUGH = {HOOK_BINOP: _pass_operands, HOOK_CALL: _pass_operands, HOOK_METHOD: _pass_operands,
-                HOOK_ASSIGN: _pass_value, HOOK_AUGVALUE: _pass_value, HOOK_HOLD: _pass_value, HOOK_KEY: _pass_value}
+                HOOK_ASSIGN: _pass_value, HOOK_AUGVALUE: _pass_value, HOOK_KEY: _pass_value}
 
 
 def snapshot() -> list[SiteLog]:
@@ -217,34 +215,32 @@ def hook_assign(sid, value, *bases):
     return value
 
 
-def hook_hold(sid, container):
-    s = LIVE[sid]
-    s.held = container
-    s.held_key = _NO_KEY
-    return container
-
-
 def hook_key(sid, key):
-    LIVE[sid].held_key = key
+    # Only an immutable key is held (a str or an int), for an explanation if the statement fails:
+    # holding anything else could keep a user's object alive and change what reference counts see.
+    LIVE[sid].held_key = key if type(key) is str or type(key) is int else _NO_KEY
     return key
 
 
-def hook_augvalue(sid, value, *attr):
+def hook_augvalue(sid, value):
     s = LIVE[sid]
-    container, k = s.held, s.held_key
-    s.held = s.held_key = None  # keep no reference to the user's objects
-    target = _read_attr(container, attr[0]) if attr else _read_item(container, k)
-    key = _key((target, value))
+    key = _key((_UNKNOWN_TARGET, value))
     if key == s.key:
         s.cur.count += 1
     else:
-        _observe(s, key, (target, value))
+        _observe(s, key, (_UNKNOWN_TARGET, value))
     return value
 
 
 # -- keys and descriptions ---------------------------------------------------
 
 _KINDS: dict[type, str] = {}
+
+
+def _module_of(t: type) -> str:
+    """The top package a type comes from ("" when its __module__ is not a string, as a class may set)."""
+    mod = t.__dict__.get("__module__") if isinstance(getattr(t, "__dict__", None), types.MappingProxyType) else None
+    return mod.partition(".")[0] if type(mod) is str else ""
 
 
 def kind_of_type(t: type) -> str:
@@ -255,7 +251,7 @@ def kind_of_type(t: type) -> str:
             kind = "matrix"
         elif issubclass(t, ND):
             kind = "ndarray"
-        elif t.__module__.split(".")[0] == "pandas" and t.__name__ in ("Series", "DataFrame"):
+        elif _module_of(t) == "pandas" and t.__name__ in ("Series", "DataFrame"):
             kind = t.__name__  # recognised by module: pandas is never imported here
         elif t is list or t is tuple:
             kind = t.__name__
@@ -271,24 +267,30 @@ _ARRAY_KINDS = frozenset({"ndarray", "matrix", "Series", "DataFrame"})
 
 
 def _key(ops):
-    """A comparable key for any operands, or None when none of them is an array."""
+    """A comparable key for any operands, or None when none of them is an array.  Never raises."""
     items = [_G]
     arrays = False
-    for x in ops:
-        t = type(x)
-        kind = _KINDS.get(t) or kind_of_type(t)
-        if kind in _ARRAY_KINDS:
-            arrays = True
-            items.append((t, x.shape))
-        elif kind == "list" or kind == "tuple":
-            items.append((t, len(x)))
-        else:
-            items.append(t)
+    try:
+        for x in ops:
+            t = type(x)
+            kind = _KINDS.get(t) or kind_of_type(t)
+            if kind in _ARRAY_KINDS:
+                arrays = True
+                items.append((t, x.shape))
+            elif kind == "list" or kind == "tuple":
+                items.append((t, len(x)))
+            else:
+                items.append(t)
+    except Exception:  # pragma: no cover - a type we cannot inspect: record nothing, change nothing
+        STATE.internal_errors += 1
+        return None
     return tuple(items) if arrays else None
 
 
 def describe(x) -> Value:
     """A plain description of a runtime value (kind, shape, dtype): never the value itself."""
+    if x is _UNKNOWN_TARGET:
+        return Value("unknown", None)
     t = type(x)
     kind = kind_of_type(t)
     if kind in ("ndarray", "matrix"):
@@ -313,7 +315,7 @@ def describe(x) -> Value:
 
 def _nested_shape(x) -> tuple[int, ...]:
     shape = []
-    while isinstance(x, (list, tuple)):
+    while type(x) is list or type(x) is tuple:  # not subclasses: their __len__ would be user code
         shape.append(len(x))
         if not x:
             break
@@ -326,33 +328,6 @@ def _index_text(index) -> str:
     if name == "RangeIndex" and index.step == 1:
         return f"RangeIndex {index.start}..{index.stop - 1}" if len(index) else "empty RangeIndex"
     return f"{name} of {len(index)} labels"
-
-
-def _read_attr(obj, name: str):
-    """`obj.name` read from the instance's own dict: never a property or `__getattr__` (user code)."""
-    try:
-        inst = object.__getattribute__(obj, "__dict__")
-    except (AttributeError, TypeError):
-        return None
-    cls_attr = getattr(type(obj), "__dict__", {}).get(name)
-    if cls_attr is not None and hasattr(cls_attr, "__get__"):
-        return None
-    return inst.get(name) if type(inst) is dict else None
-
-
-def _read_item(container, k):
-    """`container[k]` for builtin dicts and lists, and ndarrays with an integer index (a view, no copy)."""
-    if k is _NO_KEY:
-        return None
-    t = type(container)
-    try:
-        if t is dict or t is list:
-            return container[k]
-        if t is ND and isinstance(k, (int, np.integer)):
-            return container[k]
-    except Exception:
-        return None
-    return None
 
 
 # -- slow path -------------------------------------------------------------

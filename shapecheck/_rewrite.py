@@ -30,9 +30,8 @@ HOOK_BINOP = "__sc_b__"  # (sid, x, y) -> (x, y)
 HOOK_CALL = "__sc_c__"  # (sid, f, *args) -> (f, *args)
 HOOK_METHOD = "__sc_m__"  # (sid, bound_method, *args) -> (bound_method, *args)
 HOOK_ASSIGN = "__sc_a__"  # (sid, value, *bases) -> value
-HOOK_AUGVALUE = "__sc_v__"  # (sid, value[, attribute name]) -> value; reads what the next two held
-HOOK_HOLD = "__sc_h__"  # (sid, container) -> container, held for __sc_v__
-HOOK_KEY = "__sc_k__"  # (sid, key) -> key, held for __sc_v__
+HOOK_AUGVALUE = "__sc_v__"  # (sid, value) -> value: the value of `obj.attr += value`, `c[k] += value`
+HOOK_KEY = "__sc_k__"  # (sid, key) -> key: a computed key of such a statement, held for an explanation
 CALL = "__sc_call__"  # operator.call
 
 # Operator -> (symbol, operator-module function).  The function is what the
@@ -84,6 +83,8 @@ EXPLICIT_CALLS = frozenset("""
     reshape expand_dims atleast_2d atleast_3d newaxis outer einsum kron meshgrid broadcast_to
     tile repeat column_stack vstack hstack stack concatenate
 """.split())
+REFCOUNTED = frozenset({"resize"})  # methods that count references to their receiver
+
 # Method names of numpy arrays and pandas objects: a user class defining one of these does not make
 # `x.dot(...)` a call of the user's own method.
 ARRAY_METHODS = frozenset("""
@@ -245,17 +246,62 @@ def _is_transpose(node: ast.AST) -> bool:
         isinstance(node.func, ast.Attribute) and not _looks_like_module(node.func.value) or len(node.args) == 1)
 
 
-def _locate(new: ast.AST, old: ast.AST) -> ast.AST:
-    """Give every generated node without a location the location of `old`."""
-    for sub in ast.walk(new):
-        if "lineno" in sub._attributes and not hasattr(sub, "lineno"):
-            sub.lineno, sub.col_offset = old.lineno, old.col_offset
-            sub.end_lineno, sub.end_col_offset = old.end_lineno, old.end_col_offset
-    return new
+Loc = tuple[int, int, int, int]  # lineno, col_offset, end_lineno, end_col_offset (AST conventions)
 
 
-def _name(id_: str) -> ast.Name:
-    return ast.Name(id=id_, ctx=ast.Load())
+def _pos(node: ast.AST) -> Loc:
+    return node.lineno, node.col_offset, node.end_lineno, node.end_col_offset
+
+
+def _at(node: ast.AST, loc: Loc) -> ast.AST:
+    """`node` with location `loc` (a generated node: what it compiles to runs at that place)."""
+    node.lineno, node.col_offset, node.end_lineno, node.end_col_offset = loc
+    return node
+
+
+def first_pos(node: ast.AST) -> Loc:
+    """Where CPython starts evaluating an expression: a line tracer's first event for it.  The hooks'
+    own loads are put there, so that a debugger or coverage sees the lines it would see anyway."""
+    node = _orig(node)
+    while True:
+        nxt = None
+        if isinstance(node, ast.IfExp):
+            nxt = node.test
+        elif isinstance(node, (ast.BinOp,)):
+            nxt = node.left
+        elif isinstance(node, ast.Compare):
+            nxt = node.left
+        elif isinstance(node, ast.BoolOp):
+            nxt = node.values[0]
+        elif isinstance(node, ast.Call):
+            nxt = node.func
+        elif isinstance(node, (ast.Attribute, ast.Subscript, ast.Starred, ast.NamedExpr, ast.Await)):
+            nxt = node.value
+        elif isinstance(node, ast.UnaryOp):
+            nxt = node.operand
+        elif isinstance(node, (ast.Tuple, ast.List, ast.Set)) and node.elts:
+            nxt = node.elts[0]
+        if nxt is None:
+            return _pos(node)
+        node = _orig(nxt)
+
+
+def _name(id_: str, loc: Loc | None = None) -> ast.Name:
+    node = ast.Name(id=id_, ctx=ast.Load())
+    return _at(node, loc) if loc else node
+
+
+def _hook_call(hook: str, sid: int, args: list[ast.AST], node: ast.AST, call_loc: Loc) -> ast.Call:
+    """`hook(sid, *args)`: its loads where evaluating `node` starts, its call at `call_loc`."""
+    first = first_pos(node)
+    return _at(ast.Call(func=_name(hook, first), args=[_at(ast.Constant(sid), first)] + args, keywords=[]),
+               call_loc)
+
+
+def _is_literal(node: ast.AST) -> bool:
+    """A display or constant: calling one is an error CPython warns about when compiling (SyntaxWarning)."""
+    return isinstance(node, (ast.Constant, ast.Tuple, ast.List, ast.Dict, ast.Set, ast.JoinedStr, ast.ListComp,
+                             ast.SetComp, ast.DictComp, ast.GeneratorExp))
 
 
 class _Scope:
@@ -292,7 +338,7 @@ class Rewriter(ast.NodeTransformer):
         # Where each site's operation instruction sits (AST byte offsets): how a traceback is mapped
         # back to a site.  None for assignments, which never raise and share their value's position.
         self.positions: list[tuple[int, int, int, int] | None] = []
-        self.attr_positions: dict[int, tuple[int, int, int, int]] = {}  # method sites: where `x.meth` is
+        self.lookups: dict[int, Loc] = {}  # method sites: where the method is looked up
         self.ignores = ignored_codes(source)
         self.modules: set[str] = set()
         self.scopes: list[_Scope] = []
@@ -357,9 +403,26 @@ class Rewriter(ast.NodeTransformer):
         self.scopes.pop()
         return node
 
+    def visit_If(self, node):
+        _mark_test(node.test)
+        return self.generic_visit(node)
+
+    visit_While = visit_If
+    visit_Assert = visit_If
+
+    def visit_IfExp(self, node):
+        _mark_test(node.test)
+        return self.generic_visit(node)
+
+    def visit_comprehension(self, node):
+        for cond in node.ifs:
+            _mark_test(cond)
+        return self.generic_visit(node)
+
     def visit_match_case(self, node):
         # Patterns are not expressions: only the guard and the body run as code.
         if node.guard is not None:
+            _mark_test(node.guard)
             node.guard = self.visit(node.guard)
         node.body = self._stmts(node.body)
         return node
@@ -417,11 +480,13 @@ class Rewriter(ast.NodeTransformer):
                            reduced=self.src.segment(_orig(reduced)) if reduced is not None else None)
 
     def _wrap_op(self, node, fn: str, sid: int, left, right) -> ast.AST:
-        pre = ast.Call(func=_name(HOOK_BINOP), args=[ast.Constant(sid), left, right], keywords=[])
-        new = ast.Call(func=_name(f"__sc_{fn}__"), args=[ast.Starred(value=pre, ctx=ast.Load())], keywords=[])
+        op = _pos(node)
+        pre = _hook_call(HOOK_BINOP, sid, [left, right], node, op)
+        new = _at(ast.Call(func=_name(f"__sc_{fn}__", first_pos(node)),
+                           args=[_at(ast.Starred(value=pre, ctx=ast.Load()), op)], keywords=[]), op)
         new._sc_sid = sid
         new._sc_orig = node
-        return _locate(new, node)
+        return new
 
     def visit_BinOp(self, node: ast.BinOp) -> ast.AST:
         node = self.generic_visit(node)
@@ -437,8 +502,10 @@ class Rewriter(ast.NodeTransformer):
 
     def visit_Compare(self, node: ast.Compare) -> ast.AST:
         node = self.generic_visit(node)
-        # Chained comparisons short-circuit and evaluate the middle once: left alone.
-        if len(node.ops) != 1 or type(node.ops[0]) not in COMPARES:
+        # Chained comparisons short-circuit and evaluate the middle once: left alone.  So are conditions
+        # (`if a < b:`): CPython compiles them into a compare-and-jump located at the comparison, where
+        # numpy's "truth value is ambiguous" error is then reported; a call would move it.
+        if len(node.ops) != 1 or type(node.ops[0]) not in COMPARES or getattr(node, "_sc_test", False):
             return node
         right = node.comparators[0]
         if _constant_only(node.left) or _constant_only(right) or _is_text(node.left) or _is_text(right):
@@ -456,8 +523,14 @@ class Rewriter(ast.NodeTransformer):
             return node
         if isinstance(func, ast.Name) and (name in SKIP_FUNCTIONS or name in self.user_functions):
             return node
+        if _is_literal(func):
+            return node
         is_method = isinstance(func, ast.Attribute) and not _looks_like_module(func.value, frozenset(self.modules))
         if is_method and (name in SKIP_METHODS or name in self.user_methods):
+            return node
+        # The hook's tuple holds one more reference to the receiver during the call: pandas' check for
+        # chained assignment (`df["a"].fillna(0, inplace=True)`) and ndarray.resize count references.
+        if is_method and (name in REFCOUNTED or any(k.arg == "inplace" for k in node.keywords)):
             return node
         if not is_method and all(_constant_only(a) for a in node.args):
             return node  # np.zeros((3, 4)): no array goes in; the assignment records what comes out
@@ -466,15 +539,27 @@ class Rewriter(ast.NodeTransformer):
         explicit = name in EXPLICIT_CALLS or any(k == "keepdims" for k, _ in keywords)
         sid = self._site(node, "method" if is_method else "call", self.src.segment(func), operands,
                          callee=name, keywords=keywords, explicit=explicit)
+        op = _pos(node)
         if is_method:
-            # `y.reshape` on a Series raises AttributeError while the method is looked up, before the hook.
-            self.attr_positions[sid] = (func.lineno, func.col_offset, func.end_lineno, func.end_col_offset)
-        hook = HOOK_METHOD if is_method else HOOK_CALL
-        pre = ast.Call(func=_name(hook), args=[ast.Constant(sid), func] + list(node.args), keywords=[])
-        new = ast.Call(func=_name(CALL), args=[ast.Starred(value=pre, ctx=ast.Load())], keywords=node.keywords)
+            # CPython locates a method's lookup at `x.meth` and the call at the whole call, except that
+            # both start at the method's name when it is on a later line than the call's start
+            # (update_start_location_to_match_attr).  The lookup raises AttributeError for a Series'
+            # missing numpy method: its position is a site position too.
+            if func.end_lineno != node.lineno and len(name) <= func.end_col_offset:
+                start = (func.end_lineno, func.end_col_offset - len(name))
+                op = start + (node.end_lineno, node.end_col_offset)
+                _at(func, start + (func.end_lineno, func.end_col_offset))
+            self.positions[-1] = op
+            self.lookups[sid] = _pos(func)
+        # The hook runs between the positional and the keyword arguments: at the last positional one's
+        # place, so that a line tracer sees no extra line.
+        last = _pos(node.args[-1]) if node.args else _pos(func)
+        pre = _hook_call(HOOK_METHOD if is_method else HOOK_CALL, sid, [func] + list(node.args), node, last)
+        new = _at(ast.Call(func=_name(CALL, first_pos(node)), args=[_at(ast.Starred(value=pre, ctx=ast.Load()), op)],
+                           keywords=node.keywords), op)
         new._sc_sid = sid
         new._sc_orig = node
-        return _locate(new, node)
+        return new
 
     def visit_Assign(self, node: ast.Assign) -> ast.AST:
         node.value = self.visit(node.value)
@@ -509,17 +594,9 @@ class Rewriter(ast.NodeTransformer):
                 # paying for a hook on every run.
                 self.sites[value_sid - self.sites[0].id] = replace(vsite, targets=target_texts, self_refs=self_refs)
                 return node
-        bases = []
-        base = value
-        while isinstance(base, (ast.Attribute, ast.Subscript)):
-            base = base.value
-        if base is not value and isinstance(base, ast.Name):
-            bases = [base]
-        sid = self._site(value, "assign", "=", bases, targets=target_texts, self_refs=self_refs,
+        sid = self._site(value, "assign", "=", [], targets=target_texts, self_refs=self_refs,
                          value_of=getattr(value, "_sc_sid", None))
-        hook = ast.Call(func=_name(HOOK_ASSIGN), args=[ast.Constant(sid), value] +
-                        [_locate(_name(b.id), b) for b in bases], keywords=[])
-        node.value = _locate(hook, value)
+        node.value = _hook_call(HOOK_ASSIGN, sid, [value], value, _pos(value))
         return node
 
     def _self_refs(self, value: ast.AST, targets: tuple[str, ...]):
@@ -547,26 +624,45 @@ class Rewriter(ast.NodeTransformer):
             sid = self._site(node, "augassign", symbol + "=", [target, node.value],
                              text=self.src.segment(node))
             inplace = "i" + fn.rstrip("_")
-            call = self._wrap_op(node, inplace, sid, _locate(_name(target.id), target), node.value)
-            store = ast.Name(id=target.id, ctx=ast.Store())
-            return _locate(ast.Assign(targets=[_locate(store, target)], value=call), node)
-        # obj.attr += v, c[k] += v: the statement stays, so obj, c and k are evaluated once, in order.
-        # Hooks hold the container and the key as they go by, and the value's hook reads the target.
+            call = self._wrap_op(node, inplace, sid, _name(target.id, _pos(target)), node.value)
+            store = _at(ast.Name(id=target.id, ctx=ast.Store()), _pos(target))
+            return _at(ast.Assign(targets=[store], value=call), _pos(node))
+        # obj.attr += v, c[k] += v: the statement stays, so obj, c and k are evaluated once, in order, and
+        # the hook sees only v.  The target is read if the statement fails, from the failing frame
+        # (`aug_target` says how); a computed key (`params["b" + str(l)]`) is held on its way by.
         node.target = self.visit(target)
         texts = [self.src.segment(target), self.src.segment(node.value)]
+        how = None
+        if isinstance(target.value, ast.Name):
+            if isinstance(target, ast.Attribute):
+                how = ("attr", target.value.id, target.attr)
+            elif isinstance(target.slice, ast.Name):
+                how = ("item", target.value.id, ("name", target.slice.id))
+            elif isinstance(target.slice, ast.Constant):
+                how = ("item", target.value.id, ("const", target.slice.value))
+            elif not _has_slice(target.slice):  # a slice is not an expression: no hook can take it
+                how = ("item", target.value.id, ("held",))
         sid = self._site(node, "augassign", symbol + "=", [target, node.value], texts=texts,
-                         text=self.src.segment(node))
-        target.value = _locate(ast.Call(func=_name(HOOK_HOLD), args=[ast.Constant(sid), target.value],
-                                        keywords=[]), target.value)
-        extra = []
-        if isinstance(target, ast.Attribute):
-            extra = [ast.Constant(target.attr)]
-        elif not _has_slice(target.slice):  # a slice is not an expression: it cannot be passed to a hook
-            target.slice = _locate(ast.Call(func=_name(HOOK_KEY), args=[ast.Constant(sid), target.slice],
-                                            keywords=[]), target.slice)
-        node.value = _locate(ast.Call(func=_name(HOOK_AUGVALUE), args=[ast.Constant(sid), node.value] + extra,
-                                      keywords=[]), node.value)
+                         text=self.src.segment(node), aug_target=how)
+        if how is not None and how[2] == ("held",):
+            target.slice = _hook_call(HOOK_KEY, sid, [target.slice], target.slice, _pos(target.slice))
+        node.value = _hook_call(HOOK_AUGVALUE, sid, [node.value], node.value, _pos(node.value))
         return node
+
+
+def _mark_test(node: ast.AST) -> None:
+    """Mark the comparisons CPython compiles as compare-and-jump in a condition (its compiler_jump_if):
+    the condition itself, through `and`/`or`/`not` and conditional expressions."""
+    if isinstance(node, ast.Compare):
+        node._sc_test = True
+    elif isinstance(node, ast.BoolOp):
+        for v in node.values:
+            _mark_test(v)
+    elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+        _mark_test(node.operand)
+    elif isinstance(node, ast.IfExp):
+        for v in (node.test, node.body, node.orelse):
+            _mark_test(v)
 
 
 def _has_slice(node: ast.AST) -> bool:
@@ -595,7 +691,7 @@ class Rewritten:
     code: types.CodeType
     sites: list[Site]
     positions: list[tuple[int, int, int, int] | None]  # parallel to sites
-    attr_positions: dict[int, tuple[int, int, int, int]]
+    lookups: dict[int, tuple[int, int, int, int]]  # method sites: where the method is looked up
 
 
 def rewrite(source: str, filename: str, path: str, first_id: int, tree: ast.Module | None = None) -> Rewritten:
@@ -610,7 +706,7 @@ def rewrite(source: str, filename: str, path: str, first_id: int, tree: ast.Modu
         return Rewritten(compile(tree, filename, "exec", dont_inherit=True), [], [], {})
     rw = Rewriter(source, path, first_id)
     tree = rw.visit(tree)
-    return Rewritten(compile(tree, filename, "exec", dont_inherit=True), rw.sites, rw.positions, rw.attr_positions)
+    return Rewritten(compile(tree, filename, "exec", dont_inherit=True), rw.sites, rw.positions, rw.lookups)
 
 
 def find_function(tree: ast.Module, name: str, firstlineno: int):
@@ -660,7 +756,7 @@ def rewrite_function(source: str, tree: ast.Module, node: ast.FunctionDef, filen
                 feature = getattr(__import__("__future__"), alias.name, None)
                 flags |= getattr(feature, "compiler_flag", 0)
     code = compile(module, filename, "exec", flags=flags, dont_inherit=True)
-    return Rewritten(code, rw.sites, rw.positions, rw.attr_positions)
+    return Rewritten(code, rw.sites, rw.positions, rw.lookups)
 
 
 def function_code(code: types.CodeType, name: str, firstlineno: int) -> types.CodeType | None:

@@ -9,6 +9,7 @@ the standard library and installed packages never are.
 from __future__ import annotations
 
 import ast
+import builtins
 import importlib.abc
 import importlib.machinery
 import importlib.util
@@ -144,9 +145,11 @@ def run_script(path: str, args: list[str]) -> Outcome:
     source = read_source(filename)
     code = compile_file(filename, source)
 
+    # What `python SCRIPT` gives its __main__ module, attribute for attribute.
     main = types.ModuleType("__main__")
+    main.__annotations__ = {}
     main.__file__ = filename
-    main.__builtins__ = __builtins__
+    main.__builtins__ = builtins
     main.__loader__ = importlib.machinery.SourceFileLoader("__main__", filename)
     main.__spec__ = None
     main.__cached__ = None
@@ -169,10 +172,19 @@ def run_script(path: str, args: list[str]) -> Outcome:
     except BaseException as e:  # the script's own exception: the caller explains and reports it
         e.__traceback__ = strip_own_frames(e.__traceback__)
         return Outcome(130 if isinstance(e, KeyboardInterrupt) else 1, e, main.__dict__)
-    finally:
-        if finder in sys.meta_path:
-            sys.meta_path.remove(finder)
     return Outcome(0, None, main.__dict__)
+
+
+def finish_like_python() -> None:
+    """What the interpreter does after the main module: join non-daemon threads, run atexit handlers.
+    Done before the report is written, so that their output comes before it, as it would without us."""
+    import atexit
+    import threading
+
+    shutdown = getattr(threading, "_shutdown", None)
+    if shutdown is not None:
+        shutdown()
+    atexit._run_exitfuncs()
 
 
 def _exit_status(e: SystemExit) -> int:
