@@ -21,6 +21,7 @@ from __future__ import annotations
 import ast
 import operator
 import re
+import sys
 import types
 from dataclasses import dataclass, replace
 
@@ -260,16 +261,13 @@ def _at(node: ast.AST, loc: Loc) -> ast.AST:
 
 
 def first_pos(node: ast.AST) -> Loc:
-    """Where CPython starts evaluating an expression: a line tracer's first event for it.  The hooks'
-    own loads are put there, so that a debugger or coverage sees the lines it would see anyway."""
+    """Where CPython starts evaluating an expression: the line a tracer sees first for it."""
     node = _orig(node)
     while True:
         nxt = None
         if isinstance(node, ast.IfExp):
             nxt = node.test
-        elif isinstance(node, (ast.BinOp,)):
-            nxt = node.left
-        elif isinstance(node, ast.Compare):
+        elif isinstance(node, (ast.BinOp, ast.Compare)):
             nxt = node.left
         elif isinstance(node, ast.BoolOp):
             nxt = node.values[0]
@@ -281,6 +279,8 @@ def first_pos(node: ast.AST) -> Loc:
             nxt = node.operand
         elif isinstance(node, (ast.Tuple, ast.List, ast.Set)) and node.elts:
             nxt = node.elts[0]
+        elif isinstance(node, (ast.ListComp, ast.SetComp, ast.DictComp)) and sys.version_info >= (3, 12):
+            nxt = node.generators[0].iter  # inlined since 3.12 (PEP 709): the iterable comes first
         if nxt is None:
             return _pos(node)
         node = _orig(nxt)
@@ -291,11 +291,13 @@ def _name(id_: str, loc: Loc | None = None) -> ast.Name:
     return _at(node, loc) if loc else node
 
 
-def _hook_call(hook: str, sid: int, args: list[ast.AST], node: ast.AST, call_loc: Loc) -> ast.Call:
-    """`hook(sid, *args)`: its loads where evaluating `node` starts, its call at `call_loc`."""
-    first = first_pos(node)
-    return _at(ast.Call(func=_name(hook, first), args=[_at(ast.Constant(sid), first)] + args, keywords=[]),
-               call_loc)
+def _hook_call(hook: str, sid: int, args: list[ast.AST], start: ast.AST, then: Loc) -> ast.Call:
+    """`hook(sid, *args)` for the expression `start`, placed so that a traced program shows a line
+    tracer (debugger, coverage) and tracebacks exactly the plain program's lines: loading the hook and
+    its site id where evaluating `start` begins, calling it at `then`, the location of what the plain
+    program does next (the operation, or the store of an assignment)."""
+    first = first_pos(start)
+    return _at(ast.Call(func=_name(hook, first), args=[_at(ast.Constant(sid), first)] + args, keywords=[]), then)
 
 
 def _is_literal(node: ast.AST) -> bool:
@@ -532,6 +534,10 @@ class Rewriter(ast.NodeTransformer):
         # chained assignment (`df["a"].fillna(0, inplace=True)`) and ndarray.resize count references.
         if is_method and (name in REFCOUNTED or any(k.arg == "inplace" for k in node.keywords)):
             return node
+        # A method whose name is on a later line than the call's start (`(df\n .groupby(...))`): CPython
+        # locates its call at the name, but a generator yields it at the start; one node cannot be both.
+        if is_method and func.end_lineno != node.lineno:
+            return node
         if not is_method and all(_constant_only(a) for a in node.args):
             return node  # np.zeros((3, 4)): no array goes in; the assignment records what comes out
         operands = ([func.value] if is_method else []) + list(node.args)
@@ -541,20 +547,10 @@ class Rewriter(ast.NodeTransformer):
                          callee=name, keywords=keywords, explicit=explicit)
         op = _pos(node)
         if is_method:
-            # CPython locates a method's lookup at `x.meth` and the call at the whole call, except that
-            # both start at the method's name when it is on a later line than the call's start
-            # (update_start_location_to_match_attr).  The lookup raises AttributeError for a Series'
-            # missing numpy method: its position is a site position too.
-            if func.end_lineno != node.lineno and len(name) <= func.end_col_offset:
-                start = (func.end_lineno, func.end_col_offset - len(name))
-                op = start + (node.end_lineno, node.end_col_offset)
-                _at(func, start + (func.end_lineno, func.end_col_offset))
-            self.positions[-1] = op
+            # The lookup of the method raises AttributeError for a Series' missing numpy method: where
+            # it is looked up (`x.meth`) is a site position too.
             self.lookups[sid] = _pos(func)
-        # The hook runs between the positional and the keyword arguments: at the last positional one's
-        # place, so that a line tracer sees no extra line.
-        last = _pos(node.args[-1]) if node.args else _pos(func)
-        pre = _hook_call(HOOK_METHOD if is_method else HOOK_CALL, sid, [func] + list(node.args), node, last)
+        pre = _hook_call(HOOK_METHOD if is_method else HOOK_CALL, sid, [func] + list(node.args), node, op)
         new = _at(ast.Call(func=_name(CALL, first_pos(node)), args=[_at(ast.Starred(value=pre, ctx=ast.Load()), op)],
                            keywords=node.keywords), op)
         new._sc_sid = sid
@@ -596,7 +592,9 @@ class Rewriter(ast.NodeTransformer):
                 return node
         sid = self._site(value, "assign", "=", [], targets=target_texts, self_refs=self_refs,
                          value_of=getattr(value, "_sc_sid", None))
-        node.value = _hook_call(HOOK_ASSIGN, sid, [value], value, _pos(value))
+        # Next in the plain program: the store into the target (or, for `a = b = v`, a copy at the statement).
+        then = _pos(targets[0]) if len(targets) == 1 else _pos(node)
+        node.value = _hook_call(HOOK_ASSIGN, sid, [value], value, then)
         return node
 
     def _self_refs(self, value: ast.AST, targets: tuple[str, ...]):
@@ -645,8 +643,8 @@ class Rewriter(ast.NodeTransformer):
         sid = self._site(node, "augassign", symbol + "=", [target, node.value], texts=texts,
                          text=self.src.segment(node), aug_target=how)
         if how is not None and how[2] == ("held",):
-            target.slice = _hook_call(HOOK_KEY, sid, [target.slice], target.slice, _pos(target.slice))
-        node.value = _hook_call(HOOK_AUGVALUE, sid, [node.value], node.value, _pos(node.value))
+            target.slice = _hook_call(HOOK_KEY, sid, [target.slice], target.slice, _pos(target))
+        node.value = _hook_call(HOOK_AUGVALUE, sid, [node.value], node.value, _pos(node))
         return node
 
 
