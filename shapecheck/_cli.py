@@ -116,7 +116,7 @@ def _main(argv: list[str]) -> int:
     logs = _recorder.snapshot()
     report = Report(script=display_path(opts.script), exit_status=outcome.status,
                     findings=_rules.run(logs, ignore), crash=crash, sites=logs,
-                    internal_errors=_recorder.STATE.internal_errors)
+                    internal_errors=_recorder.STATE.internal_errors, untraced=list(_recorder.STATE.untraced))
     if crash is None and outcome.exc is not None:
         from ._report import Crash
 

@@ -63,15 +63,15 @@ def explain(f: Failure, ctx: Context, findings: list[Finding]) -> Crash:
     if any(v.is_pandas for v in vals):
         _pandas(crash, site, vals, f, ctx)
     elif is_matmul(site, vals) and len(_shaped(vals)) >= 2:
-        _matmul(crash, site, vals, expected)
+        _matmul(crash, site, vals, expected, f.known)
     elif site.kind == "augassign" and len(vals) == 2 and vals[0].shape is not None and vals[1].shape is not None:
         _inplace(crash, site, vals)
     elif site.kind in ("binop", "compare") and len(_shaped(vals)) == 2:
-        _broadcast(crash, site, vals, expected, ctx)
+        _broadcast(crash, site, vals, expected, ctx, f.known)
     elif site.kind in ("call", "method") and site.callee == "reshape":
-        _reshape(crash, site, vals, expected)
+        _reshape(crash, site, vals, expected, f.known)
     elif site.kind in ("call", "method") and site.callee in _calls.ELEMENTWISE_N and len(_shaped(vals)) >= 2:
-        _broadcast(crash, site, vals, expected, ctx)
+        _broadcast(crash, site, vals, expected, ctx, f.known)
     # A silent broadcast upstream is the cause even when a local rewrite would also run: it goes first.
     _upstream(crash, site, rec, ctx, findings)
     return crash
@@ -121,29 +121,27 @@ def _expected_shapes(site: Site, known: dict[str, Value]) -> list[tuple[tuple[in
 
 
 def _rank(candidates: list[Fix], expected, known: dict[str, Value], own: set) -> list[Fix]:
-    """Order verified fixes: those giving an expected shape first, then a parameter's shape."""
-    def score(fx: Fix):
-        for i, (shape, why) in enumerate(expected):
-            if fx.shape == shape:
-                return (0, i)
-        return (1, 0)
-
+    """Order verified fixes: a shape the result should have first (`expected`), then the shape of some
+    other array in scope (a parameter, usually), then the rest; each with why."""
     ranked = []
     for fx in candidates:
-        why = fx.why
-        for shape, reason in expected:
+        score, why = (2, 0), fx.why
+        for i, (shape, reason) in enumerate(expected):
             if fx.shape == shape:
-                why = reason
+                score, why = (0, i), reason
                 break
         else:
-            for name, v in known.items():
-                if v.shape == fx.shape and name not in own and len(fx.shape or ()) >= 2:
-                    why = f"the shape of {name}"
+            # Only when nothing says what the result should be, and only a matrix: a (4, 1) fix that
+            # happens to have a bias's shape says nothing.
+            shape = fx.shape or ()
+            for name, v in known.items() if not expected and len(shape) >= 2 and min(shape) > 1 else ():
+                if v.shape == shape and name not in own:
+                    score, why = (1, 0), f"the shape of {name}"
                     break
-        ranked.append(Fix(fx.expression, fx.shape, why))
-    ranked.sort(key=score)
+        ranked.append((score, Fix(fx.expression, fx.shape, why)))
+    ranked.sort(key=lambda r: r[0])
     seen, out = set(), []
-    for fx in ranked:
+    for _, fx in ranked:
         if fx.expression not in seen:
             seen.add(fx.expression)
             out.append(fx)
@@ -182,7 +180,7 @@ def _matmul_shape(site: Site, a, b):
 # -- the kinds of failure ----------------------------------------------------
 
 
-def _matmul(crash: Crash, site: Site, vals, expected) -> None:
+def _matmul(crash: Crash, site: Site, vals, expected, known: dict[str, Value]) -> None:
     specs = list(site.operands)
     a, b = vals[0].shape, vals[1].shape
     na, nb = specs[0].text, specs[1].text
@@ -216,7 +214,6 @@ def _matmul(crash: Crash, site: Site, vals, expected) -> None:
                 variants.append((ta + tb + swap, Fix(_rebuild(site, t, swap), out)))
     variants.sort(key=lambda v: v[0])
     cands = [fx for _, fx in variants]
-    known = {}
     crash.fixes = _rank(cands, expected, known, {s.name for s in specs if s.name})
 
 
@@ -236,7 +233,7 @@ def _onehot(spec: OperandSpec, v: Value, other: Value, base: str) -> tuple[str, 
     return f"np.eye({k})[{base}]" + ("" if rows else ".T"), ((m, k) if rows else (k, m))
 
 
-def _broadcast(crash: Crash, site: Site, vals, expected, ctx: Context) -> None:
+def _broadcast(crash: Crash, site: Site, vals, expected, ctx: Context, known: dict[str, Value]) -> None:
     specs = site.operands
     arrays = [(s, v) for s, v in zip(specs, vals) if v.shape is not None and v.kind not in ("scalar", "tuple")]
     (sa, a), (sb, b) = arrays[0], arrays[1]
@@ -295,7 +292,7 @@ def _broadcast(crash: Crash, site: Site, vals, expected, ctx: Context) -> None:
     cands.reverse()
     if any("one-hot" in fx.why for fx in first):
         cands = []  # transposing the scores against class labels would run, and mean nothing
-    crash.fixes = (first + _rank(cands, expected, {}, set()))[:3]
+    crash.fixes = (first + _rank(cands, expected, known, {s.name for s in specs if s.name}))[:3]
 
 
 def _kept(full: tuple[int, ...] | None, axis: int, reduced: tuple[int, ...]) -> tuple[int, ...] | None:
@@ -337,7 +334,7 @@ def _inplace(crash: Crash, site: Site, vals) -> None:
     crash.fixes = cands[:3]
 
 
-def _reshape(crash: Crash, site: Site, vals, expected) -> None:
+def _reshape(crash: Crash, site: Site, vals, expected, known: dict[str, Value]) -> None:
     recv, args = _calls.call_operands(site, vals)
     base = recv if recv is not None and recv.is_array else (args[0] if args else None)
     dims_ = _calls._dims(args if recv is not None and recv.is_array else args[1:])
@@ -370,7 +367,7 @@ def _reshape(crash: Crash, site: Site, vals, expected) -> None:
         out = _shapes.reshape((base.shape[0], base.shape[1] - 1), dims_)
         cands.insert(0, Fix(f"{spec.text}[:, 1:].reshape({dims(dims_)})", out,
                             "if the first column is the label"))
-    crash.fixes = _rank(cands, expected, {}, set())
+    crash.fixes = _rank(cands, expected, known, {spec.name} if spec.name else set())
 
 
 def _pandas(crash: Crash, site: Site, vals, f: Failure, ctx: Context) -> None:

@@ -118,19 +118,14 @@ def private_copy(params: Any) -> tuple[Any, list[np.ndarray]]:
     """
     arrays: list[np.ndarray] = []
 
-    def walk(node: Any) -> Any:
-        if isinstance(node, dict):
-            return {key: walk(child) for key, child in node.items()}
-        if isinstance(node, (list, tuple)):
-            items = [walk(child) for child in node]
-            return items if isinstance(node, list) else tuple(items)
+    def fresh(leaf: Any) -> np.ndarray:
         # np.array keeps a numpy float's dtype and makes a Python float float64;
         # C order so that a flat view of it writes through.
-        arr = np.array(node, copy=True, order="C")
+        arr = np.array(leaf, copy=True, order="C")
         arrays.append(arr)
         return arr
 
-    return walk(params), arrays
+    return map_leaves(params, fresh), arrays
 
 
 def materialise(copy: Any, scalar_flags: list[bool]) -> Any:
@@ -143,16 +138,18 @@ def materialise(copy: Any, scalar_flags: list[bool]) -> Any:
     if not any(scalar_flags):
         return copy
     it = iter(scalar_flags)
+    return map_leaves(copy, lambda leaf: leaf.dtype.type(leaf[()]) if next(it) else leaf)
 
-    def walk(node: Any) -> Any:
-        if isinstance(node, dict):
-            return {key: walk(child) for key, child in node.items()}
-        if isinstance(node, (list, tuple)):
-            items = [walk(child) for child in node]
-            return items if isinstance(node, list) else tuple(items)
-        return node.dtype.type(node[()]) if next(it) else node
 
-    return walk(copy)
+def map_leaves(node: Any, fn: Any) -> Any:
+    """A structure shaped like ``node`` (new dicts, lists and tuples) with ``fn`` applied to each leaf,
+    in the order the leaves are listed."""
+    if isinstance(node, dict):
+        return {key: map_leaves(child, fn) for key, child in node.items()}
+    if isinstance(node, (list, tuple)):
+        items = [map_leaves(child, fn) for child in node]
+        return items if isinstance(node, list) else tuple(items)
+    return fn(node)
 
 
 @dataclass(frozen=True)

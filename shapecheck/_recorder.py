@@ -48,12 +48,11 @@ class _Live:
 
 
 class _State:
-    __slots__ = ("internal_errors", "on_record", "untraced")
+    __slots__ = ("internal_errors", "untraced")
 
     def __init__(self):
         self.internal_errors = 0
         self.untraced: list[str] = []  # files run as written because rewriting them failed
-        self.on_record = None  # callback(site_log, record) for new records: the decorator's warnings
 
 
 _UNRECORDED = Record(operands=())  # stands for "the last run of this site had no array operand"
@@ -347,7 +346,6 @@ def _observe(s: _Live, key, operands, value=None, assigned: bool = False) -> Non
             if len(s.sigs) < MAX_SIGNATURES:
                 s.sigs[key] = rec
                 s.log.records.append(rec)
-                _notify(s.log, rec)
             else:
                 s.log.capped += 1
         rec.count += 1
@@ -394,12 +392,6 @@ def _check_drift(s: _Live, site: Site, after: Value, own: Record) -> None:
             if entry not in s.log.drift:
                 s.log.drift.append(entry)
             return
-
-
-def _notify(log: SiteLog, rec: Record) -> None:
-    cb = STATE.on_record
-    if cb is not None:
-        cb(log, rec)
 
 
 def _analyse(site: Site, rec: Record, operands) -> None:

@@ -60,6 +60,9 @@ def text(report: Report, *, log: bool = False, show_info: bool = False, width: i
         out += ["", "Shape log", log_table(report, "simple")]
     if shown:
         out += ["", textwrap.fill(SILENCE.format(code=_ordered(shown)[0].code), width)]
+    if report.untraced:
+        out += ["", f"shapecheck: could not rewrite {', '.join(report.untraced)}: ran as written, untraced; "
+                    f"please report it"]
     if report.internal_errors:
         out += ["", f"shapecheck: {report.internal_errors} internal error(s) while recording were ignored; "
                     f"please report them"]

@@ -98,7 +98,7 @@ class Report:
     sites: list[SiteLog] = field(default_factory=list)
     gradcheck: object | None = None  # a GradReport, when --grad was given
     internal_errors: int = 0
-    capped_sites: int = 0
+    untraced: list[str] = field(default_factory=list)  # files shapecheck could not rewrite: they ran as written
 
     def counts(self) -> dict[str, int]:
         c = {s: 0 for s in SEVERITIES}
@@ -119,6 +119,8 @@ class Report:
             "crash": self.crash.to_dict() if self.crash else None,
             "sites": [_site_dict(log) for log in self.sites if log.records],
             "gradcheck": self.gradcheck.to_dict() if self.gradcheck is not None else None,
+            "internal_errors": self.internal_errors,
+            "untraced": list(self.untraced),
         }
 
 
