@@ -10,6 +10,7 @@ are checked with the shape algebra of `_shapes` and `_calls`.
 from __future__ import annotations
 
 import re
+import textwrap
 from dataclasses import dataclass
 
 from . import _calls, _shapes
@@ -636,7 +637,8 @@ def note(crash: Crash) -> str:
             desc += f" {o.dtype}"
         lines.append(f"  {o.text.ljust(width)}  {desc}" + (f"  {o.origin}" if o.origin else ""))
     if crash.explanation:
-        lines.append(f"  cause: {crash.explanation}")
+        lines.append(textwrap.fill(f"cause: {crash.explanation}", 100, initial_indent="  ",
+                                   subsequent_indent="         "))
     for i, fx in enumerate(crash.fixes):
         lines.append(f"  {'fix:  ' if i == 0 else '      '} {fx}")
     return "\n".join(lines)
