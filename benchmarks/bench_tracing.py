@@ -138,6 +138,29 @@ def measure(label: str, source: str, repeat: int) -> tuple[float, float, float]:
     return mp, mt, mt / mp
 
 
+def memory(iters_small: int = 200, iters_large: int = 2000) -> str:
+    """The recorder's memory does not grow with the number of iterations: run the tiny network traced
+    for N and for 10 N iterations and compare what the recorder keeps."""
+    import tracemalloc
+
+    out = []
+    for iters in (iters_small, iters_large):
+        _, traced = compile_both(TINY.format(iters=iters), f"<tiny-{iters}>")
+        tracemalloc.start()
+        timed(traced)
+        snapshot = tracemalloc.take_snapshot().filter_traces([tracemalloc.Filter(True, "*/shapecheck/_*.py")])
+        tracemalloc.stop()
+        kept = sum(stat.size for stat in snapshot.statistics("filename"))
+        logs = [lg for lg in _recorder.snapshot() if lg.site.path == f"<tiny-{iters}>"]
+        records = sum(len(lg.records) for lg in logs)
+        runs = sum(r.count for lg in logs for r in lg.records)
+        out.append((iters, records, runs, kept))
+    (n1, r1, c1, k1), (n2, r2, c2, k2) = out
+    return (f"recorder memory: {r1} records for {c1} recorded operations ({n1} iterations), {r2} records for "
+            f"{c2} operations ({n2} iterations); held by shapecheck after the run: {k1 / 1024:.1f} KiB vs "
+            f"{k2 / 1024:.1f} KiB")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=7)
@@ -155,6 +178,7 @@ def main() -> None:
     for label, source, target in workloads:
         mp, mt, ratio = measure(label, source, max(3, opts.repeat if "vectorised" not in label else 3))
         print(f"{label:58} {mp * 1e3:8.1f}ms {mt * 1e3:8.1f}ms {ratio:6.2f}x  {target}")
+    print(memory())
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import textwrap
 
 from tabulate import tabulate
 
+from ._recorder import MAX_SIGNATURES
 from ._report import Finding, Operand, Report, rank
 from ._shapes import fmt
 
@@ -52,6 +53,11 @@ def text(report: Report, *, log: bool = False, show_info: bool = False, width: i
     if hidden:
         out += ["", f"{hidden} info note{'s' if hidden != 1 else ''} not shown (intended-looking broadcasts and "
                     f"conversions): --show-info lists them"]
+    capped = [lg for lg in report.sites if lg.capped]
+    if capped:
+        where = ", ".join(f"{lg.site.path}:{lg.site.line}" for lg in capped[:3]) + (" ..." if len(capped) > 3 else "")
+        out += ["", f"{len(capped)} site{'s' if len(capped) != 1 else ''} saw more than {MAX_SIGNATURES} different "
+                    f"shapes ({where}): later ones were counted, not kept; --log shows the kept ones"]
     if report.crash is not None:
         out += ["", *crash_text(report)]
     if report.gradcheck is not None:

@@ -274,3 +274,13 @@ def test_narrow_terminal_puts_messages_under_the_table():
     assert re.search(r"^SC101 sc101_outer\.py:29  `labels - predictions` stretches both operands", report, re.M)
     assert re.search(r"^    fix: labels\.reshape\(-1, 1\) - predictions -> \(6, 1\)$", report, re.M)
     assert re.search(r"ignore\[SC101\]", report)
+
+
+def test_a_site_with_too_many_shapes_is_capped_and_said(tmp_path):
+    (tmp_path / "s.py").write_text("import numpy as np\nfor n in range(1, 41):\n    z = np.ones(n) + np.ones(n)\n")
+    run = shapecheck("s.py", cwd=tmp_path)
+    assert re.search(r"^1 site saw more than 32 different shapes \(s\.py:3\): later ones were counted, not kept",
+                     run.stderr, re.M)
+    report = shapecheck("s.py", cwd=tmp_path, json_report=True, tmp=tmp_path).report
+    [site] = [s for s in report["sites"] if s["expression"] == "np.ones(n) + np.ones(n)"]
+    assert len(site["signatures"]) == 32 and site["capped"] == 8
