@@ -102,15 +102,18 @@ def _read_item(container, k):
     return _MISSING
 
 
+def _lookup(frame, name: str):
+    """A name's value as the failing frame sees it (locals, then globals), read, never evaluated."""
+    scope = frame.f_locals
+    return scope[name] if name in scope else frame.f_globals.get(name, _MISSING)
+
+
 def _aug_target(site, frame):
     """The target of a failed `obj.attr += v` / `c[k] += v`, read from the frame (nothing is evaluated)."""
     how = site.aug_target
     if how is None:
         return _MISSING
-    scope = frame.f_locals
-    def lookup(name):
-        return scope[name] if name in scope else frame.f_globals.get(name, _MISSING)
-    container = lookup(how[1])
+    container = _lookup(frame, how[1])
     if container is _MISSING:
         return _MISSING
     if how[0] == "attr":
@@ -119,7 +122,7 @@ def _aug_target(site, frame):
     if key[0] == "const":
         k = key[1]
     elif key[0] == "name":
-        k = lookup(key[1])
+        k = _lookup(frame, key[1])
     else:
         k = _recorder.LIVE[site.id].held_key
     return _read_item(container, k)
@@ -142,11 +145,9 @@ def locate(exc: BaseException) -> Failure | None:
         if dis.opname[tb.tb_frame.f_code.co_code[tb.tb_lasti]] in ("LOAD_ATTR", "LOAD_METHOD"):
             # `y.reshape(...)` on a Series fails while the method is looked up, before the hook runs.
             recv_name = site.operands[0].name
-            ns = tb.tb_frame.f_locals
-            if recv_name is not None:
-                value = ns[recv_name] if recv_name in ns else tb.tb_frame.f_globals.get(recv_name, _MISSING)
-                if value is not _MISSING:
-                    receiver = _recorder.describe(value)
+            value = _lookup(tb.tb_frame, recv_name) if recv_name is not None else _MISSING
+            if value is not _MISSING:
+                receiver = _recorder.describe(value)
         else:
             record = live.cur if live.cur is not _recorder._UNRECORDED else None
             if record is not None and site.kind == "augassign" and record.operands[0].kind == "unknown":

@@ -190,7 +190,6 @@ def _matmul(crash: Crash, site: Site, vals, expected, known: dict[str, Value]) -
         crash.explanation = (f"a matrix product needs the last axis of {na} {fmt(a)} to match the "
                              f"{'first' if len(b) == 2 else 'second-to-last' if len(b) > 2 else 'only'} axis of "
                              f"{nb} {fmt(b)}: {a[-1]} != {inner_b}")
-    crash.code = "inner"
     cands = []
     texts = [s.text for s in specs]
     variants = []
@@ -248,7 +247,6 @@ def _broadcast(crash: Crash, site: Site, vals, expected, ctx: Context, known: di
     if len(a.shape) != len(b.shape):
         short = sa if len(a.shape) < len(b.shape) else sb
         crash.explanation += f"; {short.text} has fewer axes, so numpy adds them on the left"
-    crash.code = "shapes"
     i, j = specs.index(sa), specs.index(sb)
     cands = []
     first = []
@@ -311,7 +309,6 @@ def _inplace(crash: Crash, site: Site, vals) -> None:
     what = f"would broadcast it to {fmt(out)}" if out is not None else "does not broadcast with it at all"
     crash.explanation = (f"an in-place operation keeps {st.text}'s shape {fmt(t.shape)}, and {sv.text} "
                          f"{fmt(v.shape)} {what}")
-    crash.code = "inplace"
     target, value = tuple(t.shape), tuple(v.shape)
     cands = []
     # A transposed gradient first: its shape is exactly the parameter's, reversed.
@@ -344,7 +341,6 @@ def _reshape(crash: Crash, site: Site, vals, expected, known: dict[str, Value]) 
     size = _shapes.prod(base.shape)
     need = _shapes.prod(d for d in dims_ if d != -1)
     spec = site.operands[0]
-    crash.code = "size"
     if -1 in dims_:
         crash.explanation = (f"{spec.text} has {size} elements, which {fmt(dims_)} cannot hold: {size} is not "
                              f"a multiple of {need}")
@@ -377,7 +373,6 @@ def _pandas(crash: Crash, site: Site, vals, f: Failure, ctx: Context) -> None:
     pandas = [(s, v) for s, v in pairs if v.is_pandas]
     arrays = [(s, v) for s, v in pairs if v.kind in ("ndarray", "matrix")]
     ps, pv = pandas[0]
-    crash.code = "pandas"
     if not arrays:
         crash.explanation = (f"{ps.text} is a pandas {pv.kind}: pandas aligns operands on their labels, "
                              f"not their positions")
@@ -435,7 +430,6 @@ def _attribute_error(crash: Crash, site: Site, f: Failure, ctx: Context) -> Cras
     spec = site.operands[0]
     rv = f.receiver
     crash.operands = (_operand(spec, rv, site, ctx),)
-    crash.code = "attribute"
     if not rv.is_pandas:
         crash.explanation = f"{spec.text} is {rv.kind if rv.kind != 'other' else rv.type_name}, which has no " \
                             f"method {site.callee}"

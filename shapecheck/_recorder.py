@@ -199,18 +199,18 @@ def hook_method(sid, *fa):
     return fa
 
 
-def hook_assign(sid, value, *bases):
+def hook_assign(sid, value):
     s = LIVE[sid]
     if type(value) is ND:
-        key = (value.shape,) if not bases else _key((value,) + bases)
+        key = (value.shape,)
     elif type(value) in _PLAIN:
         key = None
     else:
-        key = _key((value,) + bases)
+        key = _key((value,))
     if key == s.key:
         s.cur.count += 1
     else:
-        _observe(s, key, bases, value, assigned=True)
+        _observe(s, key, (), value, assigned=True)
     return value
 
 
@@ -333,8 +333,8 @@ def _index_text(index) -> str:
 
 
 def _observe(s: _Live, key, operands, value=None, assigned: bool = False) -> None:
-    """A key the site has not just seen: find or make its record.  For an assignment, `operands` are the
-    bases (`a2` of `a2.T`) and `value` what was assigned."""
+    """A key the site has not just seen: find or make its record.  For an assignment there are no
+    operands, and `value` is what was assigned."""
     if key is None:
         s.key = None
         s.cur = _UNRECORDED

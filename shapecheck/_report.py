@@ -77,7 +77,6 @@ class Crash:
     operands: tuple[Operand, ...] = ()
     explanation: str | None = None
     fixes: list[Fix] = field(default_factory=list)
-    code: str | None = None  # the site's kind of failure: shapes, inner, inplace, size, pandas, attribute
 
     def to_dict(self) -> dict:
         return {

@@ -30,7 +30,7 @@ from ._events import OperandSpec, Site
 HOOK_BINOP = "__sc_b__"  # (sid, x, y) -> (x, y)
 HOOK_CALL = "__sc_c__"  # (sid, f, *args) -> (f, *args)
 HOOK_METHOD = "__sc_m__"  # (sid, bound_method, *args) -> (bound_method, *args)
-HOOK_ASSIGN = "__sc_a__"  # (sid, value, *bases) -> value
+HOOK_ASSIGN = "__sc_a__"  # (sid, value) -> value
 HOOK_AUGVALUE = "__sc_v__"  # (sid, value) -> value: the value of `obj.attr += value`, `c[k] += value`
 HOOK_KEY = "__sc_k__"  # (sid, key) -> key: a computed key of such a statement, held for an explanation
 CALL = "__sc_call__"  # operator.call
