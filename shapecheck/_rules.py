@@ -382,19 +382,24 @@ def _to_numpy_fix(spec: OperandSpec, site: Site, ctx: Context) -> str:
 SITE_RULES = (outer_broadcast, rank1_operand, pandas_mixing)
 
 
-def run(logs: list[SiteLog], ignore: Iterable[str] = ()) -> list[Finding]:
-    """All findings, one per (site, code) keeping the worst, without silenced codes, in source order."""
+def run(logs: list[SiteLog], ignore: Iterable[str] = (), since=None) -> list[Finding]:
+    """All findings, one per (site, code) keeping the worst, without silenced codes, in source order.
+
+    With `since` (a `_scope.Mark`), only what was recorded after the mark is judged: the findings of
+    one test or one notebook cell.  The context (where names got their values) is always all logs."""
     ctx = Context(logs)
     ignore = {c.upper() for c in ignore}
     best: dict[tuple[int, str], Finding] = {}
     for log in logs:
         found: list[Finding] = []
-        for rec in log.records:
+        records = log.records if since is None else [r for r in log.records if since.hit(r)]
+        for rec in records:
             for rule in SITE_RULES:
                 f = rule(log.site, rec, ctx)
                 if f is not None:
                     found.append(f)
-        found.extend(shape_drift(log, ctx))
+        if since is None or since.drifted(log):
+            found.extend(shape_drift(log, ctx))
         for f in found:
             if f.code in ignore or f.code in log.site.ignore or "*" in log.site.ignore:
                 continue
