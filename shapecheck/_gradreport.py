@@ -122,6 +122,12 @@ class GradReport:
             f" wrong: {', '.join(wrong)}>" if wrong else ">"
         )
 
+    def _repr_html_(self) -> str:
+        """The report as HTML, for notebooks: status coloured, heat maps of wrong 2-D gradients."""
+        from ._html import FONT, grad_section
+
+        return f'<div style="{FONT}">{grad_section(self)}</div>'
+
     def to_markdown(self) -> str:
         """The report as Markdown (a GitHub table and a bullet list)."""
         from ._gradrender import render_markdown
