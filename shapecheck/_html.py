@@ -58,8 +58,11 @@ def _table(headers: list[str], rows: list[list[str]], style: str = TABLE) -> str
 
 
 def _shapes(f: Finding) -> str:
-    ops = " ".join(f"{o.text} {fmt(o.shape)}" for o in f.operands)
-    return f"{ops} \u2192 {fmt(f.result)}" if f.result is not None else ops
+    """Operands and result, each kept on one line: a narrow column breaks between them, not inside."""
+    parts = [f"{o.text} {fmt(o.shape)}" for o in f.operands]
+    if f.result is not None:
+        parts.append(f"\u2192 {fmt(f.result)}")
+    return " ".join(f'<code style="{MONO};white-space:nowrap">{_e(p)}</code>' for p in parts)
 
 
 def findings_table(findings: list[Finding], script: str | None = None) -> str:
@@ -69,7 +72,7 @@ def findings_table(findings: list[Finding], script: str | None = None) -> str:
     ordered = sorted(findings, key=lambda f: (rank(f.severity), f.site.path, f.site.line, f.code))
     rows = [[f"<b>{_e(f.code)}</b>", _badge(f.severity, SEVERITY.get(f.severity, SEVERITY["info"])),
              _e(location(_short(f.site.path, script), f.site.line)).replace(" ", "&nbsp;"),
-             _code(f.site.text), _code(_shapes(f)), _e(f.message), _code(f.fix or "")] for f in ordered]
+             _code(f.site.text), _shapes(f), _e(f.message), _code(f.fix or "")] for f in ordered]
     return _table(["code", "severity", "location", "expression", "shapes", "message", "fix"], rows)
 
 
