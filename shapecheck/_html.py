@@ -71,7 +71,7 @@ def findings_table(findings: list[Finding], script: str | None = None) -> str:
 
     ordered = sorted(findings, key=lambda f: (rank(f.severity), f.site.path, f.site.line, f.code))
     rows = [[f"<b>{_e(f.code)}</b>", _badge(f.severity, SEVERITY.get(f.severity, SEVERITY["info"])),
-             _e(location(_short(f.site.path, script), f.site.line)).replace(" ", "&nbsp;"),
+             f'<span style="white-space:nowrap">{_e(location(_short(f.site.path, script), f.site.line))}</span>',
              _code(f.site.text), _shapes(f), _e(f.message), _code(f.fix or "")] for f in ordered]
     return _table(["code", "severity", "location", "expression", "shapes", "message", "fix"], rows)
 
