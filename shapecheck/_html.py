@@ -123,7 +123,8 @@ def grad_section(report) -> str:
     status_col = HEADERS.index("status")
     rows = []
     for r in report.rows:
-        cells = [_e(c) for c in _cells(r)]
+        # numbers and shapes on one line; only the diagnosis (last) column wraps
+        cells = [f'<span style="white-space:nowrap">{_e(c)}</span>' for c in _cells(r)[:-1]] + [_e(_cells(r)[-1])]
         cells[status_col] = _badge(r.status, STATUS.get(r.status, STATUS["skipped"]))
         rows.append(cells)
     out.append(_table(HEADERS, rows))
