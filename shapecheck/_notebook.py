@@ -132,11 +132,15 @@ class _Extension:
         return tree if new is None else new
 
     def cell_source(self, tree: ast.Module) -> tuple[str, str, int] | None:
-        """(file name, source, execution count) of the cell being run: the newest cached cell whose text
-        parses to `tree` (IPython registers each cell's text in linecache before it parses it)."""
+        """(file name, source, execution count) of the cell being run: a cell of the newest execution count
+        whose cached text parses to `tree` (IPython caches each cell's text in linecache, under a name
+        mapped to its count, just before parsing it; a re-run of the same text reuses the name)."""
         names = getattr(self.shell.compile, "_filename_map", {})
+        if not names:
+            return None
+        newest = max(names.values())
         want = ast.dump(tree)
-        for name in list(reversed(names))[:20]:
+        for name in [n for n in reversed(names) if names[n] == newest]:
             entry = linecache.cache.get(name)
             if not entry:
                 continue

@@ -273,3 +273,20 @@ def test_an_internal_failure_runs_the_cell_as_written(ip, monkeypatch):
     assert loaded_once(ours(ip))  # IPython did not drop the transformer
     monkeypatch.undo()
     assert len(run(ip, BUG + "\n").html) == 1
+
+
+def test_an_early_cell_run_again_after_many_others_is_checked(ip, monkeypatch):
+    # ipykernel names a cell's file after its text alone: a re-run reuses an old name
+    monkeypatch.setattr(ip.compile, "get_code_name", lambda raw, transformed, number: f"/tmp/k/{hash(raw)}.py")
+    first = "import numpy as np\nearly = np.zeros(2) - np.zeros((2, 1))"
+    assert len(run(ip, first).html) == 1
+    for i in range(25):
+        run(ip, f"v{i} = {i}")
+    run(ip, "%unload_ext shapecheck")
+    run(ip, "%load_ext shapecheck")  # a new session of the extension: nothing shown yet
+    assert len(run(ip, first).html) == 1
+
+
+def test_top_level_await_cells_are_checked(ip):
+    cell = run(ip, "import asyncio, numpy as np\nawait asyncio.sleep(0)\nq = np.zeros(2) - np.zeros((2, 1))\nq.shape")
+    assert cell.result.result == (2, 2) and len(cell.html) == 1
