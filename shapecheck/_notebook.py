@@ -19,6 +19,7 @@ import os
 import re
 import sys
 import warnings
+from html import escape
 
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 
@@ -90,8 +91,11 @@ class _Extension:
         original = shell.showtraceback
 
         def showtraceback(*args, **kwargs):
-            self.explain(args[0] if args and args[0] else kwargs.get("exc_tuple"))
-            return original(*args, **kwargs)
+            note = self.explain(args[0] if args and args[0] else kwargs.get("exc_tuple"))
+            shown = original(*args, **kwargs)
+            if note and not _shows_notes():  # IPython < 8.14 ignores notes: print it where the note would be
+                sys.stderr.write(note + "\n")
+            return shown
 
         shell.showtraceback = showtraceback
         self.finder = UserModuleFinder(os.getcwd())
@@ -228,21 +232,22 @@ class _Extension:
             return True
         return bool(caught)
 
-    def explain(self, exc_tuple) -> None:
-        """Attach the explanation of the cell's exception as a note, with cell locations."""
+    def explain(self, exc_tuple) -> str | None:
+        """Attach the explanation of the cell's exception as a note, with cell locations; returns the note."""
         try:
             exc = exc_tuple[1] if exc_tuple else sys.exc_info()[1]
             if exc is None or annotate(exc, self.ignore) is None:
-                return
-            notes = getattr(exc, "__notes__", None)
-            if notes:
-                exc.__notes__ = [cell_locations(n) if isinstance(n, str) and n.startswith(NOTE_MARK) else n
-                                 for n in notes]
+                return None
+            notes = getattr(exc, "__notes__", None) or []
+            exc.__notes__ = [cell_locations(n) if isinstance(n, str) and n.startswith(NOTE_MARK) else n
+                             for n in notes]
+            ours = [n for n in exc.__notes__ if isinstance(n, str) and n.startswith(NOTE_MARK)]
+            if ours:
                 self.crashes += 1
-                if not _shows_notes():
-                    sys.stderr.write("\n".join(n for n in exc.__notes__ if n.startswith(NOTE_MARK)) + "\n")
+            return "\n".join(ours) or None
         except Exception:  # pragma: no cover - explaining must never hide the user's exception
             _recorder.STATE.internal_errors += 1
+            return None
 
     # -- what the magics say ---------------------------------------------
 
@@ -282,7 +287,6 @@ class CellFindings:
     def html(self) -> str:
         from ._html import FONT, findings_table
         from ._render import SILENCE
-        from html import escape
 
         if not self.findings:
             return f'<div style="{FONT}"><p>{escape(self.title)}</p></div>'

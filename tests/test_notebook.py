@@ -290,3 +290,10 @@ def test_an_early_cell_run_again_after_many_others_is_checked(ip, monkeypatch):
 def test_top_level_await_cells_are_checked(ip):
     cell = run(ip, "import asyncio, numpy as np\nawait asyncio.sleep(0)\nq = np.zeros(2) - np.zeros((2, 1))\nq.shape")
     assert cell.result.result == (2, 2) and len(cell.html) == 1
+
+
+def test_without_note_support_the_explanation_is_printed_after_the_traceback(ip, monkeypatch):
+    monkeypatch.setattr(_notebook, "_shows_notes", lambda: False)  # as with IPython < 8.14
+    cell = run(ip, CRASH)
+    assert cell.stderr.startswith(f"shapecheck: `X @ W` at cell [{cell.result.execution_count}], line 4\n")
+    assert "  W  ndarray (4, 2) float64" in cell.stderr
