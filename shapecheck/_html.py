@@ -158,27 +158,29 @@ def heat_map(row) -> str:
     err = np.abs(np.asarray(errors, dtype=float))
     ri, ci = _blocks(err.shape[0]), _blocks(err.shape[1])
     top = np.nanmax(err) if np.isfinite(err).any() else 0.0
-    cells = []
+    box = "width:14px;height:14px;padding:0;border:1px solid #fff"
+    label = "padding:0 4px;font-size:10px;color:#57606a;text-align:right"
+    rows = ["<tr><td></td>" + "".join(f'<td style="{label};text-align:center">{c0 if len(ci) <= 12 or i % 4 == 0 else ""}'
+                                      f"</td>" for i, (c0, _) in enumerate(ci)) + "</tr>"]
     for r0, r1 in ri:
-        tds = []
+        tds = [f'<td style="{label}">{r0}</td>']
         for c0, c1 in ci:
             block = err[r0:r1, c0:c1]
             seen = block[np.isfinite(block)]
             where = f"[{r0}:{r1}, {c0}:{c1}]" if (r1 - r0, c1 - c0) != (1, 1) else f"[{r0}, {c0}]"
             if seen.size == 0:
-                tds.append(f'<td title="{where} not compared" style="width:14px;height:14px;padding:0;'
-                           f'border:1px solid #fff;background:#eaeef2"></td>')
+                tds.append(f'<td title="{where} not compared" style="{box};background:#d0d7de"></td>')
                 continue
             v = float(seen.max())
-            tds.append(f'<td title="{where} {v:.3g}" style="width:14px;height:14px;padding:0;'
-                       f'border:1px solid #fff;background:{_heat(v / top if top > 0 else 0.0)}"></td>')
-        cells.append("<tr>" + "".join(tds) + "</tr>")
+            tds.append(f'<td title="{where} {v:.3g}" style="{box};background:{_heat(v / top if top > 0 else 0.0)}">'
+                       f"</td>")
+        rows.append("<tr>" + "".join(tds) + "</tr>")
     blocked = len(ri) < err.shape[0] or len(ci) < err.shape[1]
     caption = (f"|analytic \u2212 numeric| of {_e(row.name)} {_e(fmt(err.shape))}"
                + (f", in {len(ri)} x {len(ci)} blocks (each its largest error)" if blocked else "")
-               + f"; darkest = {top:.3g}, grey = not compared")
+               + f": light = 0, darkest = {top:.3g}, grey = not compared")
     return (f'<div style="margin:4px 0 12px 16px"><div style="font-size:12px;color:#57606a">{caption}</div>'
-            f'<table style="border-collapse:collapse">{"".join(cells)}</table></div>')
+            f'<table style="border-collapse:collapse;margin-top:4px">{"".join(rows)}</table></div>')
 
 
 def _blocks(n: int) -> list[tuple[int, int]]:
@@ -189,9 +191,9 @@ def _blocks(n: int) -> list[tuple[int, int]]:
 
 
 def _heat(t: float) -> str:
-    """White (0) to dark red (1)."""
+    """Pale yellow (0: visible against a white page, unlike the grey of entries not compared) to dark red (1)."""
     t = min(max(t, 0.0), 1.0)
-    r, g, b = (int(round(255 + (end - 255) * t)) for end in (165, 15, 21))
+    r, g, b = (int(round(start + (end - start) * t)) for start, end in ((255, 165), (248, 15), (197, 21)))
     return f"#{r:02x}{g:02x}{b:02x}"
 
 
