@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ._graddiag import GradDiagnosis
@@ -38,6 +38,8 @@ class GradRow:
     evaluations: int  # loss evaluations spent on this parameter
     kinks: int = 0
     notes: tuple = ()
+    # |analytic - numeric| per entry, NaN where not compared (for heat maps); not part of to_dict
+    errors: Any = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {

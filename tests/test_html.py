@@ -101,6 +101,11 @@ def test_log_and_gradient_check_sections(tmp_path):
     status = {r[0]: r[4] for r in page.cells if r and r[0] in ("W1", "W2", "W3")}
     assert status == {"W1": "ok", "W2": "wrong", "W3": "ok"}
     assert "transpose" in text
+    # one heat map, for the wrong (6, 6) W2: the entries compared one by one are coloured, the rest grey
+    assert text.count("|analytic \u2212 numeric| of") == 1 and "of W2 (6, 6)" in text
+    titles = [v for k, v in page.attrs if k == "title"]
+    checked = int(next(r[5] for r in page.cells if r and r[0] == "W2").split("/")[0])
+    assert len(titles) == 36 and sum("not compared" not in t for t in titles) == checked
     # the shape log lists the forward pass's matrix products with their shapes
     assert any(r[2] == 'X @ p["W1"]' and "(16, 5)" in r[3] for r in page.cells if len(r) > 3)
 
@@ -142,6 +147,24 @@ def test_heat_map_greys_entries_not_compared_and_skips_what_it_cannot_show():
     assert _html.heat_map(SimpleNamespace(name="W", status="ok", errors=errors)) == ""
     assert _html.heat_map(SimpleNamespace(name="b", status="wrong", errors=np.ones(3))) == ""
     assert _html.heat_map(SimpleNamespace(name="W", status="wrong")) == ""
+
+
+def test_heat_map_of_a_real_check_darkens_the_wrong_row():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(8, 30))
+
+    def grads(p):
+        g = (p["W"] @ X) @ X.T / 30
+        g[2] *= 3  # row 2 of dW is three times too large
+        return {"W": g}
+
+    report = gradcheck(lambda p: 0.5 * float(np.sum((p["W"] @ X) ** 2)) / 30, grads,
+                       {"W": rng.normal(size=(6, 8))}, mode="full")
+    page = well_formed(report._repr_html_())
+    values = {t.split("] ")[0] + "]": float(t.split("] ")[1]) for k, t in page.attrs if k == "title"}
+    assert len(values) == 48
+    wrong_row = {k for k, v in values.items() if v > 1e-6}
+    assert wrong_row and all(k.startswith("[2, ") for k in wrong_row)
 
 
 def test_grad_report_repr_html_colours_the_status():
