@@ -9,16 +9,13 @@ from dataclasses import dataclass
 import pytest
 
 from conftest import python
+from IPython.core.interactiveshell import InteractiveShell
+from IPython.utils.capture import capture_output
+from traitlets.config import Config
 
-IPython = pytest.importorskip("IPython")  # the test extra installs it; this is only a clear message otherwise
-
-from IPython.core.interactiveshell import InteractiveShell  # noqa: E402
-from IPython.utils.capture import capture_output  # noqa: E402
-from traitlets.config import Config  # noqa: E402
-
-import shapecheck  # noqa: E402
-from shapecheck import _notebook, _recorder  # noqa: E402
-from test_html import well_formed  # noqa: E402
+import shapecheck
+from shapecheck import _notebook, _recorder
+from test_html import well_formed
 
 BUG = "import numpy as np\ny = np.zeros(5)\ny_hat = np.ones((5, 1))\nd = y - y_hat\nd.shape"
 CLEAN = "import numpy as np\nZ = np.ones((4, 3)) + np.zeros(3)\nZ.shape"
@@ -184,6 +181,8 @@ def test_cells_behave_as_without_shapecheck(ip):
     assert "----> 3 raise KeyError('k')" in cell.stdout
     cell = run(ip, "%time t = np.ones(3) + np.ones((3, 1))\n%timeit -n1 -r1 np.ones(3) @ np.ones(3)\nt.shape")
     assert cell.result.success and cell.result.result == (3, 3) and "could not rewrite" not in cell.stderr
+    cell = run(ip, "%%time\nu = np.ones(2) * 3\nu.sum()")
+    assert cell.result.success and cell.result.result == 6.0 and "Wall time" in cell.stdout
 
 
 def test_modules_from_the_notebook_folder_are_traced_and_earlier_ones_named(ip, tmp_path):
@@ -254,6 +253,14 @@ def test_crash_explanation_is_shown_as_a_note(ip, mode):
     assert "<ipython-input" not in note
     assert out.index("ValueError: matmul") < out.index("shapecheck: `X @ W`")
     assert cell.result.error_in_exec.__notes__ == [note.rstrip("\n")]
+    # what %debug and %tb walk: the cell's frame stopped at the cell's own line
+    tb = sys.last_traceback
+    cell_lines = []
+    while tb is not None:
+        if ip.compile._filename_map.get(tb.tb_frame.f_code.co_filename) == n:
+            cell_lines.append(tb.tb_lineno)
+        tb = tb.tb_next
+    assert cell_lines == [4]
 
 
 # -- the transformer never raises ----------------------------------------------------------------
