@@ -223,7 +223,8 @@ def fragment(report: Report, *, log: bool = False, show_info: bool = False) -> s
     if log:
         out += [f'<h3 style="{H}">Shape log</h3>', log_table(report)]
     if shown:
-        out.append(f'<p style="color:#57606a">{_e(SILENCE.format(code=shown[0].code))}</p>')
+        worst = min(shown, key=lambda f: (rank(f.severity), f.site.path, f.site.line, f.code))
+        out.append(f'<p style="color:#57606a">{_e(SILENCE.format(code=worst.code))}</p>')
     if report.untraced:
         out.append(f"<p>shapecheck: could not rewrite {_e(', '.join(report.untraced))}: ran as written, untraced; "
                    f"please report it</p>")
