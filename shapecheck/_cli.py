@@ -32,7 +32,7 @@ def parser() -> argparse.ArgumentParser:
     ap = _Parser(prog="python -m shapecheck", usage=USAGE, description=(
         "Run SCRIPT as `python SCRIPT ARGS...` would, record the shape of every operand of every array "
         "operation, and report silent broadcasts, pandas/numpy mixing, shape drift and crashes, with fixes."))
-    ap.add_argument("--format", choices=("text", "json", "markdown"), default="text",
+    ap.add_argument("--format", choices=("text", "json", "markdown", "html"), default="text",
                     help="report format (default: text)")
     ap.add_argument("-o", "--output", metavar="FILE", help="write the report to FILE instead of stderr")
     ap.add_argument("--log", action="store_true", help="include every recorded site with its shapes")

@@ -602,6 +602,15 @@ def _row_stats(g: np.ndarray, m: Measurements) -> dict[str, Any]:
     return out
 
 
+def _entry_errors(g: np.ndarray, m: Measurements) -> np.ndarray:
+    """|analytic - numeric| at the entries compared one by one, NaN elsewhere, in the parameter's shape."""
+    nc = len(m.coords)
+    use = m.usable[:nc]
+    out = np.full(m.shape, np.nan)
+    out.flat[m.coords[use]] = np.abs(predict(g, m)[:nc] - m.numeric[:nc])[use]
+    return out
+
+
 def _resolve_forms(loss: Any, grads: Any, params: Any) -> tuple[Callable, Any, bool, Any]:
     """(loss, grads, combined, params) from either calling form."""
     if not callable(loss):
@@ -817,7 +826,7 @@ def _check_one(ev: _Evaluator, i: int, leaf: _gradtree.Leaf, g: np.ndarray | Non
                    max_abs_error=stats["max_abs_error"], rel_error=stats["rel_error"],
                    worst_index=stats["worst_index"], analytic=stats["analytic"], numeric=stats["numeric"],
                    status=status, diagnosis=diag, evaluations=check.spent(), kinks=kinks,
-                   notes=tuple(notes)), m.independent
+                   notes=tuple(notes), errors=_entry_errors(g, m)), m.independent
 
 
 def assert_gradients_close(loss: Callable, grads: Any = None, params: Any = None, *, mode: str = "auto",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ._graddiag import GradDiagnosis
@@ -38,6 +38,8 @@ class GradRow:
     evaluations: int  # loss evaluations spent on this parameter
     kinks: int = 0
     notes: tuple = ()
+    # |analytic - numeric| per entry, NaN where not compared (for heat maps); not part of to_dict
+    errors: Any = field(default=None, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -121,6 +123,12 @@ class GradReport:
         return f"<GradReport passed={self.passed} mode={self.mode!r} rows={len(self.rows)}" + (
             f" wrong: {', '.join(wrong)}>" if wrong else ">"
         )
+
+    def _repr_html_(self) -> str:
+        """The report as HTML, for notebooks: status coloured, heat maps of wrong 2-D gradients."""
+        from ._html import FONT, grad_section
+
+        return f'<div style="{FONT}">{grad_section(self)}</div>'
 
     def to_markdown(self) -> str:
         """The report as Markdown (a GitHub table and a bullet list)."""

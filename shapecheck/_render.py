@@ -216,7 +216,11 @@ def json(report: Report) -> str:
 
 
 def render(report: Report, format: str = "text", **options) -> str:
-    """The report in one of the formats: text, json, markdown."""
+    """The report in one of the formats: text, json, markdown, html."""
+    if format == "html":
+        from . import _html
+
+        return _html.page(report, log=options.get("log", False), show_info=options.get("show_info", False))
     if format == "json":
         return json(report)
     if format == "markdown":
