@@ -249,7 +249,7 @@ def _output_file(path: str, script: str) -> str:
 
     Refused: an empty name, a directory, a missing folder, the script itself, and any existing regular file
     that is neither empty nor a shapecheck report (`_render.is_report`): a report never replaces the user's
-    data.  Then the file is opened for writing, without changing it, to find what the OS would refuse
+    data.  Paths under /dev/ and /proc/ name streams (/dev/stdout) and are not checked for content.  Then the file is opened for writing, without changing it, to find what the OS would refuse
     (permissions, a name too long, a full device) before the run rather than after it.
     """
     if not path:
@@ -278,7 +278,7 @@ def _output_file(path: str, script: str) -> str:
 
 
 def _refuse_to_replace(target: str, path: str) -> None:
-    if not os.path.isfile(target) or os.path.getsize(target) == 0:
+    if target.startswith(_STREAMS) or not os.path.isfile(target) or os.path.getsize(target) == 0:
         return
     try:
         with open(target, "rb") as f:
@@ -290,12 +290,18 @@ def _refuse_to_replace(target: str, path: str) -> None:
                          f"report (choose another name or remove it)")
 
 
+# /dev/stdout, /dev/fd/3, /proc/self/fd/1: a stream the caller opened (`> out.txt` holds the script's
+# output too), not a file of the user's to protect
+_STREAMS = ("/dev/", "/proc/")
+
+
 def _write_report(target: str, path: str, rendered: str) -> bool:
     """Write the report to its file; False, with one line said, when that cannot be done (it then goes to
     stderr).  Checked again: the script may have created or filled the file while it ran."""
     try:
         _refuse_to_replace(target, path)
-        with open(target, "w", encoding="utf-8") as f:
+        # a stream is appended to: `-o /dev/stdout > all.txt` must not truncate what the script printed there
+        with open(target, "a" if target.startswith(_STREAMS) else "w", encoding="utf-8") as f:
             f.write(rendered)
         return True
     except UsageError as e:

@@ -176,7 +176,7 @@ def log_table(report: Report, fmt_name: str) -> str:
             target = ", ".join(lg.site.targets)
             if fmt_name == "github":
                 rows.append([_code(f"{lg.site.path}:{lg.site.line}"), lg.site.kind, _code(lg.site.text),
-                             _cell(ops), fmt(rec.result.shape) if rec.result else "", _cell(target), rec.count])
+                             _plain(ops), fmt(rec.result.shape) if rec.result else "", _cell(target), rec.count])
             else:
                 rows.append([f"{lg.site.path}:{lg.site.line}", lg.site.kind, _wrap(lg.site.text, 40), ops,
                              fmt(rec.result.shape) if rec.result else "", target, rec.count])
@@ -192,7 +192,8 @@ def markdown(report: Report, *, log: bool = False, show_info: bool = True) -> st
     shown = _visible(report, show_info)
     if shown:
         rows = [[f.code, f.severity, _code(f"{f.site.path}:{f.site.line}"), _code(f.site.text),
-                 _cell(_operands_text(f.operands, f.result)), _cell(f.message), _code(f.fix) if f.fix else ""]
+                 _plain(_operands_text(f.operands, f.result)), _prose(f.message, _texts(f)),
+                 _code(f.fix) if f.fix else ""]
                 for f in shown]
         out += ["", "#### Findings", "", _github(rows, ["code", "severity", "location", "expression", "shapes",
                                                        "message", "fix"])]
@@ -249,6 +250,23 @@ def _line(s: str) -> str:
 def _cell(s: str) -> str:
     """Text in a Markdown table cell: one line, `|` escaped (GitHub splits cells before anything else)."""
     return _line(s).replace("|", "\\|")
+
+
+def _texts(f: Finding) -> list[str]:
+    return [f.site.text, *(o.text for o in f.operands), f.fix or ""]
+
+
+def _prose(s: str, quoted: list[str]) -> str:
+    """A message for a table cell whose `code` quotes of the given texts stay code spans even when a text
+    holds a backtick (a plain `...` quote would end at it)."""
+    for text in sorted({t for t in quoted if "`" in t}, key=len, reverse=True):
+        s = s.replace(f"`{text}`", "\0" + text + "\0")  # marked: escaped with the code span below
+    return "".join(_code(p) if i % 2 else _cell(p) for i, p in enumerate(s.split("\0")))
+
+
+def _plain(s: str) -> str:
+    """Text that is neither prose nor code (operand texts with shapes) in a table cell: backticks escaped too."""
+    return _cell(s).replace("`", "\\`")
 
 
 def _code(s: str, cell: bool = True) -> str:

@@ -91,6 +91,7 @@ def decode_script(raw: bytes, path: str) -> str:
             raw.decode(declared)
         except (LookupError, UnicodeDecodeError):
             raise SyntaxError(f"encoding problem: {declared}") from None
+        return importlib.util.decode_source(raw)
     try:
         raw.decode("utf-8")
     except UnicodeDecodeError as e:
