@@ -2,7 +2,10 @@
 
 Exit status: the script's own (0, 1 for an uncaught exception, its `sys.exit`
 code), unless `--fail-on` is given and a finding at that level was made (then
-1); 2 for a usage error, with one line on stderr.
+1); 2 for a usage error, with one line on stderr, before the script runs, and
+when the report could not be written to `--output` after it (the report then
+goes to stderr).  `start` does everything before the script runs, `finish`
+everything after; between them the caller execs the script's code.
 """
 
 from __future__ import annotations
@@ -134,6 +137,8 @@ def start(argv: list[str]) -> Plan | int:
             # The script does not compile: say so exactly as Python would, and exit as Python does.
             sys.stderr.write("".join(traceback.format_exception_only(SyntaxError, e)))
             return 1
+        except OSError as e:  # unreadable after all (a race, a FIFO gone): Python's wording
+            raise UsageError(f"can't open file {opts.script!r}: [Errno {e.errno}] {e.strerror}") from None
     except UsageError as e:
         _say(f"shapecheck: error: {e}\n")
         return 2
