@@ -162,7 +162,8 @@ def _end_unreported(outcome) -> int:
     status = outcome.status
     if outcome.exc is not None:
         flush_std_streams()
-        status = print_exception(outcome.exc) or status
+        hook_status = print_exception(outcome.exc)
+        status = status if hook_status is None else hook_status
     finish_like_python()
     flush_std_streams()
     if isinstance(outcome.exc, KeyboardInterrupt) and hasattr(os, "kill"):

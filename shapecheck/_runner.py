@@ -28,14 +28,15 @@ from ._rewrite import rewrite
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
-_START_CWD = os.getcwd()  # where relative paths are shown from, even after the script chdirs or removes it
+_START_CWD: str | None = None  # set by `prepare`: the folder a script's paths are shown from, even after it
+# chdirs or removes it; otherwise (@trace, gradcheck) the current working directory
 
 
 def display_path(filename: str) -> str:
     """A path as the user would write it: relative to the working directory when inside it."""
     try:
-        rel = os.path.relpath(filename, _START_CWD)
-    except ValueError:
+        rel = os.path.relpath(filename, _START_CWD or os.getcwd())
+    except (ValueError, OSError):  # another drive; a working directory that no longer exists
         return filename
     return filename if rel.startswith(os.pardir) else rel
 
@@ -205,6 +206,8 @@ def prepare(path: str, args: list[str]) -> Prepared:
     The caller execs the code itself, from as shallow a frame as it can, and hands any exception to
     `outcome`.  SyntaxError (the script's own, or its encoding's) propagates: report it as Python does.
     """
+    global _START_CWD
+    _START_CWD = os.getcwd()
     if path == "-":
         filename, path0 = "<stdin>", ""
         source = decode_script(sys.stdin.buffer.read(), filename)
