@@ -279,19 +279,21 @@ def _code(s: str, cell: bool = True) -> str:
     return f"{fence}{pad}{s}{pad}{fence}"
 
 
-_REPORT_START = re.compile(r"(?:### )?shapecheck: .*; \d+ errors?, \d+ warnings?, \d+ info; ")
+_REPORT_START = re.compile(r"(?:### )?shapecheck: .*?; \d+ errors?, \d+ warnings?, \d+ info; ")
 
 
 def is_report(data: bytes) -> bool:
     """Whether a file's bytes are a report that one of these renderers wrote: the only non-empty files that
-    `--output` may replace.  Text and Markdown start with the summary line; JSON is an object with the
-    schema's `version` and `findings`."""
+    `--output` may replace.  Text and Markdown start with the summary line, markup (HTML) holds it near its
+    top; JSON is an object with the schema's `version` and `findings`."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         return False
     if _REPORT_START.match(text.split("\n", 1)[0]):
         return True
+    if text.lstrip().startswith("<"):  # a markup rendering (HTML) carries the summary line near its top
+        return _REPORT_START.search(text[:8192]) is not None
     try:
         doc = _json.loads(text)
     except ValueError:

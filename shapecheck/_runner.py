@@ -175,7 +175,9 @@ def check_script(path: str) -> None:
     """UsageError for what `python SCRIPT` could not even start (missing, a directory, unreadable) and for what
     shapecheck does not run (a zip application; `-` when stdin is a terminal, where Python starts its REPL)."""
     if path == "-":
-        if sys.stdin is None or sys.stdin.isatty():
+        if sys.stdin is None:
+            raise UsageError("'-' reads the script from stdin, which is closed")
+        if sys.stdin.isatty():
             raise UsageError("'-' reads the script from stdin, which is a terminal here: pipe the script in")
         return
     if not os.path.exists(path):

@@ -335,3 +335,32 @@ def test_json_report_carries_the_shape_log_only_with_log(tmp_path):
     assert short["recorded"] == {"operations": 300, "sites": 300}
     full = shapecheck("--log", "s.py", cwd=tmp_path, json_report=True, tmp=tmp_path).report
     assert len(full["sites"]) == 300 and full["log"] is True and full["recorded"] == short["recorded"]
+
+
+@pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal")
+def test_a_script_on_stdin_is_refused_when_stdin_is_a_terminal(tmp_path):
+    primary, secondary = os.openpty()
+    try:
+        p = subprocess.run([sys.executable, "-m", "shapecheck", "-"], stdin=secondary, cwd=tmp_path,
+                           capture_output=True, text=True, timeout=60)
+    finally:
+        os.close(primary)
+        os.close(secondary)
+    assert p.returncode == 2 and p.stdout == ""
+    assert p.stderr == ("shapecheck: error: '-' reads the script from stdin, which is a terminal here: pipe the "
+                        "script in\n")
+
+
+def test_what_counts_as_a_previous_report():
+    from shapecheck._render import is_report
+
+    summary = "shapecheck: s.py ran to the end; 0 errors, 1 warning, 0 info; 3 operations recorded at 2 sites"
+    assert is_report(f"{summary}\n\nFindings\n".encode())
+    assert is_report(f"### {summary}\n".encode())
+    assert is_report(b'{"version": 1, "findings": [], "sites": []}')
+    assert is_report(f"<!DOCTYPE html>\n<html><body><p>{summary}</p>".encode())
+    assert not is_report(b"shapecheck: my notes about shapecheck\n")
+    assert not is_report(b'{"version": 1, "accuracy": 0.9}')
+    assert not is_report(b"import numpy as np\n")
+    assert not is_report(b"<html><body>my page</body></html>")
+    assert not is_report(b"\xff\xfe binary")
