@@ -96,8 +96,12 @@ def decode_script(raw: bytes, path: str) -> str:
     try:
         raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        if bom or declared:  # declared UTF-8: Python's parser reports the bad bytes where it meets them
+        if bom or declared:
+            # Declared UTF-8: Python's parser reports bad bytes where they matter (in a string, a name)
+            # and runs the script when they are in comments only.
             compile(raw, path, "exec", dont_inherit=True)
+            text = raw.decode("utf-8-sig", "replace")
+            return text.replace("\r\n", "\n").replace("\r", "\n")
         lineno = raw.count(b"\n", 0, e.start) + 1
         raise SyntaxError(f"Non-UTF-8 code starting with '\\x{raw[e.start]:02x}' in file {path} on line {lineno}, "
                           f"but no encoding declared; see https://peps.python.org/pep-0263/ for details") from None

@@ -295,6 +295,14 @@ def test_undecodable_scripts_are_reported_as_python_reports_them(tmp_path, raw):
     assert traced.stderr == plain.stderr and traced.stdout == ""
 
 
+@pytest.mark.parametrize("head", [b"# coding: utf-8\n", b"\xef\xbb\xbf"], ids=["utf8_cookie", "bom"])
+def test_bad_utf8_in_a_comment_of_a_declared_utf8_script_runs_as_under_python(tmp_path, head):
+    (tmp_path / "s.py").write_bytes(head + b"print(1)  # caf\xe9\n" + BROADCAST.encode())
+    plain = python("s.py", cwd=tmp_path)
+    assert plain.stdout == "1\n"
+    assert "SC101" in ends_like_python(plain, shapecheck("s.py", cwd=tmp_path))
+
+
 def test_a_script_declared_latin1_runs(tmp_path):
     (tmp_path / "s.py").write_bytes(b'# -*- coding: latin-1 -*-\nprint("\xe9")\n' + BROADCAST.encode())
     plain = python("s.py", cwd=tmp_path)
