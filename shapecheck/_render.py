@@ -201,6 +201,7 @@ def markdown(report: Report, *, log: bool = False, show_info: bool = True) -> st
     if c is not None:
         where = _code(f"{c.path}:{c.line}", cell=False) if c.path else "outside the traced code"
         out += ["", f"#### Crash: {c.type} at {where}", ""]
+        quoted = [c.expression or "", *(o.text for o in c.operands)]
         if c.expression:
             out.append(f"In {_code(c.expression, cell=False)}: {_line(c.message)}")
         elif c.message:
@@ -209,7 +210,7 @@ def markdown(report: Report, *, log: bool = False, show_info: bool = True) -> st
             rows = [[_code(o.text), o.kind, fmt(o.shape), o.dtype or "", _cell(o.origin or "")] for o in c.operands]
             out += ["", _github(rows, ["operand", "kind", "shape", "dtype", "origin"])]
         if c.explanation:
-            out += ["", f"**Cause:** {_line(c.explanation)}"]
+            out += ["", f"**Cause:** {_prose(c.explanation, quoted, cell=False)}"]
         if c.fixes:
             out += ["", "**Fixes** (checked with shape algebra):", ""] + [f"- {_code(str(fx), cell=False)}"
                                                                          for fx in c.fixes]
@@ -256,12 +257,12 @@ def _texts(f: Finding) -> list[str]:
     return [f.site.text, *(o.text for o in f.operands), f.fix or ""]
 
 
-def _prose(s: str, quoted: list[str]) -> str:
-    """A message for a table cell whose `code` quotes of the given texts stay code spans even when a text
-    holds a backtick (a plain `...` quote would end at it)."""
+def _prose(s: str, quoted: list[str], cell: bool = True) -> str:
+    """A message whose `code` quotes of the given texts stay code spans even when a text holds a backtick
+    (a plain `...` quote would end at it); for a table cell unless `cell` is False."""
     for text in sorted({t for t in quoted if "`" in t}, key=len, reverse=True):
         s = s.replace(f"`{text}`", "\0" + text + "\0")  # marked: escaped with the code span below
-    return "".join(_code(p) if i % 2 else _cell(p) for i, p in enumerate(s.split("\0")))
+    return "".join(_code(p, cell) if i % 2 else _cell(p) if cell else _line(p) for i, p in enumerate(s.split("\0")))
 
 
 def _plain(s: str) -> str:
