@@ -4,6 +4,7 @@ machines and pull requests.  Nothing here prints."""
 from __future__ import annotations
 
 import json as _json
+import re
 import textwrap
 
 from tabulate import tabulate
@@ -173,37 +174,46 @@ def log_table(report: Report, fmt_name: str) -> str:
             ops = " ".join(f"{spec.text} {fmt(v.shape)}" for spec, v in zip(lg.site.operands, rec.operands)
                            if v.shape is not None)
             target = ", ".join(lg.site.targets)
-            rows.append([f"{lg.site.path}:{lg.site.line}", lg.site.kind, _wrap(lg.site.text, 40) if fmt_name !=
-                         "github" else lg.site.text.replace("|", "\\|"),
-                         ops, fmt(rec.result.shape) if rec.result else "", target, rec.count])
+            if fmt_name == "github":
+                rows.append([_code(f"{lg.site.path}:{lg.site.line}"), lg.site.kind, _code(lg.site.text),
+                             _plain(ops), fmt(rec.result.shape) if rec.result else "", _cell(target), rec.count])
+            else:
+                rows.append([f"{lg.site.path}:{lg.site.line}", lg.site.kind, _wrap(lg.site.text, 40), ops,
+                             fmt(rec.result.shape) if rec.result else "", target, rec.count])
         if lg.capped:
             rows.append([f"{lg.site.path}:{lg.site.line}", "", "", f"(+{lg.capped} more signatures not kept)",
                          "", "", ""])
     return tabulate(rows, ["location", "kind", "expression", "operands", "result", "assigned to", "count"],
-                    tablefmt=fmt_name)
+                    tablefmt=fmt_name, disable_numparse=fmt_name == "github")
 
 
 def markdown(report: Report, *, log: bool = False, show_info: bool = True) -> str:
     out = [f"### {summary(report)}"]
     shown = _visible(report, show_info)
     if shown:
-        rows = [[f.code, f.severity, f"`{f.site.path}:{f.site.line}`", _code(f.site.text),
-                 _operands_text(f.operands, f.result), _cell(f.message), _code(f.fix) if f.fix else ""]
+        rows = [[f.code, f.severity, _code(f"{f.site.path}:{f.site.line}"), _code(f.site.text),
+                 _plain(_operands_text(f.operands, f.result)), _prose(f.message, _texts(f)),
+                 _code(f.fix) if f.fix else ""]
                 for f in shown]
-        out += ["", "#### Findings", "", tabulate(rows, ["code", "severity", "location", "expression", "shapes",
-                                                         "message", "fix"], tablefmt="github")]
+        out += ["", "#### Findings", "", _github(rows, ["code", "severity", "location", "expression", "shapes",
+                                                       "message", "fix"])]
     c = report.crash
     if c is not None:
-        out += ["", f"#### Crash: {c.type} at `{c.path}:{c.line}`", ""]
+        where = _code(f"{c.path}:{c.line}", cell=False) if c.path else "outside the traced code"
+        out += ["", f"#### Crash: {c.type} at {where}", ""]
+        quoted = [c.expression or "", *(o.text for o in c.operands)]
         if c.expression:
-            out.append(f"In {_code(c.expression)}: {_cell(c.message)}")
+            out.append(f"In {_code(c.expression, cell=False)}: {_line(c.message)}")
+        elif c.message:
+            out.append(f"{c.type}: {_line(c.message)}")
         if c.operands:
             rows = [[_code(o.text), o.kind, fmt(o.shape), o.dtype or "", _cell(o.origin or "")] for o in c.operands]
-            out += ["", tabulate(rows, ["operand", "kind", "shape", "dtype", "origin"], tablefmt="github")]
+            out += ["", _github(rows, ["operand", "kind", "shape", "dtype", "origin"])]
         if c.explanation:
-            out += ["", f"**Cause:** {_cell(c.explanation)}"]
+            out += ["", f"**Cause:** {_prose(c.explanation, quoted, cell=False)}"]
         if c.fixes:
-            out += ["", "**Fixes** (checked with shape algebra):", ""] + [f"- {_code(str(fx))}" for fx in c.fixes]
+            out += ["", "**Fixes** (checked with shape algebra):", ""] + [f"- {_code(str(fx), cell=False)}"
+                                                                         for fx in c.fixes]
     if report.gradcheck is not None:
         out += ["", "#### Gradient check", "", report.gradcheck.to_markdown()]
     if log:
@@ -211,8 +221,8 @@ def markdown(report: Report, *, log: bool = False, show_info: bool = True) -> st
     return "\n".join(out) + "\n"
 
 
-def json(report: Report) -> str:
-    return _json.dumps(report.to_dict(), indent=2) + "\n"
+def json(report: Report, *, log: bool = False) -> str:
+    return _json.dumps(report.to_dict(log=log), indent=2) + "\n"
 
 
 def render(report: Report, format: str = "text", **options) -> str:
@@ -222,7 +232,7 @@ def render(report: Report, format: str = "text", **options) -> str:
 
         return _html.page(report, log=options.get("log", False), show_info=options.get("show_info", False))
     if format == "json":
-        return json(report)
+        return json(report, log=options.get("log", False))
     if format == "markdown":
         return markdown(report, log=options.get("log", False))
     return text(report, **options)
@@ -232,10 +242,65 @@ def _wrap(s: str, width: int) -> str:
     return "\n".join(textwrap.wrap(s, width, break_long_words=True, break_on_hyphens=False)) if s else ""
 
 
+def _github(rows, headers) -> str:
+    # numparse off: a cell such as "1e3" or "inf" stays the text it is
+    return tabulate(rows, headers, tablefmt="github", disable_numparse=True)
+
+
+def _line(s: str) -> str:
+    """Text on one Markdown line."""
+    return " ".join(s.splitlines())
+
+
 def _cell(s: str) -> str:
-    return s.replace("|", "\\|").replace("\n", " ")
+    """Text in a Markdown table cell: one line, `|` escaped (GitHub splits cells before anything else)."""
+    return _line(s).replace("|", "\\|")
 
 
-def _code(s: str) -> str:
-    s = s.replace("|", "\\|")
-    return f"``{s}``" if "`" in s else f"`{s}`"
+def _texts(f: Finding) -> list[str]:
+    return [f.site.text, *(o.text for o in f.operands), f.fix or ""]
+
+
+def _prose(s: str, quoted: list[str], cell: bool = True) -> str:
+    """A message whose `code` quotes of the given texts stay code spans even when a text holds a backtick
+    (a plain `...` quote would end at it); for a table cell unless `cell` is False."""
+    for text in sorted({t for t in quoted if "`" in t}, key=len, reverse=True):
+        s = s.replace(f"`{text}`", "\0" + text + "\0")  # marked: escaped with the code span below
+    return "".join(_code(p, cell) if i % 2 else _cell(p) if cell else _line(p) for i, p in enumerate(s.split("\0")))
+
+
+def _plain(s: str) -> str:
+    """Text that is neither prose nor code (operand texts with shapes) in a table cell: backticks escaped too."""
+    return _cell(s).replace("`", "\\`")
+
+
+def _code(s: str, cell: bool = True) -> str:
+    """`s` as a Markdown code span: fenced by one backtick more than its longest run of backticks, padded by a
+    space when it starts or ends with one; in a table cell, `|` escaped (GitHub reads `\\|` as `|` there,
+    code spans included, and only there)."""
+    s = _cell(s) if cell else _line(s)
+    fence = "`" * (max(map(len, re.findall("`+", s)), default=0) + 1)
+    pad = " " if s.startswith("`") or s.endswith("`") else ""
+    return f"{fence}{pad}{s}{pad}{fence}"
+
+
+_REPORT_START = re.compile(r"(?:### )?shapecheck: .*?; \d+ errors?, \d+ warnings?, \d+ info; ")
+
+
+def is_report(data: bytes) -> bool:
+    """Whether a file's bytes are a report that one of these renderers wrote: the only non-empty files that
+    `--output` may replace.  Text and Markdown start with the summary line, markup (HTML) holds it near its
+    top; JSON is an object with the schema's `version` and `findings`."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    if _REPORT_START.match(text.split("\n", 1)[0]):
+        return True
+    if text.lstrip().startswith("<"):  # a markup rendering (HTML) carries the summary line near its top
+        return _REPORT_START.search(text[:8192]) is not None
+    try:
+        doc = _json.loads(text)
+    except ValueError:
+        return False
+    return isinstance(doc, dict) and "version" in doc and "findings" in doc

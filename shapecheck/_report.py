@@ -108,7 +108,9 @@ class Report:
     def worst(self) -> str | None:
         return min((f.severity for f in self.findings), key=rank, default=None)
 
-    def to_dict(self) -> dict:
+    def to_dict(self, log: bool = False) -> dict:
+        """The JSON report.  The shape log (`sites`, one entry per recorded site) only with `log`: it grows
+        with the program, the rest with what was found; `recorded` always counts it."""
         return {
             "version": SCHEMA_VERSION,
             "script": self.script,
@@ -116,7 +118,10 @@ class Report:
             "summary": self.counts(),
             "findings": [f.to_dict() for f in self.findings],
             "crash": self.crash.to_dict() if self.crash else None,
-            "sites": [_site_dict(log) for log in self.sites if log.records],
+            "recorded": {"operations": sum(r.count for lg in self.sites for r in lg.records),
+                         "sites": sum(1 for lg in self.sites if lg.records)},
+            "log": log,
+            "sites": [_site_dict(lg) for lg in self.sites if lg.records] if log else [],
             "gradcheck": self.gradcheck.to_dict() if self.gradcheck is not None else None,
             "internal_errors": self.internal_errors,
             "untraced": list(self.untraced),

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import ast
 import builtins
+import codecs
 import importlib.abc
 import importlib.machinery
 import importlib.util
 import os
+import re
 import sys
 import sysconfig
-import tokenize
 import types
 from dataclasses import dataclass
 
@@ -27,36 +28,84 @@ from ._rewrite import rewrite
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
+_START_CWD: str | None = None  # set by `prepare`: the folder a script's paths are shown from, even after it
+# chdirs or removes it; otherwise (@trace, gradcheck) the current working directory
+
+
 def display_path(filename: str) -> str:
     """A path as the user would write it: relative to the working directory when inside it."""
     try:
-        rel = os.path.relpath(filename)
-    except ValueError:
+        rel = os.path.relpath(filename, _START_CWD or os.getcwd())
+    except (ValueError, OSError):  # another drive; a working directory that no longer exists
         return filename
     return filename if rel.startswith(os.pardir) else rel
 
 
 def read_source(path: str) -> str:
-    """The script's text, decoded as Python would decode it (PEP 263); SyntaxError when it cannot be."""
+    """The script's text, decoded as Python would decode it (PEP 263); SyntaxError worded as `python SCRIPT`
+    words it when it cannot be."""
     with open(path, "rb") as f:
         raw = f.read()
-    return importlib.util.decode_source(raw) if _encoding_ok(raw, path) else ""
+    return decode_script(raw, path)
 
 
-def _encoding_ok(raw: bytes, path: str) -> bool:
-    import io
+_COOKIE = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)")
+_BLANK = re.compile(rb"^[ \t\f]*(?:[#\r\n]|$)")
 
+
+def _normal_name(name: str) -> str:
+    """The tokenizer's spelling of an encoding name (Parser/tokenizer.c get_normal_name)."""
+    low = name[:12].lower().replace("_", "-")
+    if low == "utf-8" or low.startswith("utf-8-"):
+        return "utf-8"
+    if low in ("latin-1", "iso-8859-1", "iso-latin-1") or low.startswith(("latin-1-", "iso-8859-1-", "iso-latin-1-")):
+        return "iso-8859-1"
+    return name
+
+
+def _cookie(raw: bytes) -> str | None:
+    """The encoding declared on line 1 or 2 (line 2 only after a blank or comment line), as the tokenizer reads it."""
+    lines = raw.removeprefix(codecs.BOM_UTF8).splitlines(keepends=True)[:2]
+    for i, line in enumerate(lines):
+        m = _COOKIE.match(line)
+        if m:
+            return _normal_name(m.group(1).decode("ascii"))
+        if i == 0 and not _BLANK.match(line):
+            return None
+    return None
+
+
+def decode_script(raw: bytes, path: str) -> str:
+    """`raw` decoded as `python path` decodes a script; a SyntaxError with Python's own wording when it cannot be."""
+    nul = raw.find(b"\0")
+    if nul >= 0:
+        lineno = raw.count(b"\n", 0, nul) + 1
+        start = raw.rfind(b"\n", 0, nul) + 1
+        text = raw[start:nul].decode("utf-8", "replace")
+        raise SyntaxError("source code cannot contain null bytes", (path, lineno, None, text))
+    bom = raw.startswith(codecs.BOM_UTF8)
+    declared = _cookie(raw)
+    if bom and declared not in (None, "utf-8"):
+        raise SyntaxError(f"encoding problem: {declared} with BOM")
+    if declared not in (None, "utf-8"):
+        try:
+            raw.decode(declared)
+        except (LookupError, UnicodeDecodeError):
+            raise SyntaxError(f"encoding problem: {declared}") from None
+        return importlib.util.decode_source(raw)
     try:
-        encoding, _ = tokenize.detect_encoding(io.BytesIO(raw).readline)
-        raw.decode(encoding)
+        raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        # Python's own wording for a script that is not valid in its declared encoding.
-        bad = raw[e.start:e.start + 1]
-        lineno = raw[:e.start].count(b"\n") + 1
-        err = SyntaxError(f"Non-UTF-8 code starting with '\\x{bad.hex()}' in file {path} on line {lineno}, "
-                          f"but no encoding declared; see https://peps.python.org/pep-0263/ for details")
-        raise err from None
-    return True
+        if bom or declared:
+            # Declared UTF-8: Python's parser reports bad bytes where they matter (in a string, a name)
+            # and runs the script when they are in comments only.
+            compile(raw, path, "exec", dont_inherit=True)
+            text = raw.decode("utf-8-sig", "replace")
+            return text.replace("\r\n", "\n").replace("\r", "\n")
+        lineno = raw.count(b"\n", 0, e.start) + 1
+        raise SyntaxError(f"Non-UTF-8 code starting with '\\x{raw[e.start]:02x}' in file {path} on line {lineno}, "
+                          f"but no encoding declared; see https://peps.python.org/pep-0263/ for details") from None
+    return importlib.util.decode_source(raw)
 
 
 def compile_file(filename: str, source: str):
@@ -127,22 +176,54 @@ class Outcome:
 
 
 def check_script(path: str) -> None:
-    """UsageError for what `python SCRIPT` could not even start: missing, a directory, unreadable."""
+    """UsageError for what `python SCRIPT` could not even start (missing, a directory, unreadable) and for what
+    shapecheck does not run (a zip application; `-` when stdin is a terminal, where Python starts its REPL)."""
+    if path == "-":
+        if sys.stdin is None:
+            raise UsageError("'-' reads the script from stdin, which is closed")
+        if sys.stdin.isatty():
+            raise UsageError("'-' reads the script from stdin, which is a terminal here: pipe the script in")
+        return
     if not os.path.exists(path):
         raise UsageError(f"can't open file {path!r}: [Errno 2] No such file or directory")
     if os.path.isdir(path):
         raise UsageError(f"{path!r} is a directory, not a Python script")
     if not os.access(path, os.R_OK):
         raise UsageError(f"can't open file {path!r}: permission denied")
+    import zipfile
+
+    if zipfile.is_zipfile(path):  # `python app.zip` runs the __main__.py inside: not a source file to rewrite
+        raise UsageError(f"{path!r} is a zip application; shapecheck runs Python source files: "
+                         f"run the __main__.py it contains instead")
 
 
-def run_script(path: str, args: list[str]) -> Outcome:
-    """Run `path` as the `__main__` module with `sys.argv = [path, *args]`; never raises for the script's sake.
+@dataclass
+class Prepared:
+    """A compiled script and the globals of its `__main__` module, ready to exec."""
 
-    SyntaxError (the script's own, or its encoding's) propagates: the caller reports it as Python does.
+    code: types.CodeType
+    globals: dict
+
+
+def prepare(path: str, args: list[str]) -> Prepared:
+    """Compile `path` (`-`: stdin) rewritten and set up the interpreter as `python path ARGS...` would:
+    `__main__`, `sys.argv`, `sys.path[0]`, the import hook for its own modules, the recorder.
+
+    The caller execs the code itself, from as shallow a frame as it can, and hands any exception to
+    `outcome`.  SyntaxError (the script's own, or its encoding's) propagates: report it as Python does.
     """
-    filename = os.path.abspath(path)
-    source = read_source(filename)
+    global _START_CWD
+    _START_CWD = os.getcwd()
+    if path == "-":
+        filename, path0 = "<stdin>", ""
+        source = decode_script(sys.stdin.buffer.read(), filename)
+        loader = importlib.machinery.BuiltinImporter
+    else:
+        # __file__ as Python gives it: made absolute, not normalised; sys.path[0]: the resolved folder
+        filename = path if os.path.isabs(path) else os.path.join(os.getcwd(), path)
+        path0 = os.path.dirname(os.path.realpath(filename))
+        source = read_source(filename)
+        loader = importlib.machinery.SourceFileLoader("__main__", filename)
     code = compile_file(filename, source)
 
     # What `python SCRIPT` gives its __main__ module, attribute for attribute.
@@ -150,29 +231,83 @@ def run_script(path: str, args: list[str]) -> Outcome:
     main.__annotations__ = {}
     main.__file__ = filename
     main.__builtins__ = builtins
-    main.__loader__ = importlib.machinery.SourceFileLoader("__main__", filename)
+    main.__loader__ = loader
     main.__spec__ = None
     main.__cached__ = None
     main.__package__ = None
-    saved = (sys.modules.get("__main__"), sys.argv, sys.path[0] if sys.path else None)
     sys.modules["__main__"] = main
     sys.argv = [path] + list(args)
-    script_dir = os.path.dirname(filename)
     if sys.path:
-        sys.path[0] = script_dir
+        sys.path[0] = path0
     else:
-        sys.path.insert(0, script_dir)
-    finder = UserModuleFinder(script_dir)
-    sys.meta_path.insert(0, finder)
+        sys.path.insert(0, path0)
+    sys.meta_path.insert(0, UserModuleFinder(path0 or os.getcwd()))
     _recorder.install()
+    return Prepared(code, main.__dict__)
+
+
+def outcome(exc: BaseException | None, namespace: dict) -> Outcome:
+    """How the script ended, from the exception its code raised (None: it returned)."""
+    if exc is None:
+        return Outcome(0, None, namespace)
+    if isinstance(exc, SystemExit):
+        return Outcome(_exit_status(exc), None, namespace)
+    exc.__traceback__ = strip_own_frames(exc.__traceback__)
+    return Outcome(130 if isinstance(exc, KeyboardInterrupt) else 1, exc, namespace)
+
+
+def run_script(path: str, args: list[str]) -> Outcome:
+    """Run `path` as the `__main__` module with `sys.argv = [path, *args]`; never raises for the script's sake.
+
+    SyntaxError (the script's own, or its encoding's) propagates: the caller reports it as Python does.
+    """
+    prepared = prepare(path, args)
     try:
-        exec(code, main.__dict__)
-    except SystemExit as e:
-        return Outcome(_exit_status(e), None, main.__dict__)
+        exec(prepared.code, prepared.globals)
     except BaseException as e:  # the script's own exception: the caller explains and reports it
+        return outcome(e, prepared.globals)
+    return outcome(None, prepared.globals)
+
+
+def print_exception(exc: BaseException) -> int | None:
+    """Show an uncaught exception as the interpreter does: through `sys.excepthook`, and when the hook is
+    missing or fails, Python's own fallback text.  Returns the exit status a SystemExit raised by the hook
+    asks for (Python honours it), else None."""
+    hook = getattr(sys, "excepthook", _MISSING)
+    if hook is _MISSING:
+        _write_stderr("sys.excepthook is missing\n")
+        sys.__excepthook__(type(exc), exc, exc.__traceback__)
+        return None
+    try:
+        hook(type(exc), exc, exc.__traceback__)
+    except SystemExit as e:
+        return _exit_status(e)
+    except BaseException as e:  # the user's hook failed: Python prints both, its failure first
+        _write_stderr("Error in sys.excepthook:\n")
         e.__traceback__ = strip_own_frames(e.__traceback__)
-        return Outcome(130 if isinstance(e, KeyboardInterrupt) else 1, e, main.__dict__)
-    return Outcome(0, None, main.__dict__)
+        sys.__excepthook__(type(e), e, e.__traceback__)
+        _write_stderr("\nOriginal exception was:\n")
+        sys.__excepthook__(type(exc), exc, exc.__traceback__)
+    return None
+
+
+_MISSING = object()
+
+
+def _write_stderr(text: str) -> None:
+    stream = sys.stderr
+    if stream is not None and not getattr(stream, "closed", False):
+        stream.write(text)
+
+
+def flush_std_streams() -> None:
+    """Flush stdout and stderr as the interpreter does at exit: silently skipping closed or missing ones."""
+    for stream in (sys.stdout, sys.stderr):
+        if stream is not None and not getattr(stream, "closed", False):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
 
 
 def finish_like_python() -> None:
@@ -193,8 +328,9 @@ def _exit_status(e: SystemExit) -> int:
     if code is None:
         return 0
     if isinstance(code, int):
-        return code & 0xFF
-    sys.stderr.write(f"{code}\n")
+        # the interpreter converts the code to a C long (-1 when it does not fit), then exit() keeps 8 bits
+        return (code if -2 ** 63 <= code < 2 ** 63 else -1) & 0xFF
+    _write_stderr(f"{code}\n")
     return 1
 
 

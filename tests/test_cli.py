@@ -77,7 +77,7 @@ def test_installed_packages_and_stdlib_are_not_rewritten(tmp_path):
     script = tmp_path / "uses_stdlib.py"
     script.write_text("import json, statistics\nimport numpy as np\n"
                       "print(statistics.mean([1, 2, 3]), json.dumps(np.ones(2).tolist()))\n")
-    run = shapecheck(str(script), json_report=True, tmp=tmp_path)
+    run = shapecheck("--log", str(script), json_report=True, tmp=tmp_path)
     assert run.stdout == "2 [1.0, 1.0]\n"
     paths = {s["path"] for s in run.report["sites"]}
     assert paths <= {str(script)}, paths
@@ -213,8 +213,9 @@ def test_shape_log():
     assert "data ?" not in log  # operands that are not arrays are not listed
 
 
-def test_json_schema(fixture_runs):
-    report = fixture_runs(FIXTURES / "seeds" / "iris_full_batch_bug.py").report
+def test_json_schema(tmp_path):
+    report = shapecheck("--log", rel(FIXTURES / "seeds" / "iris_full_batch_bug.py"), json_report=True,
+                        tmp=tmp_path).report
     assert report["version"] == 1
     assert set(report) >= {"version", "script", "exit_status", "summary", "findings", "crash", "sites",
                            "gradcheck"}
@@ -281,6 +282,6 @@ def test_a_site_with_too_many_shapes_is_capped_and_said(tmp_path):
     run = shapecheck("s.py", cwd=tmp_path)
     assert re.search(r"^1 site saw more than 32 different shapes \(s\.py:3\): later ones were counted, not kept",
                      run.stderr, re.M)
-    report = shapecheck("s.py", cwd=tmp_path, json_report=True, tmp=tmp_path).report
+    report = shapecheck("--log", "s.py", cwd=tmp_path, json_report=True, tmp=tmp_path).report
     [site] = [s for s in report["sites"] if s["expression"] == "np.ones(n) + np.ones(n)"]
     assert len(site["signatures"]) == 32 and site["capped"] == 8
