@@ -18,6 +18,7 @@ import dis
 import functools
 import inspect
 import linecache
+import re
 import types
 import warnings
 
@@ -102,15 +103,18 @@ def _compile(code: types.CodeType, globals_: dict) -> tuple[_Sites | None, str |
         source, node = _own_source(lines, code)
         if node is None:
             return None, f"its def was not found in {filename} (was the file edited after it was imported?)"
-        rewritten = _is_rewritten(code)
         pytest_rewrite = _pytest_rewriter(globals_, filename, source)
-        if not rewritten:
+        if _is_rewritten(code):
             # Code run by `python -m shapecheck` was compiled from this very text moments ago: only
             # otherwise can the file have changed under the function.
+            imported = _calls_through_imports(code)
+        else:
             original = copy.deepcopy(node)
             if pytest_rewrite is not None:
                 pytest_rewrite(original)
-            if not _same_code(_compile_def(original, code, filename), code):
+            imported = next((guess for guess in _import_guesses(code, original, lines, globals_)
+                             if _same_code(_compile_def(original, code, filename, guess), code)), None)
+            if imported is None:
                 return None, f"{filename} no longer holds the code it was defined with (edited after import?)"
         scaffolding = set()
         if pytest_rewrite is not None:
@@ -124,7 +128,7 @@ def _compile(code: types.CodeType, globals_: dict) -> tuple[_Sites | None, str |
         rw.scopes.append(_Scope(outer or "<module>", []))
         node = rw.visit(node)
         rw.scopes.pop()
-        new = _compile_def(node, code, filename)
+        new = _compile_def(node, code, filename, imported)
     if new is None or set(new.co_freevars) - set(code.co_freevars):
         return None, "its closure could not be rebuilt"
     _recorder.install()
@@ -194,9 +198,11 @@ def _pytest_rewriter(globals_: dict, filename: str, source: str):
     return rewrite
 
 
-def _compile_def(node: ast.FunctionDef, code: types.CodeType, filename: str) -> types.CodeType | None:
+def _compile_def(node: ast.FunctionDef, code: types.CodeType, filename: str,
+                 imported: frozenset[str]) -> types.CodeType | None:
     """Compile a def as it was nested: in a class of the same name where its qualified name says so
-    (for `__private` names and `super()`), its free variables bound by an enclosing function."""
+    (for `__private` names and `super()`), its free variables bound by an enclosing function, the names
+    in `imported` bound by module-level imports."""
     parts = code.co_qualname.split(".")
     cls = None
     for i in range(len(parts) - 2, -1, -1):
@@ -211,9 +217,9 @@ def _compile_def(node: ast.FunctionDef, code: types.CodeType, filename: str) -> 
         body, path = binds + [_class(cls, [node])], [cls]
     else:  # a closure inside a method: the class still mangles its names
         body, path = [_class(cls, [_def("__sc_binder__", binds + [node])])], [cls, "__sc_binder__"]
-    # CPython compiles `np.dot(x)` differently when `np` was bound by a module-level import: the module's
-    # imports that the def calls through are imported again (never run) around the factory.
-    imports = [ast.Import(names=[ast.alias(name="builtins", asname=n)]) for n in sorted(_imported_names(code))]
+    # CPython compiles `np.dot(x)` differently when `np` was bound by a module-level import: those are
+    # imported again (never run) around the factory.
+    imports = [ast.Import(names=[ast.alias(name="builtins", asname=n)]) for n in sorted(imported)]
     module = ast.Module(body=imports + [_def("__sc_factory__", body)], type_ignores=[])
     for n in ast.walk(module):
         if "lineno" in n._attributes and not hasattr(n, "lineno"):
@@ -228,9 +234,23 @@ def _compile_def(node: ast.FunctionDef, code: types.CodeType, filename: str) -> 
     return _retitle(found, found.co_qualname, code.co_qualname)
 
 
-def _imported_names(code: types.CodeType) -> set[str]:
-    """Global names the def calls methods of as module-level imports: `LOAD_GLOBAL` (with the NULL a call
-    needs) directly followed by `LOAD_ATTR`, which CPython emits only for a name a module-level import bound."""
+def _import_guesses(code: types.CodeType, node: ast.AST, lines: list[str], globals_: dict):
+    """Which global names the def's method calls go through were bound by a module-level import, best
+    guess first (the caller compiles each and keeps the one that gives the def's code)."""
+    receivers = {n.func.value.id for n in ast.walk(node) if isinstance(n, ast.Call)
+                 and isinstance(n.func, ast.Attribute) and isinstance(n.func.value, ast.Name)}
+    guesses = [_calls_through_imports(code), receivers & _imported_in(lines),
+               {r for r in receivers if issubclass(type(globals_.get(r)), types.ModuleType)}, set()]
+    seen = []
+    for guess in map(frozenset, guesses):
+        if guess not in seen:
+            seen.append(guess)
+            yield guess
+
+
+def _calls_through_imports(code: types.CodeType) -> frozenset[str]:
+    """Global names whose methods the code calls as module-level imports, as CPython 3.11 and 3.12 compile
+    them: `LOAD_GLOBAL` pushing the NULL of a call, directly followed by `LOAD_ATTR`."""
     names = set()
     previous = None
     for ins in dis.get_instructions(code):
@@ -240,7 +260,30 @@ def _imported_names(code: types.CodeType) -> set[str]:
         previous = ins if ins.opname not in ("CACHE", "EXTENDED_ARG") else previous
     for c in code.co_consts:
         if isinstance(c, types.CodeType):
-            names |= _imported_names(c)
+            names |= _calls_through_imports(c)
+    return frozenset(names)
+
+
+_IMPORT = re.compile(r"\s*(from\s+[\w.]+\s+)?import\s")
+
+
+def _imported_in(lines: list[str]) -> set[str]:
+    """Names bound by import statements anywhere in a file, read line by line (the file may not parse)."""
+    names = set()
+    for i, line in enumerate(lines):
+        if not _IMPORT.match(line):
+            continue
+        text = line.strip()
+        j = i
+        while "(" in text and ")" not in text and j + 1 < len(lines):
+            j += 1
+            text += " " + lines[j].strip()
+        try:
+            stmt = ast.parse(text.rstrip("\\")).body[0]
+        except (SyntaxError, ValueError, IndexError):
+            continue
+        for alias in getattr(stmt, "names", ()):
+            names.add(alias.asname or alias.name.split(".")[0])
     return names
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import linecache
+import re
 import sys
 import textwrap
 import warnings
@@ -255,36 +256,64 @@ def test_subprocess_under_W_error_with_a_cached_module(tmp_path):
 # -- item 18: pytest's assertion messages inside traced test functions ---------
 
 
+ASSERTING_TESTS = """
+    import numpy as np
+    import shapecheck
+
+    @shapecheck.trace
+    def check(y, y_hat):
+        err = ((y - y_hat) ** 2).mean()
+        assert (3,) == (4,)
+
+    def test_rich_message():
+        check(np.zeros(3), np.zeros((3, 1)))
+
+    @shapecheck.trace
+    def check_in_assert(y, y_hat):
+        assert ((y - y_hat) ** 2).mean() > 1
+
+    def test_shapes_inside_an_assert():
+        check_in_assert(np.zeros(3), np.zeros((3, 1)))
+"""
+
+
+def _failure_lines(result) -> list[str]:
+    """pytest's explanation lines (`E ...`), without object addresses."""
+    return [re.sub(r" at 0x[0-9a-f]+", "", line) for line in result.stdout.lines if line.startswith("E ")]
+
+
 def test_pytest_assertion_messages_survive(pytester):
-    pytester.makepyfile(test_traced_asserts="""
+    pytester.makepyfile(test_traced=ASSERTING_TESTS, test_plain=ASSERTING_TESTS.replace("@shapecheck.trace", ""))
+    traced = pytester.runpytest_subprocess("-p", "no:cacheprovider", "test_traced.py")
+    plain = pytester.runpytest_subprocess("-p", "no:cacheprovider", "test_plain.py")
+    traced.assert_outcomes(failed=2)
+    assert "runs untraced" not in traced.stdout.str()
+    traced.stdout.fnmatch_lines(["*assert (3,) == (4,)*", "*At index 0 diff: 3 != 4*"])
+    assert _failure_lines(traced) == _failure_lines(plain)  # no shapecheck note on an AssertionError either
+    assert traced.stdout.str().count("ShapeWarning: SC101") == 2  # one per traced function, the assert's too
+
+
+def test_pytest_assertion_pass_hook_still_runs(pytester):
+    pytester.makeini("[pytest]\nenable_assertion_pass_hook = true\n")
+    pytester.makeconftest("""
+        def pytest_assertion_pass(item, lineno, orig, expl):
+            print("passed:", lineno, orig, expl)
+    """)
+    pytester.makepyfile(test_hook="""
         import numpy as np
         import shapecheck
 
         @shapecheck.trace
-        def check(y, y_hat):
-            err = ((y - y_hat) ** 2).mean()
-            assert (3,) == (4,)
+        def check(a):
+            assert a.sum() == 2
 
-        def test_rich_message():
-            check(np.zeros(3), np.zeros((3, 1)))
-
-        @shapecheck.trace
-        def check_in_assert(y, y_hat):
-            assert ((y - y_hat) ** 2).mean() > 1
-
-        def test_shapes_inside_an_assert():
-            check_in_assert(np.zeros(3), np.zeros((3, 1)))
+        def test_it():
+            assert hasattr(check, "__shapecheck_traced__")
+            check(np.ones(2))
     """)
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
-    result.assert_outcomes(failed=2)
-    out = result.stdout.str()
-    assert "runs untraced" not in out
-    result.stdout.fnmatch_lines([
-        "*assert (3,) == (4,)*",
-        "*At index 0 diff: 3 != 4*",
-    ])
-    result.stdout.fnmatch_lines(["*assert *0.0* > 1", "*where *0.0* = <built-in method mean of numpy.ndarray*"])
-    assert out.count("ShapeWarning: SC101") == 2  # one in each traced function, the assert's included
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-s")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["passed: 6 a.sum() == 2 *2.0* == 2"])
 
 
 # -- item 25: a call costs its own sites ---------------------------------------
