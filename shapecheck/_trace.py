@@ -19,6 +19,7 @@ import functools
 import inspect
 import linecache
 import re
+import threading
 import types
 import warnings
 
@@ -77,11 +78,17 @@ class _Sites:
 # id(code) -> (code, (sites, None) or (None, why)).  Keyed by identity, the code kept alive so that the id is
 # not reused: equal code objects from different files compare equal.
 _CACHE: dict[int, tuple[types.CodeType, tuple]] = {}
+_LOCK = threading.RLock()  # re-entrant: a source loader may import a module that traces
 
 
 def _compiled(code: types.CodeType, globals_: dict) -> tuple[_Sites | None, str | None]:
     hit = _CACHE.get(id(code))
-    if hit is None:
+    if hit is not None:
+        return hit[1]
+    with _LOCK:  # two threads defining the same def: one compiles, both get its sites
+        hit = _CACHE.get(id(code))
+        if hit is not None:
+            return hit[1]
         try:
             result = _compile(code, globals_)
         except Exception as e:  # pragma: no cover - a failure of ours must not break the user's import

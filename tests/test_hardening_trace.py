@@ -354,3 +354,39 @@ def test_a_factory_compiles_its_def_once():
         layers[0](np.zeros(3), np.zeros((3, 1)))
         layers[1](np.zeros(3), np.zeros((3, 1)))  # the same finding at the same site: said once
     assert len(caught) == 1
+
+
+def test_async_generator_closed_early_still_warns():
+    @shapecheck.trace(strict=True)
+    async def stream(y, y_hat):
+        while True:
+            yield y - y_hat
+
+    async def first_then_close():
+        agen = stream(np.zeros(3), np.zeros((3, 1)))
+        shape = (await agen.__anext__()).shape
+        await agen.aclose()  # closing is not a failure of the function: warned, not raised, as for a generator
+        return shape
+
+    with pytest.warns(ShapeWarning, match="SC101"):
+        assert asyncio.run(first_then_close()) == (3, 3)
+
+
+def test_imports_found_in_the_file_when_the_bytecode_does_not_say(monkeypatch, tmp_path):
+    # Where CPython lays out a call through a module-level import differently (another version), the
+    # file's import lines tell which names were imported.
+    from shapecheck import _trace
+    monkeypatch.setattr(_trace, "_calls_through_imports", lambda code: frozenset())
+    mod = _load(tmp_path / "imports.py", """
+        import numpy as np
+        from pathlib import (
+            Path,
+        )
+
+        def f(x):
+            return np.sum(x) + len(Path.cwd().parts) * 0
+    """)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        traced = shapecheck.trace(mod.f)
+    assert hasattr(traced, "__shapecheck_traced__") and traced(np.ones(3)) == 3.0
