@@ -12,6 +12,7 @@ a dictionary look-up and shares its sites.
 
 from __future__ import annotations
 
+import __future__
 import ast
 import copy
 import dis
@@ -163,16 +164,16 @@ def _own_source(lines: list[str], code: types.CodeType) -> tuple[str, ast.AST | 
     """The function's block alone, parsed at its own lines and columns (an indented def under `if 1:`):
     the rest of its file may not parse any more, or may warn."""
     first = code.co_firstlineno
+    if first < 1:
+        return "", None
     try:
         block = inspect.getblock(lines[first - 1:])
     except Exception:  # tokenize errors: the text at that line is not the def any more
         return "", None
-    if not block or first < 1:
+    indented = bool(block) and block[0][:1].isspace()
+    if not block or (indented and first < 2):
         return "", None
-    header = "if 1:\n" if block[0][:1].isspace() else "\n"
-    if first < 2 and header != "\n":
-        return "", None
-    source = "\n" * (first - 2) + header + "".join(block) if first >= 2 else "".join(block)
+    source = ("\n" * (first - 2) + "if 1:\n" if indented else "\n" * (first - 1)) + "".join(block)
     try:
         tree = ast.parse(source, code.co_filename)
     except (SyntaxError, ValueError):
@@ -213,7 +214,7 @@ def _compile_def(node: ast.FunctionDef, code: types.CodeType, filename: str,
     parts = code.co_qualname.split(".")
     cls = None
     for i in range(len(parts) - 2, -1, -1):
-        if parts[i] != "<locals>" and parts[i + 1] != "<locals>":
+        if not parts[i].startswith("<") and parts[i + 1] != "<locals>":
             cls = parts[i]
             break
     binds = [ast.Assign(targets=[ast.Name(id=v, ctx=ast.Store())], value=ast.Constant(None))
@@ -304,7 +305,7 @@ def _class(name: str, body: list[ast.stmt]) -> ast.ClassDef:
     return ast.ClassDef(name=name, bases=[], keywords=[], body=body, decorator_list=[])
 
 
-_FUTURE_FLAGS = __import__("__future__").annotations.compiler_flag  # the only one that still changes code
+_FUTURE_FLAGS = __future__.annotations.compiler_flag  # the only future flag that still changes code
 
 
 def _retitle(code: types.CodeType, old: str, new: str) -> types.CodeType:
