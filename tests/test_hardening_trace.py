@@ -390,3 +390,54 @@ def test_imports_found_in_the_file_when_the_bytecode_does_not_say(monkeypatch, t
         warnings.simplefilter("error")
         traced = shapecheck.trace(mod.f)
     assert hasattr(traced, "__shapecheck_traced__") and traced(np.ones(3)) == 3.0
+
+
+# -- semantics: the traced code is the function's own, differentially -----------
+
+
+def _outcome(fn, *args):
+    """Value, exception, the failing frame's position, and the warnings of one call."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        warnings.filterwarnings("ignore", category=ShapeWarning)
+        try:
+            value, error, where = fn(*args), None, None
+            value = value.tolist() if isinstance(value, np.ndarray) else value
+        except Exception as e:  # noqa: BLE001 - the outcome itself is compared
+            value, error = None, (type(e).__name__, str(e))
+            tb = e.__traceback__
+            while tb.tb_next is not None:
+                tb = tb.tb_next
+            positions = list(tb.tb_frame.f_code.co_positions())[tb.tb_lasti // 2]
+            where = (tb.tb_frame.f_code.co_qualname, tb.tb_lineno, positions)
+    return value, error, where, [(type(w.message).__name__, str(w.message), w.lineno) for w in caught]
+
+
+class Owner:
+    def __init__(self):
+        self.__w = np.ones((3, 2))
+
+    def method(self, x, y):
+        def closure(k):
+            z = x @ self.__w
+            return z / y + k
+        return closure
+
+
+def plain_layer(W, x):
+    z = W @ x
+    return np.log(z - 3.0)
+
+
+@pytest.mark.parametrize("make, args", [
+    (lambda: plain_layer, (np.ones((2, 3)), np.ones((3, 1)))),  # log(0): a RuntimeWarning at line 2
+    (lambda: plain_layer, (np.ones((2, 3)), np.ones((2, 1)))),  # a matmul ValueError
+    (lambda: Owner().method(np.ones((4, 3)), np.zeros(2)), (1.0,)),  # divide by zero, private names
+    (lambda: Owner().method(np.ones((4, 4)), np.ones(2)), (1.0,)),  # a crash in a closure of a method
+])
+def test_traced_function_behaves_as_its_own_code(make, args):
+    fn = make()
+    traced = shapecheck.trace(fn)
+    assert traced is not fn
+    assert traced.__shapecheck_traced__.__code__.co_qualname == fn.__code__.co_qualname
+    assert _outcome(traced, *args) == _outcome(fn, *args)
