@@ -101,6 +101,8 @@ def _compiled(code: types.CodeType, globals_: dict) -> tuple[_Sites | None, str 
 def _compile(code: types.CodeType, globals_: dict) -> tuple[_Sites | None, str | None]:
     """Rewrite and compile the def that `code` was compiled from, or say why it cannot be traced."""
     filename = code.co_filename
+    if code.co_name == "<lambda>":
+        return None, "a lambda has no def of its own; define the function with def"
     lines = linecache.getlines(filename, globals_)
     if not lines:
         return None, f"its source is not available ({filename})"

@@ -441,3 +441,10 @@ def test_traced_function_behaves_as_its_own_code(make, args):
     assert traced is not fn
     assert traced.__shapecheck_traced__.__code__.co_qualname == fn.__code__.co_qualname
     assert _outcome(traced, *args) == _outcome(fn, *args)
+
+
+def test_a_lambda_is_refused_with_a_true_reason():
+    double = lambda x: x * 2  # noqa: E731
+    with pytest.warns(ShapeWarning, match="runs untraced: a lambda has no def of its own; define the function "
+                                          "with def"):
+        assert shapecheck.trace(double) is double
