@@ -448,3 +448,29 @@ def test_a_lambda_is_refused_with_a_true_reason():
     with pytest.warns(ShapeWarning, match="runs untraced: a lambda has no def of its own; define the function "
                                           "with def"):
         assert shapecheck.trace(double) is double
+
+
+IPYTHON_CELLS = r'''
+from IPython.core.interactiveshell import InteractiveShell
+shell = InteractiveShell.instance()
+cells = [
+    "import numpy as np, shapecheck, warnings",
+    "@shapecheck.trace\ndef f(a, b):\n    return np.dot(a, b) + a",
+    "class C:\n    def __init__(self):\n        self.__w = np.ones(3)\n    def m(self, x):\n"
+    "        @shapecheck.trace\n        def inner():\n            return x - self.__w\n        return inner",
+    "print(hasattr(f, '__shapecheck_traced__'), f(np.ones(2), np.ones(2)), C().m(np.ones(3))().shape)",
+    "C().m(np.ones(3)[:, None])()",
+]
+for cell in cells:
+    shell.run_cell(cell)
+'''
+
+
+def test_notebook_cells_are_traced(tmp_path):
+    pytest.importorskip("IPython")
+    import subprocess
+    run = subprocess.run([sys.executable, "-c", IPYTHON_CELLS], cwd=tmp_path, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert "runs untraced" not in run.stdout + run.stderr
+    assert "True [3. 3.] (3,)" in run.stdout
+    assert "SC101 warning at " in run.stderr and "`x - self.__w`" in run.stderr  # the last cell's (3, 1) - (3,)
