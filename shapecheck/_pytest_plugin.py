@@ -309,6 +309,7 @@ class _Session:
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtest_setup(self, item: pytest.Item):
+        __tracebackhide__ = True
         from . import _recorder, _scope
 
         marker = item.get_closest_marker("shapecheck")
@@ -324,10 +325,12 @@ class _Session:
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtest_call(self, item: pytest.Item):
+        __tracebackhide__ = True
         return (yield from self._phase(item, "call"))
 
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_runtest_teardown(self, item: pytest.Item, nextitem):
+        __tracebackhide__ = True
         try:
             return (yield from self._phase(item, "teardown"))
         finally:
@@ -337,6 +340,7 @@ class _Session:
             self.current = None
 
     def _phase(self, item: pytest.Item, when: str):
+        __tracebackhide__ = True
         st = item.stash.get(_STATE, None)
         try:
             result = yield
@@ -464,7 +468,8 @@ class _Session:
             return
         terminalreporter.write_sep("=", "shapecheck")
         width = config.get_terminal_writer().fullwidth
-        for line in summary_lines(rows, grads, self.crashes, config.getoption("verbose") > 0, width):
+        for line in summary_lines(rows, grads, self.crashes, config.getoption("verbose") > 0, width,
+                                  self.settings.mode):
             terminalreporter.write_line(line)
 
 
@@ -493,7 +498,8 @@ def _grad_entry(report) -> dict:
 # -- the summary (plain data in, lines out) -----------------------------------------------------------
 
 
-def summary_lines(rows: list[dict], grads: list[dict], crashes: list[dict], verbose: bool, width: int) -> list[str]:
+def summary_lines(rows: list[dict], grads: list[dict], crashes: list[dict], verbose: bool, width: int,
+                  mode: str = "warn") -> list[str]:
     """The `shapecheck` terminal section: a row per (rule, site) with the tests that hit it, a row per
     gradient check, a totals line and a hint."""
     import textwrap
@@ -542,8 +548,9 @@ def summary_lines(rows: list[dict], grads: list[dict], crashes: list[dict], verb
     out += ["", "shapecheck: " + "; ".join(parts)]
     if rows:
         code = rows[0]["code"]
+        fail = "" if mode == "fail" else "--shapecheck-mode=fail fails the tests that make findings; "
         out.append(textwrap.fill(
-            f"hint: --shapecheck-mode=fail fails the tests that make findings; silence one with a trailing "
+            f"hint: {fail}silence a finding with a trailing "
             f"`# shapecheck: ignore[{code}]` on its line, or --shapecheck-ignore={code}", max(width, 60),
             break_on_hyphens=False))
     return out
