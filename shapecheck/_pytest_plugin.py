@@ -136,10 +136,17 @@ class _Loader(importlib.machinery.SourceFileLoader):
         from ._runner import compile_file
 
         path = self.get_filename(fullname)
+        data = self.get_data(path)
+        try:
+            source = importlib.util.decode_source(data)
+        except UnicodeDecodeError:
+            # Python imports such a file when only its comments are not valid in its encoding; we cannot
+            # parse it as text, so it runs as written.
+            _recorder.STATE.untraced.append(path)
+            return self.source_to_code(data, path)
         first = _recorder.next_id()
-        code = compile_file(path, importlib.util.decode_source(self.get_data(path)))
-        self.finder.sites.append(range(first, _recorder.next_id()))
-        self.finder.modules[os.path.realpath(path)] = fullname
+        code = compile_file(path, source)
+        self.finder.sites.append((range(first, _recorder.next_id()), path, fullname))
         return code
 
 
@@ -154,8 +161,7 @@ class _ProjectFinder:
         self.base = UserModuleFinder(root)
         self.packages = packages
         self.test_patterns = test_patterns
-        self.sites: list[range] = []  # site ids of the modules this finder rewrote
-        self.modules: dict[str, str] = {}  # real path -> module name
+        self.sites: list[tuple[range, str, str]] = []  # (site ids, file, module name) of each module rewritten
 
     def selected(self, fullname: str) -> bool:
         return not self.packages or any(fullname == p or fullname.startswith(p + ".") for p in self.packages)
@@ -193,8 +199,9 @@ class _ProjectFinder:
     def invalidate_caches(self) -> None:
         pass
 
-    def own(self, site_id: int) -> bool:
-        return any(site_id in r for r in self.sites)
+    def module_of(self, site_id: int) -> tuple[str, str] | None:
+        """(file, module name) of a site in a module this finder rewrote; None for other sites."""
+        return next(((path, name) for ids, path, name in self.sites if site_id in ids), None)
 
 
 def _assertion_rewritten(fullname: str) -> bool:
@@ -384,20 +391,22 @@ class _Session:
                 pytest.fail(text, pytrace=False)
             item.add_report_section(when, "shapecheck", text)
             return
-        self._warn([f for f in shown if self.finder.own(f.site.id)])
+        self._warn(shown)
 
     def _warn(self, findings) -> None:
+        """Each finding as a ShapeWarning at the user's file and line, so that pytest's warning filters and
+        summary treat it as any warning.  Sites of `@shapecheck.trace` functions warn by themselves."""
         __tracebackhide__ = True
         import warnings
 
         from ._errors import ShapeWarning
-        from ._trace import _message, _real_filename
+        from ._trace import _message
 
         for f in findings:
-            filename = _real_filename(f)
-            module = self.finder.modules.get(os.path.realpath(filename))
-            warnings.warn_explicit(ShapeWarning(_message(f), f.code, f), ShapeWarning, filename, f.site.line,
-                                   module=module)
+            where = self.finder.module_of(f.site.id)
+            if where is not None:
+                warnings.warn_explicit(ShapeWarning(_message(f), f.code, f), ShapeWarning, where[0], f.site.line,
+                                       module=where[1])
 
     def on_gradcheck(self, report) -> None:
         entry = _grad_entry(report)
