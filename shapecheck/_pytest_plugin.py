@@ -133,7 +133,7 @@ class _Loader(importlib.machinery.SourceFileLoader):
 
     def get_code(self, fullname):
         from . import _recorder
-        from ._runner import compile_file
+        from ._runner import compile_file, display_path
 
         path = self.get_filename(fullname)
         data = self.get_data(path)
@@ -142,7 +142,7 @@ class _Loader(importlib.machinery.SourceFileLoader):
         except UnicodeDecodeError:
             # Python imports such a file when only its comments are not valid in its encoding; we cannot
             # parse it as text, so it runs as written.
-            _recorder.STATE.untraced.append(path)
+            _recorder.STATE.untraced.append(display_path(path))
             return self.source_to_code(data, path)
         first = _recorder.next_id()
         code = compile_file(path, source)
@@ -260,6 +260,9 @@ class _Session:
         self.rows: dict[tuple, dict] = {}
         self.grads: list[dict] = []
         self.crashes: list[dict] = []
+        self.untraced: list[str] = []  # files that ran as written (rewriting them failed)
+        self.internal_errors = 0
+        self.seen = (0, 0)  # the recorder's untraced files and internal errors already sent on a report
         self.worker = hasattr(config, "workerinput")
 
     # start and stop
@@ -280,6 +283,7 @@ class _Session:
         if early and self.settings.packages:
             raise pytest.UsageError(_early_message(early))
         self.untraced_early = early
+        self.seen = (len(_recorder.STATE.untraced), _recorder.STATE.internal_errors)
         self.saved_hooks = {k: v for k, v in vars(builtins).items() if k.startswith("__sc_")}
         sys.meta_path.insert(0, self.finder)
         _recorder.install()
@@ -414,14 +418,20 @@ class _Session:
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(self, item: pytest.Item, call):
+        from . import _recorder
+
         report = yield
         st = item.stash.get(_STATE, None)
         if call.when == "teardown" and st is not None:
             # Plain data on the report: pytest-xdist sends a report's attributes to the controller.
+            untraced, errors = self.seen
             report.shapecheck = {
                 "findings": [f.to_dict() for f in st.findings.values()],
                 "grads": st.grads, "crash": st.crash,
+                "untraced": _recorder.STATE.untraced[untraced:],
+                "internal_errors": _recorder.STATE.internal_errors - errors,
             }
+            self.seen = (len(_recorder.STATE.untraced), _recorder.STATE.internal_errors)
         return report
 
     # gathering (in the controller under xdist) and the summary
@@ -438,6 +448,8 @@ class _Session:
         self.grads += [{"test": report.nodeid, **g} for g in data["grads"]]
         if data["crash"]:
             self.crashes.append({"test": report.nodeid, **data["crash"]})
+        self.untraced += [u for u in data["untraced"] if u not in self.untraced]
+        self.internal_errors += data["internal_errors"]
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session, exitstatus) -> None:
@@ -451,7 +463,6 @@ class _Session:
 
     def to_dict(self, exit_status: int) -> dict:
         """The CLI's JSON schema, plus the test ids of each finding and the gradient checks of the session."""
-        from . import _recorder
         from ._report import SCHEMA_VERSION, SEVERITIES
 
         findings = sorted(self.rows.values(), key=lambda r: (r["path"], r["line"], r["code"]))
@@ -466,8 +477,8 @@ class _Session:
             "sites": [],
             "gradcheck": None,
             "gradchecks": self.grads + self.outside,
-            "internal_errors": _recorder.STATE.internal_errors,
-            "untraced": self.untraced_early + list(_recorder.STATE.untraced),
+            "internal_errors": self.internal_errors,
+            "untraced": self.untraced_early + self.untraced,
         }
 
     def pytest_terminal_summary(self, terminalreporter, exitstatus, config: pytest.Config) -> None:
