@@ -568,11 +568,9 @@ def summary_lines(rows: list[dict], grads: list[dict], crashes: list[dict], verb
     out += ["", "shapecheck: " + "; ".join(parts)]
     if rows:
         code = rows[0]["code"]
-        fail = "" if mode == "fail" else "--shapecheck-mode=fail fails the tests that make findings; "
-        out.append(textwrap.fill(
-            f"hint: {fail}silence a finding with a trailing "
-            f"`# shapecheck: ignore[{code}]` on its line, or --shapecheck-ignore={code}", max(width, 60),
-            break_on_hyphens=False))
+        fail = "" if mode == "fail" else "fail on findings with --shapecheck-mode=fail; "
+        out.append(f"hint: {fail}silence one with `# shapecheck: ignore[{code}]` on its line "
+                   f"or --shapecheck-ignore={code}")
     return out
 
 

@@ -103,7 +103,8 @@ def test_example_project_warns_at_the_users_line_and_summarises(project):
     assert grad_row.split()[1:6] == ["W1,", "b1,", "W2,", "b2", "ok"]
     assert "shapecheck: 1 finding (1 warning) made by 1 test; 1 crash explained in the failures above; " \
            "1 gradient check, 0 wrong" in summary
-    assert any(line.startswith("hint: --shapecheck-mode=fail fails the tests that make findings") for line in summary)
+    assert "hint: fail on findings with --shapecheck-mode=fail; silence one with `# shapecheck: ignore[SC101]` " \
+           "on its line or --shapecheck-ignore=SC101" in summary
 
     report = json.loads((project.path / "report.json").read_text())
     assert report["version"] == 1 and report["exit_status"] == 1
