@@ -389,13 +389,13 @@ class _Session:
         shown = [f for f in new if f.severity != "info" and (f.site.id, f.code) not in st.expected]
         if not shown:
             return
-        if st.mode == "fail":
-            text = _failure_text(shown)
-            if when == "call" and not crashed:
-                pytest.fail(text, pytrace=False)
-            item.add_report_section(when, "shapecheck", text)
+        if st.mode == "fail" and when == "call" and not crashed:
+            pytest.fail(_failure_text(shown), pytrace=False)
+        if st.mode == "fail" and crashed:
+            # The test's own exception is its failure; the findings go with it.
+            item.add_report_section(when, "shapecheck", _failure_text(shown))
             return
-        self._warn(shown)
+        self._warn(shown)  # warn mode, and what teardown made in fail mode
 
     def _warn(self, findings) -> None:
         """Each finding as a ShapeWarning at the user's file and line, so that pytest's warning filters and
