@@ -526,13 +526,14 @@ def summary_lines(rows: list[dict], grads: list[dict], crashes: list[dict], verb
 
     from tabulate import tabulate
 
+    from ._report import rank
     from ._shapes import fmt
 
     def wrap(text: str, n: int) -> str:
         return "\n".join(textwrap.wrap(text, max(n, 20), break_on_hyphens=False)) if text else ""
 
     out: list[str] = []
-    rows = sorted(rows, key=lambda r: (["error", "warning", "info"].index(r["severity"]), r["path"], r["line"]))
+    rows = sorted(rows, key=lambda r: (rank(r["severity"]), r["path"], r["line"]))
     if rows:
         table = []
         for r in rows:
@@ -649,4 +650,7 @@ class ShapeReport:
 
 
 class _Expected:
-    findings: list = []
+    """What `shape_report.expect` found, once its block has run."""
+
+    def __init__(self):
+        self.findings: list = []

@@ -228,20 +228,27 @@ def test_markers_xfail_and_try_except(pytester):
 
         def test_warned():
             net.residual(np.zeros(6), np.zeros((6, 1)))
+
+        @pytest.mark.filterwarnings("ignore::shapecheck.ShapeWarning")
+        def test_filtered():
+            net.residual(np.zeros(9), np.zeros((9, 1)))
     """)
     result = run(pytester, "--shapecheck", "--strict-markers")
     assert outcomes(result) == {"test_marks.py::test_fail_for_this_one": "FAILED",
                                 "test_marks.py::test_not_recorded": "PASSED",
                                 "test_marks.py::test_known": "XFAIL",
-                                "test_marks.py::test_warned": "PASSED"}
+                                "test_marks.py::test_warned": "PASSED",
+                                "test_marks.py::test_filtered": "PASSED"}
     text = result.stdout.str()
     assert "(2, 1) broadcast to (2, 2)" in text  # the failure text
     assert "(4, 1)" not in text  # no_shapecheck: nothing recorded
     assert "ShapeWarning: SC101 warning at net.py:4: `y - y_hat` stretches both operands: y (6,)" in text
+    assert "y (9,)" not in text.split("= shapecheck =")[0]  # filterwarnings: as for any warning
     # -v lists every test that hit the site; without it, the first and how many more
-    assert "test_marks.py::test_fail_for_this_one (+2 more)" in section(result)
+    assert "test_marks.py::test_fail_for_this_one (+3 more)" in section(result)
     verbose = section(run(pytester, "--shapecheck", "-v"))
-    assert all(f"test_marks.py::{t}" in verbose for t in ("test_fail_for_this_one", "test_known", "test_warned"))
+    assert all(f"test_marks.py::{t}" in verbose
+               for t in ("test_fail_for_this_one", "test_known", "test_warned", "test_filtered"))
 
 
 def test_markers_are_known_without_the_option(pytester):
@@ -286,7 +293,7 @@ def test_shape_report_fixture(pytester):
     assert "(7, 1)" not in result.stdout.str()  # expected: neither failed on nor summarised as a failure
     # without --shapecheck the fixture's tests are skipped, with the reason
     result = run(pytester)
-    assert set(outcomes(result).values()) == {"SKIPPED"} or "needs pytest --shapecheck" in result.stdout.str()
+    result.assert_outcomes(skipped=3)
     result.stdout.fnmatch_lines(["SKIPPED * the shape_report fixture needs pytest --shapecheck"])
 
 
