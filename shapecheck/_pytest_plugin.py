@@ -378,7 +378,7 @@ class _Session:
 
     def _handle(self, item: pytest.Item, st: _TestState, when: str, crashed: bool) -> None:
         """The findings made since the last look: kept for the report, then warned about or failed on."""
-        __tracebackhide__ = True
+        # Not hidden: pytest prints a pytrace=False failure as its message alone, but notes a fully hidden traceback.
         from . import _scope
 
         found = _scope.findings_since(st.mark, self.ignore)
