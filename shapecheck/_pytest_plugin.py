@@ -378,7 +378,7 @@ class _Session:
 
     def _handle(self, item: pytest.Item, st: _TestState, when: str, crashed: bool) -> None:
         """The findings made since the last look: kept for the report, then warned about or failed on."""
-        # Not hidden: pytest prints a pytrace=False failure as its message alone, but notes a fully hidden traceback.
+        __tracebackhide__ = True
         from . import _scope
 
         found = _scope.findings_since(st.mark, self.ignore)
@@ -390,7 +390,7 @@ class _Session:
         if not shown:
             return
         if st.mode == "fail" and when == "call" and not crashed:
-            pytest.fail(_failure_text(shown), pytrace=False)
+            _fail(_failure_text(shown))
         if st.mode == "fail" and crashed:
             # The test's own exception is its failure; the findings go with it.
             item.add_report_section(when, "shapecheck", _failure_text(shown))
@@ -499,6 +499,11 @@ def _early_message(names: list[str]) -> str:
             f"conftest.py files (by another pytest plugin, a .pth file or sitecustomize), so it cannot be traced. "
             f"Stop that early import (`python -X importtime -m pytest --co` shows who imports it; a plugin can be "
             f"disabled with -p no:NAME), or trace single functions with @shapecheck.trace.")
+
+
+def _fail(text: str) -> None:
+    # Not hidden: pytest prints a pytrace=False failure as its message alone, unless every frame is hidden.
+    pytest.fail(text, pytrace=False)
 
 
 def _failure_text(findings) -> str:
