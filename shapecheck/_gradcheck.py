@@ -61,6 +61,9 @@ FLOOR_FRACTION = 1e-3
 
 __all__ = ["gradcheck", "assert_gradients_close", "gradcheck_from_namespace", "GradReport", "GradRow"]
 
+# Called with every finished GradReport (the pytest plugin lists the checks made by each test).
+_LISTENERS: list[Callable[[GradReport], None]] = []
+
 
 @dataclass(frozen=True)
 class _Plan:
@@ -661,7 +664,10 @@ def gradcheck(loss: Callable, grads: Any = None, params: Any = None, *, mode: st
         if value is not None and not (isinstance(value, (int, float)) and value >= 0 and (value > 0 or name == "atol")):
             raise ValueError(f"gradcheck: {name} must be a positive number, got {value!r}")
     with _global_rng_preserved():
-        return _run(loss, grads, combined, params, leaves, plan, eps, rtol, atol, seed)
+        report = _run(loss, grads, combined, params, leaves, plan, eps, rtol, atol, seed)
+    for cb in list(_LISTENERS):
+        cb(report)
+    return report
 
 
 def _run(loss, grads, combined, params, leaves, plan, eps, rtol, atol, seed) -> GradReport:
