@@ -44,15 +44,34 @@ class Mutant:
     line: int
     before: str
     after: str
-    tree: ast.Module = field(repr=False, compare=False)
+    # Where and what: (function index, body index, statement index, new statements), or for
+    # "read after update" (function index, body index, j, i): statement i moved before j.
+    edit: tuple = field(repr=False)
+
+    def tree(self) -> ast.Module:
+        """The mutated module's AST (the network's source re-parsed, then this one edit)."""
+        mod = network(self.network)
+        tree = ast.parse(_source(mod))
+        fi, bi, a, b = self.edit
+        body = list(_bodies(_functions(tree, tuple(mod.BACKWARD))[fi]))[bi]
+        if isinstance(b, int):
+            body.insert(a, body.pop(b))
+        else:
+            body[a:a + 1] = b
+        return tree
 
     def load(self) -> types.ModuleType:
         """The mutated network as a fresh module (its file name and line numbers are the network's)."""
         clean = network(self.network)
         mod = types.ModuleType(f"{clean.__name__}__mutant")
         mod.__file__ = clean.__file__
-        exec(compile(self.tree, clean.__file__, "exec"), mod.__dict__)
+        exec(compile(self.tree(), clean.__file__, "exec"), mod.__dict__)
         return mod
+
+
+def _source(mod: types.ModuleType) -> str:
+    with open(mod.__file__, encoding="utf-8") as f:
+        return f.read()
 
 
 @dataclass(frozen=True)
@@ -556,7 +575,7 @@ def _zero(stmt, scope):
         yield "zeroed", _pass(stmt)
 
 
-OPERATORS = (_sign, _double, _batch, _regulariser, _transpose, _sums, _activation, _swap, _zero)
+OPERATORS = (_sign, _regulariser, _batch, _double, _transpose, _sums, _activation, _swap, _zero)
 
 
 # ---- walking the backward functions ---------------------------------------------------------------------
@@ -631,20 +650,13 @@ def _writes(stmt: ast.stmt) -> set[str]:
     return out
 
 
-def _locate(tree: ast.Module, fn_index: int, qualnames: tuple, body_path: list[int]) -> list:
-    fn = _functions(tree, qualnames)[fn_index]
-    return list(_bodies(fn))[body_path[0]]
-
-
 def mutants(name: str) -> list[Mutant]:
     """Every mutant of network ``name``, in a fixed order (the same on every run)."""
     mod = network(name)
-    with open(mod.__file__, encoding="utf-8") as f:
-        source = f.read()
-    tree = ast.parse(source)
-    qualnames = tuple(mod.BACKWARD)
+    tree = ast.parse(_source(mod))
     out = []
-    for fi, fn in enumerate(_functions(tree, qualnames)):
+    seen = set()  # two operators can make the same edit (x2 and "reg doubled" on `dW += reg * W`)
+    for fi, fn in enumerate(_functions(tree, tuple(mod.BACKWARD))):
         scope = _scope(fn)
         for bi, body in enumerate(_bodies(fn)):
             for si, stmt in enumerate(body):
@@ -652,27 +664,21 @@ def mutants(name: str) -> list[Mutant]:
                     continue  # their bodies are visited on their own
                 for op in OPERATORS:
                     for label, new in op(stmt, scope):
-                        out.append(_mutant(name, tree, qualnames, fi, bi, si, [new], label, stmt))
+                        _place(new, stmt)
+                        if (stmt.lineno, ast.dump(new)) in seen:
+                            continue
+                        seen.add((stmt.lineno, ast.dump(new)))
+                        out.append(Mutant(name, label, stmt.lineno, ast.unparse(stmt), ast.unparse(new),
+                                          (fi, bi, si, [new])))
             for j, i in _update_reads(body):
-                mutated = copy.deepcopy(tree)
-                target = _locate(mutated, fi, qualnames, [bi])
-                update = target.pop(i)
-                target.insert(j, update)
-                ast.fix_missing_locations(mutated)
                 read = body[j]
                 out.append(Mutant(name, "read after update", read.lineno, ast.unparse(read),
-                                  f"{ast.unparse(update)}; {ast.unparse(read)}", mutated))
+                                  f"{ast.unparse(body[i])}; {ast.unparse(read)}", (fi, bi, j, i)))
     return out
 
 
-def _mutant(name, tree, qualnames, fi, bi, si, new_stmts, label, stmt) -> Mutant:
-    mutated = copy.deepcopy(tree)
-    body = _locate(mutated, fi, qualnames, [bi])
-    for s in new_stmts:
-        # Nodes parsed from a template sit at line 1: put them on the edited statement's line.
-        for n in ast.walk(s):
-            if hasattr(n, "lineno") and not (stmt.lineno <= getattr(n, "lineno", 0) <= stmt.end_lineno):
-                ast.copy_location(n, stmt)
-    body[si:si + 1] = new_stmts
-    ast.fix_missing_locations(mutated)
-    return Mutant(name, label, stmt.lineno, ast.unparse(stmt), "; ".join(ast.unparse(s) for s in new_stmts), mutated)
+def _place(new: ast.stmt, stmt: ast.stmt) -> None:
+    """Give the new statement the edited one's line: nodes parsed from a template sit at line 1."""
+    for n in ast.walk(new):
+        if not (stmt.lineno <= getattr(n, "lineno", 0) <= stmt.end_lineno):
+            ast.copy_location(n, stmt)
