@@ -417,8 +417,11 @@ def _batch(stmt, scope):
     for new in _edits(stmt, lambda n: mult(n) and (_has(n.right, _MASK) or _has(n.left, _MASK)),
                       lambda n: [n.left if _has(n.right, _MASK) else n.right]):
         yield "dropout", new
-    if isinstance(stmt, ast.AugAssign) and isinstance(stmt.op, ast.Div):
-        yield ("1/m dropped" if _count_expr(stmt.value) else "dropout" if _has(stmt.value, _KEEP) else "x2"), _pass(stmt)
+    if isinstance(stmt, ast.AugAssign) and isinstance(stmt.op, ast.Div):  # dx /= N left out
+        if _count_expr(stmt.value):
+            yield "1/m dropped", _pass(stmt)
+        elif _has(stmt.value, _KEEP):
+            yield "dropout", _pass(stmt)
     if _single(stmt) and scope.count and not _has(stmt.value, re.compile(f"^{scope.count}$")):
         yield "1/m added", _value_edit(stmt, f"_ / {scope.count}")
 
