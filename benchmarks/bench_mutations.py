@@ -1,0 +1,353 @@
+"""Mutation benchmark for the gradient check: realistic one-line slips in hand-written backward code.
+
+Not a test: run ``python benchmarks/bench_mutations.py`` (``--quick`` for a
+small subset, ``--seed`` for other data and another sample of mutants). The
+networks are in ``benchmarks/mutnets/`` (eight styles: deeplearning.ai
+column-major with dicts, with L2 and with dropout; CS231n layers and caches,
+with batchnorm; Nielsen per-example lists and matrix-based; min-char-rnn BPTT;
+nnfs layer objects with L1/L2 and an in-place update). ``mutnets.mutator``
+edits one statement of their backward code at a time and computes each
+mutant's ground truth: which tensors' gradients are wrong, and whether the
+error is exactly a sign, a scale, a transpose, a zero or a shape. Every
+mutant is checked with ``shapecheck.gradcheck`` in every mode; the figures are
+printed next to the targets of the gradient-check issue.
+
+A row counts as flagged when its status is anything but ``ok``; a mutant is
+detected when ``report.passed`` is False.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import sys
+import time
+import warnings
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import shapecheck  # noqa: E402
+from mutnets import NETWORKS  # noqa: E402
+from mutnets.mutator import Mutant, Truth, classify, leaves, mutants, network  # noqa: E402
+
+SPECIFIC = ("sign", "scale", "transpose", "zero", "shape")
+FACTOR_TOL = 0.01  # a claimed scale is right within 1% of the true factor
+TARGET_NAMED = 0.98
+MAX_PER_NETWORK = 40  # the bigger network gets fewer: full mode costs 12,000 evaluations there
+MAX_BIG = 12
+
+
+@dataclass
+class Outcome:
+    """One mutant (or clean network) under one mode."""
+
+    passed: bool
+    flagged: frozenset
+    diag_right: int = 0  # wrong tensors with an exact truth whose diagnosis says exactly that
+    diag_total: int = 0  # wrong tensors with an exact truth (sign, scale, transpose, zero, shape)
+    false_specific: list = field(default_factory=list)
+    row_evals: list = field(default_factory=list)
+    evals: int | None = None
+    seconds: float = 0.0
+    error: str | None = None  # gradcheck raised instead of reporting
+    has_locations: bool = False  # the report's rows carry a location (issue 9)
+    statuses: dict = field(default_factory=dict)  # flagged row name -> its status
+    lines: dict = field(default_factory=dict)  # flagged row name -> the line its report names (None: none)
+    chain_lines: set = field(default_factory=set)  # every line the flagged rows name, chains included
+
+
+def modes() -> list[str]:
+    """auto, full and, when this gradcheck has it, directions."""
+    out = ["auto", "full"]
+    try:
+        shapecheck.gradcheck(lambda p: float(np.sum(p["w"] ** 2)), lambda p: {"w": 2 * p["w"]},
+                             {"w": np.ones(2)}, mode="directions")
+        out.append("directions")
+    except ValueError:
+        pass
+    return out
+
+
+def _line_of(loc) -> int | None:
+    if loc is None or isinstance(loc, bool):
+        return None
+    if isinstance(loc, int):
+        return loc
+    for attr in ("line", "lineno"):
+        if isinstance(getattr(loc, attr, None), int):
+            return getattr(loc, attr)
+    if isinstance(loc, dict):
+        return _line_of(loc.get("line", loc.get("lineno")))
+    if isinstance(loc, (tuple, list)) and loc and isinstance(loc[-1], int):
+        return loc[-1]
+    tail = str(loc).rsplit(":", 1)[-1]
+    return int(tail) if tail.isdigit() else None
+
+
+def row_line(row) -> int | None:
+    """The source line a row names as producing its gradient, once GradReport rows carry one (issue 9)."""
+    loc = getattr(row, "location", None)
+    return _line_of(loc if loc is not None else getattr(row, "line", None))
+
+
+def row_chain_lines(row) -> set[int]:
+    """The producing line and the lines of the backward chain a row shows (issue 9), when it has them."""
+    lines = {row_line(row)}
+    for step in getattr(row, "chain", None) or ():
+        lines.add(_line_of(step))
+    return lines - {None}
+
+
+def has_locations(report) -> bool:
+    return any(hasattr(r, "location") or hasattr(r, "line") for r in report.rows)
+
+
+def _norm_kind(kind: str, factor: float | None) -> str:
+    if kind == "scale" and factor is not None:
+        if abs(factor + 1) <= FACTOR_TOL:
+            return "sign"
+        if abs(factor) <= FACTOR_TOL:
+            return "zero"
+    return kind
+
+
+def diagnosis_matches(kind: str, factor: float | None, patterns: frozenset, k: float | None) -> bool:
+    """Does a specific diagnosis say what the truth is (the same pattern, the same factor)?"""
+    kind = _norm_kind(kind, factor)
+    if kind not in patterns:
+        return False
+    if kind == "scale":
+        return factor is None or (k is not None and abs(factor / k - 1) <= FACTOR_TOL)
+    if kind == "transpose":
+        # "transposed and 4.3 times too small" claims a scale the truth does not have.
+        return factor is None or abs(factor - 1) <= FACTOR_TOL
+    return True
+
+
+def run_check(loss, grads, params, mode: str, names: list[str], truth: Truth | None) -> Outcome:
+    t = time.perf_counter()
+    try:
+        report = shapecheck.gradcheck(loss, grads, params, mode=mode)
+    except Exception as exc:  # the checker itself failed: counted as neither detected nor passed cleanly
+        return Outcome(passed=True, flagged=frozenset(), seconds=time.perf_counter() - t,
+                       error=f"{type(exc).__name__}: {exc}")
+    dt = time.perf_counter() - t
+    rows = {r.name: r for r in report.rows}
+    if set(rows) != set(names):  # rows are in the order of params; names are our own
+        rows = dict(zip(names, report.rows))
+    flagged = frozenset(n for n, r in rows.items() if r.status != "ok")
+    out = Outcome(passed=bool(report.passed), flagged=flagged, seconds=dt,
+                  evals=getattr(report, "evaluations", None),
+                  row_evals=[r.evaluations for r in rows.values() if isinstance(getattr(r, "evaluations", None), int)])
+    wrong = truth.wrong if truth else frozenset()
+    for name, row in rows.items():
+        diag = getattr(row, "diagnosis", None)
+        kind, factor = getattr(diag, "kind", "unknown"), getattr(diag, "factor", None)
+        patterns = truth.patterns.get(name, frozenset()) if truth else frozenset()
+        k = truth.factors.get(name) if truth else None
+        if name in wrong and patterns:
+            out.diag_total += 1
+            out.diag_right += row.status != "ok" and diagnosis_matches(kind, factor, patterns, k)
+        if row.status != "ok" and _norm_kind(kind, factor) in SPECIFIC and not diagnosis_matches(kind, factor, patterns, k):
+            claim = f"{kind}" + (f" {factor:.4g}" if factor is not None else "")
+            out.false_specific.append(f"{name}: {claim} (truth: {describe_truth(truth, name)})")
+        if row.status != "ok":
+            out.lines[name] = row_line(row)
+            out.chain_lines |= row_chain_lines(row)
+            out.statuses[name] = row.status
+    out.has_locations = has_locations(report)
+    return out
+
+
+def describe_truth(truth: Truth | None, name: str) -> str:
+    if truth is None or name not in truth.wrong:
+        return "right"
+    p = truth.patterns.get(name, frozenset())
+    if not p:
+        return "wrong, no simple pattern"
+    return "/".join(sorted(f"scale {truth.factors[name]:.4g}" if x == "scale" else x for x in p))
+
+
+def sample(valid: list, limit: int, rng: random.Random) -> list:
+    """At most ``limit`` mutants, round-robin over operators so every operator is represented."""
+    by_op = defaultdict(list)
+    for item in valid:
+        by_op[item[0].op].append(item)
+    for items in by_op.values():
+        rng.shuffle(items)
+    out, ops = [], sorted(by_op)
+    while len(out) < min(limit, len(valid)):
+        for op in ops:
+            if by_op[op] and len(out) < limit:
+                out.append(by_op[op].pop())
+    return sorted(out, key=lambda it: (it[0].line, it[0].op))
+
+
+def pct(a: int, b: int) -> str:
+    return f"{a}/{b} ({100 * a / b:.1f}%)" if b else "0/0"
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "MISS"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="6 mutants per network, one clean seed")
+    ap.add_argument("--seed", type=int, default=0, help="data of the networks and the sample of mutants")
+    ap.add_argument("--max-per-network", type=int, default=None)
+    ap.add_argument("--clean-seeds", type=int, default=None, help="seeds of the false-failure runs (default 3)")
+    args = ap.parse_args()
+    limit = args.max_per_network or (6 if args.quick else MAX_PER_NETWORK)
+    clean_seeds = args.clean_seeds or (1 if args.quick else 3)
+    warnings.simplefilter("ignore")
+    np.seterr(all="ignore")
+    mode_list = modes()
+    rng = random.Random(args.seed)
+    t0 = time.perf_counter()
+
+    # Mutants and their ground truth.
+    made = Counter()
+    chosen: list[tuple[Mutant, Truth]] = []
+    per_net = []
+    for name in NETWORKS:
+        valid = []
+        all_m = mutants(name)
+        for m in all_m:
+            status, truth = classify(m, args.seed)
+            made[status] += 1
+            if status == "valid":
+                valid.append((m, truth))
+        picked = sample(valid, min(limit, MAX_BIG) if name == "nielsen_matrix" else limit, rng)
+        chosen.extend(picked)
+        _, _, params = network(name).problem(args.seed)
+        size = sum(a.size for _, _, a in leaves(params))
+        per_net.append((name, size, len(all_m), len(valid), len(picked)))
+    print(f"shapecheck {getattr(shapecheck, '__version__', '?')} gradcheck, mutation benchmark, seed {args.seed}; "
+          f"modes: {', '.join(mode_list)}")
+    print(f"mutants made: {sum(made.values())}; valid {made['valid']}, skipped: crashed {made['crash']}, "
+          f"changed no gradient {made['unchanged']}, swaps of different shapes {made['shape-incompatible']}; "
+          f"checked: {len(chosen)} (at most {limit} per network, round-robin over operators)")
+    print(f"{'network':18} {'params':>7} {'made':>5} {'valid':>6} {'checked':>8}")
+    for name, size, n_all, n_valid, n_pick in per_net:
+        print(f"{name:18} {size:>7,} {n_all:>5} {n_valid:>6} {n_pick:>8}")
+
+    # Every chosen mutant under every mode.
+    results: dict[str, list[tuple[Mutant, Truth, Outcome]]] = {mode: [] for mode in mode_list}
+    for m, truth in chosen:
+        loss, _, params = network(m.network).problem(args.seed)
+        _, bad_grads, _ = m.load().problem(args.seed)
+        names = [n for n, _, _ in leaves(params)]
+        for mode in mode_list:
+            results[mode].append((m, truth, run_check(loss, bad_grads, params, mode, names, truth)))
+
+    # Clean networks: false failures, float64 and float32.
+    clean: dict[tuple[str, str], list[tuple[str, int, Outcome]]] = defaultdict(list)
+    for name in NETWORKS:
+        for dtype in (np.float64, np.float32):
+            for seed in range(args.seed, args.seed + clean_seeds):
+                loss, grads, params = network(name).problem(seed, dtype)
+                names = [n for n, _, _ in leaves(params)]
+                for mode in mode_list:
+                    clean[(mode, np.dtype(dtype).name)].append((name, seed, run_check(loss, grads, params, mode, names, None)))
+
+    report(results, clean, mode_list, clean_seeds)
+    print(f"\ntotal time {time.perf_counter() - t0:.1f} s")
+
+
+def report(results, clean, mode_list, clean_seeds) -> None:
+    print(f"\n{'mode':11} {'detected':>17} {'named exactly':>17} {'diagnosis right':>17} {'false specific':>15} "
+          f"{'evals/tensor med/max':>21} {'evals/check med':>16} {'time (s)':>9}")
+    summary = {}
+    for mode in mode_list:
+        rs = results[mode]
+        n = len(rs)
+        det = sum(not o.passed for _, _, o in rs)
+        named = sum(o.flagged == t.wrong for _, t, o in rs)
+        dr = sum(o.diag_right for _, _, o in rs)
+        dt = sum(o.diag_total for _, _, o in rs)
+        fs = sum(len(o.false_specific) for _, _, o in rs)
+        row_ev = [e for _, _, o in rs for e in o.row_evals]
+        ev = [o.evals for _, _, o in rs if o.evals is not None]
+        secs = sum(o.seconds for _, _, o in rs)
+        ev_t = f"{statistics.median(row_ev):g}/{max(row_ev)}" if row_ev else "n/a"
+        ev_c = f"{statistics.median(ev):g}" if ev else "n/a"
+        print(f"{mode:11} {pct(det, n):>17} {pct(named, n):>17} {pct(dr, dt):>17} {fs:>15} {ev_t:>21} {ev_c:>16} {secs:>9.1f}")
+        summary[mode] = (det, named, n, fs)
+
+    print(f"\nclean networks ({len(NETWORKS)} networks x {clean_seeds} seed(s)): false failures (report.passed False); "
+          "rows not ok in brackets")
+    for mode in mode_list:
+        parts = []
+        for dtype in ("float64", "float32"):
+            cs = clean[(mode, dtype)]
+            parts.append(f"{dtype} {sum(not o.passed or bool(o.error) for _, _, o in cs)}/{len(cs)} "
+                         f"[{sum(len(o.flagged) for _, _, o in cs)}]")
+        print(f"  {mode:11} " + "   ".join(parts))
+
+    # The issue's targets, for auto.
+    full_det = {id(m) for m, _, o in results["full"] if not o.passed}
+    auto_missed_full = [(m, t, o) for m, t, o in results["auto"] if id(m) in full_det and o.passed]
+    det, named, n, fs = summary["auto"]
+    clean_ff = {d: sum(not o.passed or bool(o.error) for _, _, o in clean[("auto", d)]) for d in ("float64", "float32")}
+    clean_fs = sum(len(o.false_specific) for cs in clean.values() for _, _, o in cs)
+    print("\ntargets (mode auto):")
+    print(f"  detects every mutant full detects:         missed {len(auto_missed_full)} of {len(full_det)}   "
+          f"{verdict(not auto_missed_full)}")
+    print(f"  names the wrong tensors exactly >= {TARGET_NAMED:.0%}:    {pct(named, n):>17}   "
+          f"{verdict(n and named / n >= TARGET_NAMED)}")
+    print(f"  no false failure on clean networks:         float64 {clean_ff['float64']}, float32 {clean_ff['float32']}   "
+          f"{verdict(not any(clean_ff.values()))}")
+    print(f"  no false specific diagnosis (all modes):    auto {fs}, "
+          + ", ".join(f"{mode} {summary[mode][3]}" for mode in mode_list if mode != "auto")
+          + f", clean networks {clean_fs}   {verdict(fs == 0 and clean_fs == 0)}")
+    lined = [(m, o) for m, _, o in results["auto"] if not o.passed]
+    if lined and any(o.has_locations for _, o in lined):
+        hit = sum(m.line in o.lines.values() for m, o in lined)
+        near = sum(m.line in o.chain_lines for m, o in lined)
+        print(f"  producing line named (issue 9, >= 95%):    {pct(hit, len(lined))}   {verdict(hit / len(lined) >= 0.95)}"
+              f"   (the edited line in a row's location or chain: {pct(near, len(lined))})")
+    else:
+        print("  producing line named (issue 9, >= 95%):    n/a (GradReport rows carry no location yet)")
+
+    print("\nauto by operator: detected / named exactly / checked")
+    by_op = defaultdict(lambda: [0, 0, 0])
+    for m, t, o in results["auto"]:
+        c = by_op[m.op]
+        c[0] += not o.passed
+        c[1] += o.flagged == t.wrong
+        c[2] += 1
+    print("  " + "; ".join(f"{op} {a}/{b}/{c}" for op, (a, b, c) in sorted(by_op.items())))
+
+    for mode in mode_list:
+        bad = [(m, t, o) for m, t, o in results[mode] if o.passed or o.flagged != t.wrong or o.false_specific or o.error]
+        print(f"\nmisses in mode {mode} ({len(bad)}): not detected, misnamed, or a false specific diagnosis")
+        for m, t, o in bad:
+            what = "CHECK RAISED" if o.error else "NOT DETECTED" if o.passed else "misnamed" if o.flagged != t.wrong else "false diagnosis"
+            line = o.lines and next(iter(o.lines.values()))
+            print(f"  {what:15} {m.network}:{m.line} [{m.op}] `{m.after}`")
+            print(f"  {'':15} wrong: {fmt_truth(t)}; flagged: {', '.join(sorted(o.flagged)) or '-'}"
+                  + (f"; {'; '.join(o.false_specific)}" if o.false_specific else "")
+                  + ("" if not o.has_locations else f"; line named {line}")
+                  + (f"; {o.error}" if o.error else ""))
+    for (mode, dtype), cs in sorted(clean.items()):
+        for name, seed, o in cs:
+            if not o.passed or o.flagged or o.false_specific or o.error:
+                print(f"  clean {name} seed {seed} {dtype} mode {mode}: passed={o.passed}, rows not ok: "
+                      f"{', '.join(f'{n} {st}' for n, st in sorted(o.statuses.items())) or '-'}"
+                      + (f"; {'; '.join(o.false_specific)}" if o.false_specific else "")
+                      + (f"; {o.error}" if o.error else ""))
+
+
+def fmt_truth(t: Truth) -> str:
+    return ", ".join(f"{n} ({describe_truth(t, n)})" for n in sorted(t.wrong))
+
+
+if __name__ == "__main__":
+    main()
