@@ -328,8 +328,13 @@ def _exit_status(e: SystemExit) -> int:
     if code is None:
         return 0
     if isinstance(code, int):
-        # the interpreter converts the code to a C long (-1 when it does not fit), then exit() keeps 8 bits
-        return (code if -2 ** 63 <= code < 2 ** 63 else -1) & 0xFF
+        # the interpreter converts the code to a C long (-1 when it does not fit), then exit() keeps 8 bits;
+        # from 3.12 it also reports the failed conversion
+        if -2 ** 63 <= code < 2 ** 63:
+            return code & 0xFF
+        if sys.version_info >= (3, 12):
+            _write_stderr("OverflowError: Python int too large to convert to C long\n")
+        return 255
     _write_stderr(f"{code}\n")
     return 1
 

@@ -37,8 +37,10 @@ def ends_like_python(plain, traced) -> str:
     """The traced run's status, stdout and beginning of stderr are the plain run's; what follows (the report)."""
     assert traced.status == plain.returncode, (plain.stderr, traced.stderr)
     assert traced.stdout == plain.stdout
-    assert traced.stderr.startswith(plain.stderr), (plain.stderr, traced.stderr)
-    return traced.stderr[len(plain.stderr):]
+    # CPython 3.13 reports an over-large exit code from its thread shutdown, a place no wrapper reaches
+    expected = plain.stderr.replace("Exception ignored on threading shutdown:\n", "")
+    assert traced.stderr.startswith(expected), (plain.stderr, traced.stderr)
+    return traced.stderr[len(expected):]
 
 
 SUMMARY = re.compile(r"^shapecheck: \S+ (ran to the end|crashed with \w+ \(exit \d+\)|exited with status \d+); "
