@@ -18,7 +18,6 @@ import contextlib
 import fnmatch
 import functools
 import importlib.machinery
-import importlib.util
 import os
 import re
 import sys
@@ -133,19 +132,11 @@ class _Loader(importlib.machinery.SourceFileLoader):
 
     def get_code(self, fullname):
         from . import _recorder
-        from ._runner import compile_file, display_path
+        from ._runner import module_code
 
         path = self.get_filename(fullname)
-        data = self.get_data(path)
-        try:
-            source = importlib.util.decode_source(data)
-        except UnicodeDecodeError:
-            # Python imports such a file when only its comments are not valid in its encoding; we cannot
-            # parse it as text, so it runs as written.
-            _recorder.STATE.untraced.append(display_path(path))
-            return self.source_to_code(data, path)
         first = _recorder.next_id()
-        code = compile_file(path, source)
+        code = module_code(self, path, self.get_data(path))
         self.finder.sites.append((range(first, _recorder.next_id()), path, fullname))
         return code
 

@@ -133,8 +133,18 @@ class _RewritingLoader(importlib.machinery.SourceFileLoader):
 
     def get_code(self, fullname):
         path = self.get_filename(fullname)
-        source = importlib.util.decode_source(self.get_data(path))
-        return compile_file(path, source)
+        return module_code(self, path, self.get_data(path))
+
+
+def module_code(loader: importlib.machinery.SourceFileLoader, path: str, data: bytes):
+    """An imported module's code, rewritten; as written when its text cannot be decoded (Python imports
+    a file whose comments only are not valid in its encoding, but we cannot parse it as text)."""
+    try:
+        source = importlib.util.decode_source(data)
+    except (UnicodeDecodeError, SyntaxError):  # decoding only: Python's own compile below judges the rest
+        _recorder.STATE.untraced.append(display_path(path))
+        return loader.source_to_code(data, path)
+    return compile_file(path, source)
 
 
 class UserModuleFinder(importlib.abc.MetaPathFinder):

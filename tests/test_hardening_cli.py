@@ -374,3 +374,13 @@ def test_what_counts_as_a_previous_report():
     assert not is_report(b"import numpy as np\n")
     assert not is_report(b"<html><body>my page</body></html>")
     assert not is_report(b"\xff\xfe binary")
+
+
+def test_a_module_whose_comment_is_not_valid_utf8_is_imported_as_python_imports_it(tmp_path):
+    (tmp_path / "oldmod.py").write_bytes(b"# caf\xe9, written in latin-1\nimport numpy as np\nx = np.ones(3) - 1\n")
+    write(tmp_path, "main.py", "import oldmod\nprint(oldmod.x.tolist())\n")
+    plain = python("main.py", cwd=tmp_path)
+    traced = shapecheck("main.py", cwd=tmp_path, json_report=True, tmp=tmp_path)
+    assert plain.returncode == traced.status == 0, traced.stderr
+    assert traced.stdout == plain.stdout == "[0.0, 0.0, 0.0]\n"
+    assert traced.report["untraced"] == ["oldmod.py"]
