@@ -9,8 +9,8 @@ out the result's shape.  Memory is bounded by sites x signatures.
 
 Nothing here may raise into user code: the slow path is guarded, and the fast
 path only touches attributes of exact numpy types.  The guards catch only
-shapecheck's own failures (`raised_by_shapecheck`): an exception from a signal
-handler or from user code that ran meanwhile propagates, as it would without us.
+failures of shapecheck's own making (`raised_by_shapecheck`): an exception from a
+signal handler that ran meanwhile propagates, as it would without us.
 Nothing here calls what a script can replace: the builtins used are bound at
 import (a script may swap `builtins.len` for a traced wrapper), classes are
 neither hashed nor compared unless their metaclass is `type` (a metaclass may
@@ -22,9 +22,6 @@ from __future__ import annotations
 
 import builtins
 import contextlib
-import os
-import sys
-import sysconfig
 import threading
 import types
 from builtins import (all, bool, complex, dict, float, frozenset, getattr, id, int, issubclass, len, list,  # noqa: A004
@@ -322,6 +319,10 @@ def kind_of_type(t: type) -> str:
 
 
 _ARRAY_KINDS = frozenset({"ndarray", "matrix", "Series", "DataFrame"})
+# An ndarray subclass may override `shape` or `dtype` with a property of its own, which the plain program
+# (numpy's C code) never reads: the recorder reads ndarray's own.
+_ND_SHAPE = ND.__dict__["shape"]
+_ND_DTYPE = ND.__dict__["dtype"]
 
 
 def _key(ops):
@@ -336,7 +337,8 @@ def _key(ops):
             kind = (_KINDS.get(t) if plain else None) or kind_of_type(t)
             if kind in _ARRAY_KINDS:
                 arrays = True
-                items.append((t if plain else id(t), x.shape))
+                shape = _ND_SHAPE.__get__(x) if kind == "ndarray" or kind == "matrix" else x.shape
+                items.append((t if plain else id(t), shape))
             elif kind == "list" or kind == "tuple":
                 items.append((t, len(x)))
             else:
@@ -356,7 +358,7 @@ def describe(x) -> Value:
     t = type(x)
     kind = kind_of_type(t)
     if kind in ("ndarray", "matrix"):
-        return Value(kind, tuple(x.shape), str(x.dtype))
+        return Value(kind, _ND_SHAPE.__get__(x), str(_ND_DTYPE.__get__(x)))
     if kind == "Series":
         return Value(kind, tuple(x.shape), str(x.dtype), index=_index_text(x.index))
     if kind == "DataFrame":
@@ -426,27 +428,32 @@ def _observe(s: _Live, key, operands, value=None, assigned: bool = False) -> Non
 
 
 def raised_by_shapecheck(e: BaseException) -> bool:
-    """Did `e` come from shapecheck's own computation (its code, or numpy, pandas or the standard library
-    called by it), not from user code that ran meanwhile: a signal handler (a SIGALRM timeout), or a
-    method of the user's own that numpy or pandas called?  Only the former may a guard swallow."""
-    own = _own_dirs()
+    """May a guard of ours swallow `e`?  Yes when our own computation raised it: our code, or what it
+    called (numpy, pandas, even a property of the user's that the plain program would never have read).
+    No when a signal handler raised it (a SIGALRM timeout that fired meanwhile): the plain program gets
+    that exception too, so it must propagate.  A handler's frame is in the traceback."""
+    handlers = _signal_handler_codes()
+    if not handlers:
+        return True
     tb = e.__traceback__
     while tb is not None:
-        filename = tb.tb_frame.f_code.co_filename
-        if not (filename.startswith(own) or filename.startswith("<frozen ")):
+        if tb.tb_frame.f_code in handlers:
             return False
         tb = tb.tb_next
     return True
 
 
-def _own_dirs() -> tuple[str, ...]:
-    dirs = [os.path.dirname(os.path.abspath(__file__)), os.path.dirname(np.__file__)]
-    pd = sys.modules.get("pandas")
-    if pd is not None and type(getattr(pd, "__file__", None)) is str:
-        dirs.append(os.path.dirname(pd.__file__))
-    paths = sysconfig.get_paths()
-    dirs += [paths[k] for k in ("stdlib", "platstdlib") if k in paths]
-    return tuple(os.path.join(d, "") for d in dirs)
+def _signal_handler_codes() -> set:
+    import signal
+
+    codes = set()
+    for signum in signal.valid_signals():
+        handler = signal.getsignal(signum)
+        if type(handler) is types.MethodType:
+            handler = handler.__func__
+        if type(handler) is types.FunctionType:
+            codes.add(handler.__code__)
+    return codes
 
 
 def _new_record(site: Site, operands, value, assigned: bool) -> Record:

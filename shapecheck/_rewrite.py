@@ -454,6 +454,13 @@ class Rewriter(ast.NodeTransformer):
         self.scopes.append(_Scope(self._qual(node.name), node.body))
         node.body = self._stmts(node.body)
         self.scopes.pop()
+        # A class body looks its free names up in its namespace first (LOAD_NAME), and a metaclass's
+        # __prepare__ may log or refuse look-ups: declared global, the hooks are found without asking it.
+        # A declaration compiles to nothing: no instruction, no line event.
+        hooks = sorted({n.id for n in _own_nodes(node.body) if isinstance(n, ast.Name) and n.id.startswith("__sc_")})
+        if hooks:
+            at = 1 if ast.get_docstring(node, clean=False) is not None else 0
+            node.body.insert(at, _at(ast.Global(names=hooks), _pos(node.body[at])))
         return node
 
     def visit_Lambda(self, node):
