@@ -319,6 +319,7 @@ def kind_of_type(t: type) -> str:
 
 
 _ARRAY_KINDS = frozenset({"ndarray", "matrix", "Series", "DataFrame"})
+_PANDAS_KINDS = frozenset({"Series", "DataFrame"})
 # An ndarray subclass may override `shape` or `dtype` with a property of its own, which the plain program
 # (numpy's C code) never reads: the recorder reads ndarray's own.
 _ND_SHAPE = ND.__dict__["shape"]
@@ -356,7 +357,7 @@ def describe(x) -> Value:
     if x is _UNKNOWN_TARGET:
         return Value("unknown", None)
     t = type(x)
-    kind = kind_of_type(t)
+    kind = (_KINDS.get(t) if type(t) is type else None) or kind_of_type(t)
     if kind in ("ndarray", "matrix"):
         return Value(kind, _ND_SHAPE.__get__(x), str(_ND_DTYPE.__get__(x)))
     if kind == "Series":
@@ -457,7 +458,7 @@ def _signal_handler_codes() -> set:
 
 
 def _new_record(site: Site, operands, value, assigned: bool) -> Record:
-    rec = Record(operands=tuple(describe(x) for x in operands))
+    rec = Record(operands=tuple(map(describe, operands)))  # map: no generator frame for a tracer to see
     if assigned:
         rec.result = describe(value)
         if site.value_of is not None:
@@ -498,14 +499,15 @@ def _analyse(site: Site, rec: Record, operands) -> None:
     vals = rec.operands
     if site.kind in ("binop", "compare") or (site.kind == "augassign" and len(vals) == 2):
         a, b = vals
-        if a.is_pandas and b.is_pandas:
+        a_pandas, b_pandas = a.kind in _PANDAS_KINDS, b.kind in _PANDAS_KINDS
+        if a_pandas and b_pandas:
             rec.aligned = _aligned(operands[0], operands[1])
         if not (a.shape is not None and b.shape is not None):
             return
-        if a.is_pandas or b.is_pandas:
+        if a_pandas or b_pandas:
             shape = _pandas_result(site.op, a, b, operands, rec.aligned)
             if shape is not None:
-                pv = a if a.is_pandas else b
+                pv = a if a_pandas else b
                 kind = "DataFrame" if "DataFrame" in (a.kind, b.kind) and len(shape) == 2 else "Series"
                 rec.result = Value(kind if len(shape) else "scalar", shape, "bool" if site.kind == "compare"
                                    else pv.dtype)
@@ -530,10 +532,14 @@ def _analyse(site: Site, rec: Record, operands) -> None:
         _analyse_call(site, rec)
 
 
+_SCALAR_PROXY = {"int": 0, "float": 0.0, "bool": False, "complex": 0j}  # a Python scalar's weak dtype
+
+
 def _result_dtype(a: Value, b: Value) -> str | None:
     try:
-        return str(np.result_type(*(np.dtype(v.dtype) if v.kind != "scalar" or v.dtype not in ("int", "float", "bool", "complex")
-                                   else {"int": 0, "float": 0.0, "bool": False, "complex": 0j}[v.dtype] for v in (a, b))))
+        x = _SCALAR_PROXY.get(a.dtype) if a.kind == "scalar" else None
+        y = _SCALAR_PROXY.get(b.dtype) if b.kind == "scalar" else None
+        return str(np.result_type(np.dtype(a.dtype) if x is None else x, np.dtype(b.dtype) if y is None else y))
     except Exception as e:
         if not raised_by_shapecheck(e):
             raise
@@ -545,8 +551,11 @@ def _analyse_call(site: Site, rec: Record) -> None:
     if error:
         rec.error = error
     elif shape is not None:
-        arrays = [v for v in rec.operands if v.kind in ("ndarray", "matrix")]
-        dtype = arrays[0].dtype if arrays else None
+        dtype = None
+        for v in rec.operands:
+            if v.kind == "ndarray" or v.kind == "matrix":
+                dtype = v.dtype
+                break
         rec.result = Value("ndarray", shape, dtype)
 
 

@@ -12,8 +12,6 @@ import sys
 import textwrap
 import threading
 
-import numpy as np
-
 from conftest import shapecheck
 from shapecheck import _recorder
 from shapecheck._runner import compile_file
