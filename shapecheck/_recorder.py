@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import builtins
 import contextlib
+import signal
 import threading
 import types
 from builtins import (all, bool, complex, dict, float, frozenset, getattr, id, int, issubclass, len, list,  # noqa: A004
@@ -445,8 +446,6 @@ def raised_by_shapecheck(e: BaseException) -> bool:
 
 
 def _signal_handler_codes() -> set:
-    import signal
-
     codes = set()
     for signum in signal.valid_signals():
         handler = signal.getsignal(signum)
