@@ -222,13 +222,16 @@ def hook_call(sid, *fa):
     return fa
 
 
-_METHOD_TYPES = (types.MethodType, types.BuiltinMethodType)
+_METHOD = types.MethodType
+_BUILTIN_METHOD = types.BuiltinMethodType
 
 
 def hook_method(sid, *fa):
     f = fa[0]
     # Only real bound methods: reading `__self__` of anything else could run user code (`__getattr__`).
-    recv = f.__self__ if type(f) in _METHOD_TYPES else None
+    # Compared by identity: `type(f) in (...)` would run the == of a metaclass of the user's.
+    tf = type(f)
+    recv = f.__self__ if tf is _METHOD or tf is _BUILTIN_METHOD else None
     if type(recv) is ND:
         n = len(fa)
         if n == 1:

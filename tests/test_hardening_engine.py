@@ -78,10 +78,13 @@ METACLASS_EQ = _program('''
     two = 2.0
     t = two + k
     u = k.scale(np.ones((2, 1)))
+    k.apply = Box(np.ones(2))  # a callable attribute whose class has the metaclass: not a bound method
+    Box.__call__ = lambda self, a: self.v * a
+    p = k.apply(np.ones(2))
     w = np.sum(np.asarray(u), axis=0)
     for n in (2, 3, 2):
         x = Box(np.ones(n)) + np.ones(n)
-    result = (s.v.shape, t.v.shape, u.shape, w.shape, x.v.shape, len(log))
+    result = (s.v.shape, t.v.shape, u.shape, w.shape, x.v.shape, p.shape, len(log))
 ''')
 
 
