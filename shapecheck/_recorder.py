@@ -40,6 +40,7 @@ MAX_SIGNATURES = 32  # distinct operand signatures kept per site; later ones are
 
 # Builtin types that are never arrays: operations between them are not recorded.  Only tested for classes
 # whose metaclass is `type` (`type(t) is type and t in _PLAIN`): hashing another class can run its metaclass.
+# The hooks test `float` and `int` by identity first: the common scalars then cost no call.
 _PLAIN = frozenset({int, float, bool, complex, str, bytes, type(None), np.float64, np.float32, np.int64,
                     np.int32, np.bool_, np.intp, range, dict, set, frozenset, slice})
 _G = object()  # first element of generic keys, so they never compare equal to a fast key
@@ -188,7 +189,8 @@ def hook_binop(sid, x, y):
             key = (tx, y.shape)
         else:
             key = _key((x, y))
-    elif type(tx) is type and type(ty) is type and tx in _PLAIN and ty in _PLAIN:
+    elif (tx is float or tx is int or (type(tx) is type and tx in _PLAIN)) and (
+            ty is float or ty is int or (type(ty) is type and ty in _PLAIN)):
         key = None
     else:
         key = _key((x, y))
@@ -252,9 +254,10 @@ def hook_method(sid, *fa):
 
 def hook_assign(sid, value):
     s = LIVE[sid]
-    if type(value) is ND:
+    t = type(value)
+    if t is ND:
         key = (value.shape,)
-    elif type(type(value)) is type and type(value) in _PLAIN:
+    elif t is float or t is int or (type(t) is type and t in _PLAIN):
         key = None
     else:
         key = _key((value,))
@@ -338,6 +341,13 @@ def _key(ops):
     try:
         for x in ops:
             t = type(x)
+            if t is ND:
+                arrays = True
+                items.append((t, x.shape))
+                continue
+            if t is int or t is float:
+                items.append(t)
+                continue
             plain = type(t) is type
             kind = (_KINDS.get(t) if plain else None) or kind_of_type(t)
             if kind in _ARRAY_KINDS:
