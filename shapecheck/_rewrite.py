@@ -376,9 +376,11 @@ class Rewriter(ast.NodeTransformer):
     def visit_Module(self, node: ast.Module) -> ast.Module:
         self._depth += 1
         try:
-            return self._module(node)
+            node = self._module(node)
         finally:
-            self._done()
+            self._depth -= 1
+        self._done()
+        return node
 
     def _module(self, node: ast.Module) -> ast.Module:
         self.scan(node)
@@ -420,13 +422,13 @@ class Rewriter(ast.NodeTransformer):
             self.scopes.append(_Scope(self._qual(node.name), node.body))
             node.body = self._stmts(node.body)
             self.scopes.pop()
-            return node
         finally:
-            self._done()
+            self._depth -= 1
+        self._done()
+        return node
 
     def _done(self) -> None:
-        """Leaving a def or the module: when it is the outermost (the unit rewritten), claim the ids."""
-        self._depth -= 1
+        """A def or the module rewritten: when it is the outermost (the unit rewritten), claim the ids."""
         if self._depth == 0 and self.sites:
             from . import _recorder  # the recorder imports this module
 
@@ -807,7 +809,9 @@ def rewrite(source: str, filename: str, path: str, first_id: int, tree: ast.Modu
     """Rewrite and compile module source.
 
     `filename` is the real file name (tracebacks read the source from it); `path`
-    is how reports show it.  Raises SyntaxError exactly as `compile` would.
+    is how reports show it.  Raises SyntaxError exactly as `compile` would.  The
+    sites' ids are claimed from the recorder while rewriting (`first_id` is kept
+    for the callers' sake and not used).
     """
     if tree is None:
         tree = ast.parse(source, filename)
