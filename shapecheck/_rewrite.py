@@ -22,6 +22,7 @@ import ast
 import operator
 import re
 import sys
+import threading
 import types
 from dataclasses import dataclass, replace
 
@@ -98,6 +99,12 @@ KNOWN_RESULTS = frozenset("""
     sum mean std var max min prod argmax argmin abs
 """.split())
 MODULE_ROOTS = frozenset({"numpy", "pandas", "math", "scipy", "random", "os", "sys", "time"})
+
+# Python 3.11's converters between syntax trees and Python objects (ast.parse, compile of a tree) keep one
+# recursion counter per interpreter (CPython gh-106905): two threads converting at once can fail with
+# "SystemError: AST constructor recursion depth mismatch".  Plain imports never convert; ours do, so
+# every conversion of ours holds this lock (callers that parse before rewriting should hold it too).
+AST_LOCK = threading.RLock()
 
 _IGNORE = re.compile(r"#\s*shapecheck:\s*ignore(?:\[([A-Za-z0-9_,\s]+)\])?")
 OPT_OUT = "SHAPECHECK_DONT_REWRITE"
@@ -521,7 +528,8 @@ class Rewriter(ast.NodeTransformer):
     def _as_written(self, stmt: ast.stmt) -> ast.stmt:
         """The statement as parsed (the rewriter changes nodes in place): found again in a fresh parse."""
         if self._pristine is None:
-            self._pristine = ast.parse(self.source)
+            with AST_LOCK:
+                self._pristine = ast.parse(self.source)
         want = (type(stmt), _pos(stmt))
         for node in ast.walk(self._pristine):
             if isinstance(node, ast.stmt) and (type(node), _pos(node)) == want:
@@ -814,12 +822,16 @@ def rewrite(source: str, filename: str, path: str, first_id: int, tree: ast.Modu
     for the callers' sake and not used).
     """
     if tree is None:
-        tree = ast.parse(source, filename)
+        with AST_LOCK:
+            tree = ast.parse(source, filename)
     if opted_out(tree):
-        return Rewritten(compile(tree, filename, "exec", dont_inherit=True), [], [], {})
+        with AST_LOCK:
+            return Rewritten(compile(tree, filename, "exec", dont_inherit=True), [], [], {})
     rw = Rewriter(source, path, first_id)
     tree = rw.visit(tree)
-    return Rewritten(compile(tree, filename, "exec", dont_inherit=True), rw.sites, rw.positions, rw.lookups)
+    with AST_LOCK:
+        code = compile(tree, filename, "exec", dont_inherit=True)
+    return Rewritten(code, rw.sites, rw.positions, rw.lookups)
 
 
 def find_function(tree: ast.Module, name: str, firstlineno: int):

@@ -236,16 +236,12 @@ def test_threads_rewriting_at_once_never_share_site_ids(tmp_path):
         except BaseException as e:  # noqa: BLE001 - reported below
             errors.append(e)
 
-    old = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    try:
-        threads = [threading.Thread(target=load, args=(f,)) for f in files]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
-    finally:
-        sys.setswitchinterval(old)
+    _recorder.install()
+    threads = [threading.Thread(target=load, args=(f,)) for f in files]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
     assert errors == []
     assert [live.log.site.id for live in _recorder.LIVE] == list(range(len(_recorder.LIVE)))
     for filename in files:
