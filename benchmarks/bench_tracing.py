@@ -5,7 +5,8 @@
 Each workload is compiled twice from the same source, plainly and rewritten by
 shapecheck; runs alternate (plain, traced, plain, ...) and the ratio of the
 medians is printed.  Targets (issue 2): vectorised <= 1.05x, per-example loop
-<= 1.6x, tiny full batch <= 1.4x.  This is a benchmark, not a test: it
+<= 1.6x, tiny full batch <= 1.4x; and (issue 12) a site past its signature
+cap (50 input shapes) no dearer than one whose 32 shapes are all kept.  This is a benchmark, not a test: it
 prints, it does not assert.
 """
 
@@ -113,6 +114,21 @@ for it in range({iters}):
 """
 
 
+# Variable-length inputs (sentences, images): one site sees as many operand shapes as there are lengths.
+# Past 32 signatures a site keeps no more (issue 12, item 24): a capped run must cost what a kept one does.
+LENGTHS = """
+import numpy as np
+rng = np.random.default_rng(0)
+W = rng.standard_normal((16, 8))
+b = np.zeros(8)
+sentences = [rng.standard_normal((n, 16)) for n in range(1, {shapes} + 1)]
+for it in range({iters}):
+    for x in sentences:
+        h = np.tanh(x @ W + b)
+        s = h.sum(axis=0) / len(x)
+"""
+
+
 def compile_both(source: str, name: str):
     plain = compile(source, name, "exec")
     rw = rewrite(source, name, name, _recorder.next_id())
@@ -173,6 +189,9 @@ def main() -> None:
          VECTORISED.format(m=4200 if q else 42000, iters=2), "<= 1.05x"),
         ("per-example column vectors (784-30-10, 2000 examples)", PER_EXAMPLE.format(n=200 if q else 2000), "<= 1.6x"),
         ("tiny full batch (130x4, 4-8-1, 2000 iterations)", TINY.format(iters=200 if q else 2000), "<= 1.4x"),
+        ("variable lengths, 32 input shapes (all kept)", LENGTHS.format(shapes=32, iters=20 if q else 200), ""),
+        ("variable lengths, 50 input shapes (18 past the cap)", LENGTHS.format(shapes=50, iters=13 if q else 128),
+         "as 32"),
     ]
     print(f"{'workload':58} {'plain':>9} {'traced':>9} {'ratio':>7}  target")
     for label, source, target in workloads:

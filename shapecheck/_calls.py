@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import ast
+from builtins import all, bool, frozenset, int, isinstance, len, list, str, tuple  # noqa: A004
 
 from . import _shapes
 from ._events import Site, Value
+
+# The builtins above are bound at import: the recorder's slow path runs this module, and must not call a
+# script's replacement of a builtin.
 
 ELEMENTWISE_1 = frozenset("""
     exp log log1p log2 log10 expm1 sqrt square tanh sinh cosh sin cos tan arctan arcsin arccos abs

@@ -173,6 +173,8 @@ def annotate(exc: BaseException, ignore=()) -> Crash | None:
                 isinstance(n, str) and n.startswith(NOTE_MARK) for n in getattr(exc, "__notes__", ())):
             exc.add_note(note(crash))
         return crash
-    except Exception:  # pragma: no cover - explaining must never hide the user's own exception
+    except Exception as e:  # explaining must never hide the user's own exception, nor a signal's
+        if not _recorder.raised_by_shapecheck(e):
+            raise
         _recorder.STATE.internal_errors += 1
         return None

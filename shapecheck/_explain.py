@@ -44,10 +44,19 @@ def is_matmul(site: Site, vals: tuple[Value, ...]) -> bool:
     return site.kind in ("call", "method") and site.callee in MATMUL_CALLEES
 
 
+def _first_line(exc: BaseException) -> str:
+    """The first line of an exception's message; Python's own words when its __str__ raises."""
+    try:
+        text = str(exc)
+    except Exception:
+        return "<exception str() failed>"
+    return text.splitlines()[0] if text else ""
+
+
 def explain(f: Failure, ctx: Context, findings: list[Finding]) -> Crash:
     """Turn a failure into the report's crash section."""
     exc = f.exc
-    message = str(exc).splitlines()[0] if str(exc) else ""
+    message = _first_line(exc)
     crash = Crash(type(exc).__name__, message, f.path, f.line, f.site.text if f.site else None)
     site, rec = f.site, f.record
     if site is None:

@@ -8,25 +8,39 @@ operands as plain `Value`s (no references to user arrays are kept) and works
 out the result's shape.  Memory is bounded by sites x signatures.
 
 Nothing here may raise into user code: the slow path is guarded, and the fast
-path only touches attributes of exact numpy types.
+path only touches attributes of exact numpy types.  The guards catch only
+failures of shapecheck's own making (`raised_by_shapecheck`): an exception from a
+signal handler that ran meanwhile propagates, as it would without us.
+Nothing here calls what a script can replace: the builtins used are bound at
+import (a script may swap `builtins.len` for a traced wrapper), classes are
+neither hashed nor compared unless their metaclass is `type` (a metaclass may
+define `__eq__`), and instances are asked `issubclass(type(x), ...)`, never
+`isinstance` (which reads `__class__`).
 """
 
 from __future__ import annotations
 
 import builtins
 import contextlib
+import signal
+import threading
 import types
+from builtins import (all, bool, complex, dict, float, frozenset, getattr, id, int, issubclass, len, list,  # noqa: A004
+                      object, range, set, setattr, str, tuple, type, zip)
 
 import numpy as np
 
 from . import _shapes
+from ._calls import result_of_call
 from ._events import Record, Site, SiteLog, Value
 from ._rewrite import HOOK_ASSIGN, HOOK_AUGVALUE, HOOK_BINOP, HOOK_CALL, HOOK_KEY, HOOK_METHOD, hook_functions
 
 ND = np.ndarray
 MAX_SIGNATURES = 32  # distinct operand signatures kept per site; later ones are counted as capped
 
-# Builtin types that are never arrays: operations between them are not recorded.
+# Builtin types that are never arrays: operations between them are not recorded.  Only tested for classes
+# whose metaclass is `type` (`type(t) is type and t in _PLAIN`): hashing another class can run its metaclass.
+# The hooks test `float` and `int` by identity first: the common scalars then cost no call.
 _PLAIN = frozenset({int, float, bool, complex, str, bytes, type(None), np.float64, np.float32, np.int64,
                     np.int32, np.bool_, np.intp, range, dict, set, frozenset, slice})
 _G = object()  # first element of generic keys, so they never compare equal to a fast key
@@ -37,7 +51,7 @@ _UNKNOWN_TARGET = object()  # the target of `obj.attr += v`, which the hooks do 
 class _Live:
     """Per-site state touched by the hooks."""
 
-    __slots__ = ("key", "cur", "sigs", "log", "held_key")
+    __slots__ = ("key", "cur", "sigs", "log", "held_key", "over")
 
     def __init__(self, site: Site):
         self.key = None
@@ -45,6 +59,7 @@ class _Live:
         self.sigs: dict = {}
         self.log = SiteLog(site)
         self.held_key = _NO_KEY  # an augmented assignment's computed key, until its value hook
+        self.over: Record | None = None  # counts the runs past the signature cap; never described
 
 
 class _State:
@@ -60,13 +75,21 @@ STATE = _State()
 LIVE: list[_Live] = []  # site id -> live state; ids are global across files
 POSITIONS: dict[tuple, int] = {}  # (filename, line, col, end_line, end_col) -> site id, bytes offsets
 FILES: dict[str, str] = {}  # real filename -> display path, for every rewritten file
+_CLAIM = threading.Lock()
+
+
+def claim(make_sites) -> list[Site]:
+    """Allocate site ids and the hooks' state for them in one step: `make_sites(first_id)` gives the sites
+    numbered from `first_id`.  Two threads importing two of the script's modules never share ids."""
+    with _CLAIM:
+        sites = make_sites(len(LIVE))
+        LIVE.extend(_Live(site) for site in sites)
+    return sites
 
 
 def register(rw, filename: str) -> None:
-    """Make a rewritten module's sites known to the hooks and to the crash explainer."""
+    """Make a rewritten module's positions known to the crash explainer (its sites were claimed when rewritten)."""
     for site, pos in zip(rw.sites, rw.positions):
-        assert site.id == len(LIVE), "site ids must be allocated in order"
-        LIVE.append(_Live(site))
         if pos is not None:
             POSITIONS[(filename,) + pos] = site.id
     for sid, pos in rw.lookups.items():
@@ -75,6 +98,7 @@ def register(rw, filename: str) -> None:
 
 
 def next_id() -> int:
+    """The id the next claimed site will get, if no other thread claims first."""
     return len(LIVE)
 
 
@@ -87,6 +111,30 @@ def install() -> None:
     for name, fn in ((HOOK_BINOP, hook_binop), (HOOK_CALL, hook_call), (HOOK_METHOD, hook_method),
                      (HOOK_ASSIGN, hook_assign), (HOOK_AUGVALUE, hook_augvalue), (HOOK_KEY, hook_key)):
         setattr(builtins, name, fn)
+
+
+class _Anchor:
+    """Rides in the constants of rewritten code (see `_rewrite.Rewritten`): pickled, it is a call that
+    installs hooks in the process that unpickles it.  A process that has none gets ones that only hand
+    their operands back: it has no sites, and what it computes is what matters there."""
+
+    __slots__ = ()
+
+    def __reduce__(self):
+        return (_anchor, ())
+
+    def __repr__(self):
+        return "<shapecheck hooks>"
+
+
+def _anchor() -> _Anchor:
+    if getattr(builtins, HOOK_BINOP, None) is None:
+        for name, fn in {**hook_functions(), **_PASSTHROUGH}.items():
+            setattr(builtins, name, fn)
+    return ANCHOR
+
+
+ANCHOR = _Anchor()
 
 
 @contextlib.contextmanager
@@ -118,7 +166,8 @@ _PASSTHROUGH = {HOOK_BINOP: _pass_operands, HOOK_CALL: _pass_operands, HOOK_METH
 def snapshot() -> list[SiteLog]:
     """The site logs, with each one's most recent run noted (the hooks keep that on `_Live`)."""
     for live in LIVE:
-        live.log.last = live.cur if live.cur is not _UNRECORDED else None
+        live.log.last = live.cur if live.cur is not _UNRECORDED and live.cur is not live.over else None
+        live.log.capped = live.over.count if live.over is not None else 0
     return [live.log for live in LIVE]
 
 
@@ -140,7 +189,8 @@ def hook_binop(sid, x, y):
             key = (tx, y.shape)
         else:
             key = _key((x, y))
-    elif tx in _PLAIN and ty in _PLAIN:
+    elif (tx is float or tx is int or (type(tx) is type and tx in _PLAIN)) and (
+            ty is float or ty is int or (type(ty) is type and ty in _PLAIN)):
         key = None
     else:
         key = _key((x, y))
@@ -174,13 +224,16 @@ def hook_call(sid, *fa):
     return fa
 
 
-_METHOD_TYPES = (types.MethodType, types.BuiltinMethodType)
+_METHOD = types.MethodType
+_BUILTIN_METHOD = types.BuiltinMethodType
 
 
 def hook_method(sid, *fa):
     f = fa[0]
     # Only real bound methods: reading `__self__` of anything else could run user code (`__getattr__`).
-    recv = f.__self__ if type(f) in _METHOD_TYPES else None
+    # Compared by identity: `type(f) in (...)` would run the == of a metaclass of the user's.
+    tf = type(f)
+    recv = f.__self__ if tf is _METHOD or tf is _BUILTIN_METHOD else None
     if type(recv) is ND:
         n = len(fa)
         if n == 1:
@@ -201,9 +254,10 @@ def hook_method(sid, *fa):
 
 def hook_assign(sid, value):
     s = LIVE[sid]
-    if type(value) is ND:
+    t = type(value)
+    if t is ND:
         key = (value.shape,)
-    elif type(value) in _PLAIN:
+    elif t is float or t is int or (type(t) is type and t in _PLAIN):
         key = None
     else:
         key = _key((value,))
@@ -233,54 +287,80 @@ def hook_augvalue(sid, value):
 
 # -- keys and descriptions ---------------------------------------------------
 
-_KINDS: dict[type, str] = {}
+_KINDS: dict[type, str] = {}  # only classes whose metaclass is `type`: their hash and == are identity
+_TYPE_DICT = type.__dict__["__dict__"]  # read through `type` itself: a metaclass may override attribute access
+_TYPE_NAME = type.__dict__["__name__"]
+
+
+def type_name(t: type) -> str:
+    """A class's __name__, read without running its metaclass."""
+    return _TYPE_NAME.__get__(t, type)
 
 
 def _module_of(t: type) -> str:
     """The top package a type comes from ("" when its __module__ is not a string, as a class may set)."""
-    mod = t.__dict__.get("__module__") if isinstance(getattr(t, "__dict__", None), types.MappingProxyType) else None
+    mod = _TYPE_DICT.__get__(t, type).get("__module__")
     return mod.partition(".")[0] if type(mod) is str else ""
 
 
 def kind_of_type(t: type) -> str:
     """ndarray, matrix, Series, DataFrame, list, tuple, scalar or other; cached per type."""
-    kind = _KINDS.get(t)
+    cacheable = type(t) is type
+    kind = _KINDS.get(t) if cacheable else None
     if kind is None:
         if issubclass(t, np.matrix):
             kind = "matrix"
         elif issubclass(t, ND):
             kind = "ndarray"
-        elif _module_of(t) == "pandas" and t.__name__ in ("Series", "DataFrame"):
-            kind = t.__name__  # recognised by module: pandas is never imported here
+        elif _module_of(t) == "pandas" and type_name(t) in ("Series", "DataFrame"):
+            kind = type_name(t)  # recognised by module: pandas is never imported here
         elif t is list or t is tuple:
-            kind = t.__name__
-        elif t in (int, float, bool, complex) or issubclass(t, np.generic):
+            kind = type_name(t)
+        elif t is int or t is float or t is bool or t is complex or issubclass(t, np.generic):
             kind = "scalar"
         else:
             kind = "other"
-        _KINDS[t] = kind
+        if cacheable:
+            _KINDS[t] = kind
     return kind
 
 
 _ARRAY_KINDS = frozenset({"ndarray", "matrix", "Series", "DataFrame"})
+_PANDAS_KINDS = frozenset({"Series", "DataFrame"})
+# An ndarray subclass may override `shape` or `dtype` with a property of its own, which the plain program
+# (numpy's C code) never reads: the recorder reads ndarray's own.
+_ND_SHAPE = ND.__dict__["shape"]
+_ND_DTYPE = ND.__dict__["dtype"]
 
 
 def _key(ops):
-    """A comparable key for any operands, or None when none of them is an array.  Never raises."""
+    """A comparable key for any operands, or None when none of them is an array.  Never raises for a
+    reason of its own.  A class with its own metaclass is keyed by id: its == and hash are not ours to run."""
     items = [_G]
     arrays = False
     try:
         for x in ops:
             t = type(x)
-            kind = _KINDS.get(t) or kind_of_type(t)
-            if kind in _ARRAY_KINDS:
+            if t is ND:
                 arrays = True
                 items.append((t, x.shape))
+                continue
+            if t is int or t is float:
+                items.append(t)
+                continue
+            plain = type(t) is type
+            kind = (_KINDS.get(t) if plain else None) or kind_of_type(t)
+            if kind in _ARRAY_KINDS:
+                arrays = True
+                shape = _ND_SHAPE.__get__(x) if kind == "ndarray" or kind == "matrix" else x.shape
+                items.append((t if plain else id(t), shape))
             elif kind == "list" or kind == "tuple":
                 items.append((t, len(x)))
             else:
-                items.append(t)
-    except Exception:  # pragma: no cover - a type we cannot inspect: record nothing, change nothing
+                items.append(t if plain else id(t))
+    except Exception as e:
+        if not raised_by_shapecheck(e):
+            raise
         STATE.internal_errors += 1
         return None
     return tuple(items) if arrays else None
@@ -291,9 +371,9 @@ def describe(x) -> Value:
     if x is _UNKNOWN_TARGET:
         return Value("unknown", None)
     t = type(x)
-    kind = kind_of_type(t)
+    kind = (_KINDS.get(t) if type(t) is type else None) or kind_of_type(t)
     if kind in ("ndarray", "matrix"):
-        return Value(kind, tuple(x.shape), str(x.dtype))
+        return Value(kind, _ND_SHAPE.__get__(x), str(_ND_DTYPE.__get__(x)))
     if kind == "Series":
         return Value(kind, tuple(x.shape), str(x.dtype), index=_index_text(x.index))
     if kind == "DataFrame":
@@ -301,15 +381,15 @@ def describe(x) -> Value:
         return Value(kind, tuple(x.shape), dtypes.pop() if len(dtypes) == 1 else "mixed", index=_index_text(x.index),
                      columns=_index_text(x.columns))
     if kind == "scalar":
-        dtype = str(x.dtype) if isinstance(x, np.generic) else t.__name__
-        literal = int(x) if t is int or isinstance(x, np.integer) else None
-        return Value(kind, (), dtype, type_name=t.__name__, literal=literal)
+        dtype = str(x.dtype) if issubclass(t, np.generic) else type_name(t)
+        literal = int(x) if t is int or issubclass(t, np.integer) else None
+        return Value(kind, (), dtype, type_name=type_name(t), literal=literal)
     if kind in ("list", "tuple"):
         literal = None
-        if t is tuple and len(x) <= 32 and all(type(d) is int or isinstance(d, np.integer) for d in x):
+        if t is tuple and len(x) <= 32 and all(type(d) is int or issubclass(type(d), np.integer) for d in x):
             literal = tuple(int(d) for d in x)
-        return Value(kind, _nested_shape(x), None, type_name=t.__name__, literal=literal)
-    return Value("other", None, None, type_name=t.__name__)
+        return Value(kind, _nested_shape(x), None, type_name=type_name(t), literal=literal)
+    return Value("other", None, None, type_name=type_name(t))
 
 
 def _nested_shape(x) -> tuple[int, ...]:
@@ -334,7 +414,8 @@ def _index_text(index) -> str:
 
 def _observe(s: _Live, key, operands, value=None, assigned: bool = False) -> None:
     """A key the site has not just seen: find or make its record.  For an assignment there are no
-    operands, and `value` is what was assigned."""
+    operands, and `value` is what was assigned.  Past the cap a run costs a dictionary look-up, as a
+    seen signature's does: nothing is described or kept."""
     if key is None:
         s.key = None
         s.cur = _UNRECORDED
@@ -342,23 +423,54 @@ def _observe(s: _Live, key, operands, value=None, assigned: bool = False) -> Non
     try:
         rec = s.sigs.get(key)
         if rec is None:
-            rec = _new_record(s.log.site, operands, value, assigned)
-            if len(s.sigs) < MAX_SIGNATURES:
+            if len(s.sigs) >= MAX_SIGNATURES:
+                rec = s.over
+                if rec is None:
+                    rec = s.over = Record(operands=())
+            else:
+                rec = _new_record(s.log.site, operands, value, assigned)
                 s.sigs[key] = rec
                 s.log.records.append(rec)
-            else:
-                s.log.capped += 1
         rec.count += 1
         s.key = key
         s.cur = rec
-    except Exception:  # pragma: no cover - a bug of ours must never reach the user's program
+    except Exception as e:
+        if not raised_by_shapecheck(e):
+            raise
         STATE.internal_errors += 1
         s.key = None
         s.cur = _UNRECORDED
 
 
+def raised_by_shapecheck(e: BaseException) -> bool:
+    """May a guard of ours swallow `e`?  Yes when our own computation raised it: our code, or what it
+    called (numpy, pandas, even a property of the user's that the plain program would never have read).
+    No when a signal handler raised it (a SIGALRM timeout that fired meanwhile): the plain program gets
+    that exception too, so it must propagate.  A handler's frame is in the traceback."""
+    handlers = _signal_handler_codes()
+    if not handlers:
+        return True
+    tb = e.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code in handlers:
+            return False
+        tb = tb.tb_next
+    return True
+
+
+def _signal_handler_codes() -> set:
+    codes = set()
+    for signum in signal.valid_signals():
+        handler = signal.getsignal(signum)
+        if type(handler) is types.MethodType:
+            handler = handler.__func__
+        if type(handler) is types.FunctionType:
+            codes.add(handler.__code__)
+    return codes
+
+
 def _new_record(site: Site, operands, value, assigned: bool) -> Record:
-    rec = Record(operands=tuple(describe(x) for x in operands))
+    rec = Record(operands=tuple(map(describe, operands)))  # map: no generator frame for a tracer to see
     if assigned:
         rec.result = describe(value)
         if site.value_of is not None:
@@ -373,7 +485,7 @@ def _new_record(site: Site, operands, value, assigned: bool) -> Record:
 def _attach_result(child: _Live, result: Value) -> None:
     """An assignment tells the call it assigns what came out of it (calls have no result hook)."""
     rec = child.cur
-    if rec is not _UNRECORDED and rec.result is None:
+    if rec is not _UNRECORDED and rec is not child.over and rec.result is None:
         rec.result = result
 
 
@@ -383,7 +495,7 @@ def _check_drift(s: _Live, site: Site, after: Value, own: Record) -> None:
         return
     for child_id, index in site.self_refs:
         rec = own if child_id == site.id else LIVE[child_id].cur
-        if rec is _UNRECORDED or index >= len(rec.operands):
+        if rec is _UNRECORDED or rec is LIVE[child_id].over or index >= len(rec.operands):
             continue
         before = rec.operands[index]
         if before.is_array and before.shape is not None and before.size and before.size > 1 \
@@ -399,14 +511,15 @@ def _analyse(site: Site, rec: Record, operands) -> None:
     vals = rec.operands
     if site.kind in ("binop", "compare") or (site.kind == "augassign" and len(vals) == 2):
         a, b = vals
-        if a.is_pandas and b.is_pandas:
+        a_pandas, b_pandas = a.kind in _PANDAS_KINDS, b.kind in _PANDAS_KINDS
+        if a_pandas and b_pandas:
             rec.aligned = _aligned(operands[0], operands[1])
         if not (a.shape is not None and b.shape is not None):
             return
-        if a.is_pandas or b.is_pandas:
+        if a_pandas or b_pandas:
             shape = _pandas_result(site.op, a, b, operands, rec.aligned)
             if shape is not None:
-                pv = a if a.is_pandas else b
+                pv = a if a_pandas else b
                 kind = "DataFrame" if "DataFrame" in (a.kind, b.kind) and len(shape) == 2 else "Series"
                 rec.result = Value(kind if len(shape) else "scalar", shape, "bool" if site.kind == "compare"
                                    else pv.dtype)
@@ -431,23 +544,30 @@ def _analyse(site: Site, rec: Record, operands) -> None:
         _analyse_call(site, rec)
 
 
+_SCALAR_PROXY = {"int": 0, "float": 0.0, "bool": False, "complex": 0j}  # a Python scalar's weak dtype
+
+
 def _result_dtype(a: Value, b: Value) -> str | None:
     try:
-        return str(np.result_type(*(np.dtype(v.dtype) if v.kind != "scalar" or v.dtype not in ("int", "float", "bool", "complex")
-                                   else {"int": 0, "float": 0.0, "bool": False, "complex": 0j}[v.dtype] for v in (a, b))))
-    except Exception:
+        x = _SCALAR_PROXY.get(a.dtype) if a.kind == "scalar" else None
+        y = _SCALAR_PROXY.get(b.dtype) if b.kind == "scalar" else None
+        return str(np.result_type(np.dtype(a.dtype) if x is None else x, np.dtype(b.dtype) if y is None else y))
+    except Exception as e:
+        if not raised_by_shapecheck(e):
+            raise
         return None
 
 
 def _analyse_call(site: Site, rec: Record) -> None:
-    from ._calls import result_of_call
-
     shape, error = result_of_call(site, rec.operands)
     if error:
         rec.error = error
     elif shape is not None:
-        arrays = [v for v in rec.operands if v.kind in ("ndarray", "matrix")]
-        dtype = arrays[0].dtype if arrays else None
+        dtype = None
+        for v in rec.operands:
+            if v.kind == "ndarray" or v.kind == "matrix":
+                dtype = v.dtype
+                break
         rec.result = Value("ndarray", shape, dtype)
 
 
@@ -467,7 +587,9 @@ def _pandas_result(op: str, a: Value, b: Value, operands, aligned) -> tuple[int,
                 return (len(x.index.union(y.index)), len(x.columns.union(y.columns)))
             df, ser = (x, y) if a.kind == "DataFrame" else (y, x)
             return (len(df.index), len(df.columns.union(ser.index)))
-        except Exception:
+        except Exception as e:
+            if not raised_by_shapecheck(e):
+                raise
             return None
     p, o = (a, b) if a.is_pandas else (b, a)
     if o.kind == "scalar" or tuple(o.shape) == tuple(p.shape):
@@ -487,5 +609,7 @@ def _aligned(x, y) -> bool | None:
         if kx == "DataFrame":
             return bool(x.columns.equals(y.index))
         return bool(y.columns.equals(x.index))
-    except Exception:
+    except Exception as e:
+        if not raised_by_shapecheck(e):
+            raise
         return None

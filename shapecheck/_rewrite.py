@@ -22,6 +22,7 @@ import ast
 import operator
 import re
 import sys
+import threading
 import types
 from dataclasses import dataclass, replace
 
@@ -99,14 +100,34 @@ KNOWN_RESULTS = frozenset("""
 """.split())
 MODULE_ROOTS = frozenset({"numpy", "pandas", "math", "scipy", "random", "os", "sys", "time"})
 
+# Python 3.11's converters between syntax trees and Python objects (ast.parse, compile of a tree) keep one
+# recursion counter per interpreter (CPython gh-106905): two threads converting at once can fail with
+# "SystemError: AST constructor recursion depth mismatch".  Plain imports never convert; ours do, so
+# every conversion of ours holds this lock (callers that parse before rewriting should hold it too).
+AST_LOCK = threading.RLock()
+
 _IGNORE = re.compile(r"#\s*shapecheck:\s*ignore(?:\[([A-Za-z0-9_,\s]+)\])?")
 OPT_OUT = "SHAPECHECK_DONT_REWRITE"
+
+
+_LINE_END = re.compile(r"(\r\n|\r|\n)")
+
+
+def source_lines(source: str) -> list[str]:
+    """The lines of Python source with their ends, split where the tokenizer splits them: at `\r\n`, `\r`
+    and `\n` only.  (str.splitlines also splits at form feeds, `\v`, `\x1c`-`\x1e`, `\x85`, U+2028/9,
+    which are not line ends to Python, and every later line number would be off.)"""
+    parts = _LINE_END.split(source)
+    lines = [parts[k] + parts[k + 1] for k in range(0, len(parts) - 1, 2)]
+    if parts[-1]:
+        lines.append(parts[-1])
+    return lines
 
 
 def ignored_codes(source: str) -> dict[int, frozenset[str]]:
     """Line -> codes silenced there by `# shapecheck: ignore[SC101]` (`*` for a bare ignore)."""
     found = {}
-    for lineno, line in enumerate(source.splitlines(), 1):
+    for lineno, line in enumerate(source_lines(source), 1):
         m = _IGNORE.search(line)
         if m:
             codes = m.group(1)
@@ -123,7 +144,7 @@ class _Source:
     """Source text by AST position (ast columns are UTF-8 byte offsets)."""
 
     def __init__(self, source: str):
-        self.lines = [line.encode("utf-8") for line in source.splitlines(keepends=True)]
+        self.lines = [line.encode("utf-8") for line in source_lines(source)]
 
     def segment(self, node: ast.AST) -> str:
         first, last = node.lineno - 1, node.end_lineno - 1
@@ -332,11 +353,19 @@ def _own_nodes(body: list[ast.stmt]):
 class Rewriter(ast.NodeTransformer):
     """Rewrite one module (or one function's source); collects the static `Site`s it creates."""
 
-    def __init__(self, source: str, path: str, first_id: int):
+    def __init__(self, source: str, path: str, first_id: int = 0):
+        # Sites are numbered from 0 while rewriting; when the whole module (or function) is rewritten,
+        # their ids are claimed from the recorder in one step and the numbers shifted (`first_id` is
+        # no longer used: another thread may claim ids between a caller's look-up and the rewrite).
+        self.source = source
         self.src = _Source(source)
         self.path = path
-        self.next_id = first_id
+        self.next_id = 0
         self.sites: list[Site] = []
+        self.id_nodes: list[ast.Constant] = []  # every site id in the generated code
+        self.untraced: list[int] = []  # lines of statements left as written (too deeply nested to rewrite)
+        self._pristine: ast.Module | None = None
+        self._depth = 0
         # Where each site's operation instruction sits (AST byte offsets): how a traceback is mapped
         # back to a site.  None for assignments, which never raise and share their value's position.
         self.positions: list[tuple[int, int, int, int] | None] = []
@@ -352,6 +381,15 @@ class Rewriter(ast.NodeTransformer):
     # -- scopes -----------------------------------------------------------
 
     def visit_Module(self, node: ast.Module) -> ast.Module:
+        self._depth += 1
+        try:
+            node = self._module(node)
+        finally:
+            self._depth -= 1
+        self._done()
+        return node
+
+    def _module(self, node: ast.Module) -> ast.Module:
         self.scan(node)
         functions, methods = set(), set()
         for sub in ast.walk(node):
@@ -386,10 +424,38 @@ class Rewriter(ast.NodeTransformer):
 
     def visit_FunctionDef(self, node):
         # Decorators, defaults and annotations run once, at definition: left as written.
-        self.scopes.append(_Scope(self._qual(node.name), node.body))
-        node.body = self._stmts(node.body)
-        self.scopes.pop()
+        self._depth += 1
+        try:
+            self.scopes.append(_Scope(self._qual(node.name), node.body))
+            node.body = self._stmts(node.body)
+            self.scopes.pop()
+        finally:
+            self._depth -= 1
+        self._done()
         return node
+
+    def _done(self) -> None:
+        """A def or the module rewritten: when it is the outermost (the unit rewritten), claim the ids."""
+        if self._depth == 0 and self.sites:
+            from . import _recorder  # the recorder imports this module
+
+            def number(first: int) -> list[Site]:
+                return [_shift(site, first) for site in self.sites]
+
+            self.sites = _recorder.claim(number)
+            first = self.sites[0].id
+            for const in self.id_nodes:
+                const.value += first
+            self.lookups = {sid + first: pos for sid, pos in self.lookups.items()}
+        if self._depth == 0 and self.untraced:
+            from . import _recorder
+
+            _recorder.STATE.untraced.extend(f"{self.path}:{line}" for line in self.untraced)
+
+    def _hook(self, hook: str, sid: int, args: list[ast.AST], start: ast.AST, then: Loc) -> ast.Call:
+        call = _hook_call(hook, sid, args, start, then)
+        self.id_nodes.append(call.args[0])
+        return call
 
     visit_AsyncFunctionDef = visit_FunctionDef
 
@@ -397,6 +463,13 @@ class Rewriter(ast.NodeTransformer):
         self.scopes.append(_Scope(self._qual(node.name), node.body))
         node.body = self._stmts(node.body)
         self.scopes.pop()
+        # A class body looks its free names up in its namespace first (LOAD_NAME), and a metaclass's
+        # __prepare__ may log or refuse look-ups: declared global, the hooks are found without asking it.
+        # A declaration compiles to nothing: no instruction, no line event.
+        hooks = sorted({n.id for n in _own_nodes(node.body) if isinstance(n, ast.Name) and n.id.startswith("__sc_")})
+        if hooks:
+            at = 1 if ast.get_docstring(node, clean=False) is not None else 0
+            node.body.insert(at, _at(ast.Global(names=hooks), _pos(node.body[at])))
         return node
 
     def visit_Lambda(self, node):
@@ -432,12 +505,36 @@ class Rewriter(ast.NodeTransformer):
     def _stmts(self, body: list[ast.stmt]) -> list[ast.stmt]:
         out = []
         for stmt in body:
-            new = self.visit(stmt)
+            new = self._statement(stmt)
             if isinstance(new, list):
                 out.extend(new)
             elif new is not None:
                 out.append(new)
         return out
+
+    def _statement(self, stmt: ast.stmt):
+        """One statement rewritten; one nested too deeply for this recursive rewriter (a 500-term sum) is
+        left as written, and only it: the sites made for it are dropped."""
+        marks = len(self.sites), len(self.id_nodes), len(self.scopes)
+        try:
+            return self.visit(stmt)
+        except RecursionError:
+            del self.sites[marks[0]:], self.positions[marks[0]:], self.id_nodes[marks[1]:], self.scopes[marks[2]:]
+            self.lookups = {sid: pos for sid, pos in self.lookups.items() if sid < marks[0]}
+            self.next_id = marks[0]
+            self.untraced.append(stmt.lineno)
+            return self._as_written(stmt)
+
+    def _as_written(self, stmt: ast.stmt) -> ast.stmt:
+        """The statement as parsed (the rewriter changes nodes in place): found again in a fresh parse."""
+        if self._pristine is None:
+            with AST_LOCK:
+                self._pristine = ast.parse(self.source)
+        want = (type(stmt), _pos(stmt))
+        for node in ast.walk(self._pristine):
+            if isinstance(node, ast.stmt) and (type(node), _pos(node)) == want:
+                return node
+        raise RecursionError("statement not found again")  # pragma: no cover - the file parsed once already
 
     # -- sites ------------------------------------------------------------
 
@@ -483,7 +580,7 @@ class Rewriter(ast.NodeTransformer):
 
     def _wrap_op(self, node, fn: str, sid: int, left, right) -> ast.AST:
         op = _pos(node)
-        pre = _hook_call(HOOK_BINOP, sid, [left, right], node, op)
+        pre = self._hook(HOOK_BINOP, sid, [left, right], node, op)
         new = _at(ast.Call(func=_name(f"__sc_{fn}__", first_pos(node)),
                            args=[_at(ast.Starred(value=pre, ctx=ast.Load()), op)], keywords=[]), op)
         new._sc_sid = sid
@@ -550,7 +647,7 @@ class Rewriter(ast.NodeTransformer):
             # The lookup of the method raises AttributeError for a Series' missing numpy method: where
             # it is looked up (`x.meth`) is a site position too.
             self.lookups[sid] = _pos(func)
-        pre = _hook_call(HOOK_METHOD if is_method else HOOK_CALL, sid, [func] + list(node.args), node, op)
+        pre = self._hook(HOOK_METHOD if is_method else HOOK_CALL, sid, [func] + list(node.args), node, op)
         new = _at(ast.Call(func=_name(CALL, first_pos(node)), args=[_at(ast.Starred(value=pre, ctx=ast.Load()), op)],
                            keywords=node.keywords), op)
         new._sc_sid = sid
@@ -584,17 +681,17 @@ class Rewriter(ast.NodeTransformer):
                                                                                              ast.Subscript))
         self_refs = () if deliberate else tuple(self._self_refs(value, target_texts))
         if value_sid is not None:
-            vsite = self.sites[value_sid - self.sites[0].id]
+            vsite = self.sites[value_sid]
             if vsite.kind in ("binop", "compare") or vsite.callee in KNOWN_RESULTS:
                 # The site's own record gives the value's shape: note the targets there instead of
                 # paying for a hook on every run.
-                self.sites[value_sid - self.sites[0].id] = replace(vsite, targets=target_texts, self_refs=self_refs)
+                self.sites[value_sid] = replace(vsite, targets=target_texts, self_refs=self_refs)
                 return node
         sid = self._site(value, "assign", "=", [], targets=target_texts, self_refs=self_refs,
                          value_of=getattr(value, "_sc_sid", None))
         # Next in the plain program: the store into the target (or, for `a = b = v`, a copy at the statement).
         then = _pos(targets[0]) if len(targets) == 1 else _pos(node)
-        node.value = _hook_call(HOOK_ASSIGN, sid, [value], value, then)
+        node.value = self._hook(HOOK_ASSIGN, sid, [value], value, then)
         return node
 
     def _self_refs(self, value: ast.AST, targets: tuple[str, ...]):
@@ -603,7 +700,7 @@ class Rewriter(ast.NodeTransformer):
         sid = getattr(value, "_sc_sid", None)
         if sid is None:
             return
-        site = self.sites[sid - self.sites[0].id]
+        site = self.sites[sid]
         if site.kind != "binop" or site.op == "@":
             return
         orig = value._sc_orig
@@ -643,9 +740,18 @@ class Rewriter(ast.NodeTransformer):
         sid = self._site(node, "augassign", symbol + "=", [target, node.value], texts=texts,
                          text=self.src.segment(node), aug_target=how)
         if how is not None and how[2] == ("held",):
-            target.slice = _hook_call(HOOK_KEY, sid, [target.slice], target.slice, _pos(target))
-        node.value = _hook_call(HOOK_AUGVALUE, sid, [node.value], node.value, _pos(node))
+            target.slice = self._hook(HOOK_KEY, sid, [target.slice], target.slice, _pos(target))
+        node.value = self._hook(HOOK_AUGVALUE, sid, [node.value], node.value, _pos(node))
         return node
+
+
+def _shift(site: Site, first: int) -> Site:
+    """A site numbered from 0 renumbered from `first`, with the ids it refers to."""
+    return replace(site, id=site.id + first,
+                   operands=tuple(replace(o, child=o.child + first) if o.child is not None else o
+                                  for o in site.operands),
+                   self_refs=tuple((sid + first, index) for sid, index in site.self_refs),
+                   value_of=site.value_of + first if site.value_of is not None else None)
 
 
 def _mark_test(node: ast.AST) -> None:
@@ -684,24 +790,53 @@ def _is_text(node: ast.AST) -> bool:
 
 @dataclass
 class Rewritten:
-    """A compiled, rewritten module and what the recorder must know about its sites."""
+    """A compiled, rewritten module and what the recorder must know about its sites.
+
+    Every code object in `code` carries the recorder's anchor among its constants (no instruction loads
+    it): a library that ships a function by value to another process (cloudpickle, as joblib, dask and ray
+    do) pickles the anchor with it, and unpickling it installs the hooks there, so the rewritten code runs.
+    """
 
     code: types.CodeType
     sites: list[Site]
     positions: list[tuple[int, int, int, int] | None]  # parallel to sites
     lookups: dict[int, tuple[int, int, int, int]]  # method sites: where the method is looked up
 
+    def __post_init__(self):
+        from ._recorder import ANCHOR  # the recorder imports this module
+
+        if self.code is not None:  # None: a notebook cell, which IPython compiles itself
+            self.code = _anchored(self.code, ANCHOR)
+
+
+def anchored(code: types.CodeType) -> types.CodeType:
+    """Rewritten code, able to run in a process that unpickles it (see `_recorder.ANCHOR`)."""
+    from ._recorder import ANCHOR
+
+    return _anchored(code, ANCHOR)
+
+
+def _anchored(code: types.CodeType, anchor) -> types.CodeType:
+    consts = tuple(_anchored(c, anchor) if isinstance(c, types.CodeType) else c for c in code.co_consts)
+    return code.replace(co_consts=consts + (anchor,))
+
 
 def rewrite(source: str, filename: str, path: str, first_id: int, tree: ast.Module | None = None) -> Rewritten:
     """Rewrite and compile module source.
 
     `filename` is the real file name (tracebacks read the source from it); `path`
-    is how reports show it.  Raises SyntaxError exactly as `compile` would.
+    is how reports show it.  Raises SyntaxError exactly as `compile` would.  The
+    sites' ids are claimed from the recorder while rewriting (`first_id` is kept
+    for the callers' sake and not used).
     """
     if tree is None:
-        tree = ast.parse(source, filename)
+        with AST_LOCK:
+            tree = ast.parse(source, filename)
     if opted_out(tree):
-        return Rewritten(compile(tree, filename, "exec", dont_inherit=True), [], [], {})
+        with AST_LOCK:
+            return Rewritten(compile(tree, filename, "exec", dont_inherit=True), [], [], {})
     rw = Rewriter(source, path, first_id)
     tree = rw.visit(tree)
-    return Rewritten(compile(tree, filename, "exec", dont_inherit=True), rw.sites, rw.positions, rw.lookups)
+    with AST_LOCK:
+        code = compile(tree, filename, "exec", dont_inherit=True)
+    return Rewritten(code, rw.sites, rw.positions, rw.lookups)

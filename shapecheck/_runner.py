@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from . import _recorder
 from ._errors import UsageError
-from ._rewrite import rewrite
+from ._rewrite import AST_LOCK, rewrite
 
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
@@ -114,7 +114,8 @@ def compile_file(filename: str, source: str):
     A SyntaxError is the user's and propagates.  Any other failure is shapecheck's own: the file then
     runs as written, untraced, and the report counts an internal error.
     """
-    tree = ast.parse(source, filename)
+    with AST_LOCK:
+        tree = ast.parse(source, filename)
     try:
         rw = rewrite(source, filename, display_path(filename), _recorder.next_id(), tree)
     except SyntaxError:

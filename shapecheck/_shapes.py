@@ -5,7 +5,11 @@ Every function returns the result shape, or None when numpy would raise.
 
 from __future__ import annotations
 
+from builtins import any, bool, enumerate, int, isinstance, len, max, reversed, set, str, tuple, zip  # noqa: A004
 from collections.abc import Sequence
+
+# The builtins above are bound at import: the recorder's slow path runs this module, and must not call a
+# script's replacement of a builtin.
 
 Shape = tuple[int, ...]
 

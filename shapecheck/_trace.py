@@ -20,7 +20,6 @@ import functools
 import inspect
 import linecache
 import re
-import threading
 import types
 import warnings
 
@@ -28,7 +27,7 @@ from . import _recorder, _rules
 from ._crash import annotate
 from ._errors import ShapeError, ShapeWarning
 from ._report import Finding
-from ._rewrite import Rewriter, _Scope
+from ._rewrite import AST_LOCK, Rewriter, _Scope, anchored
 from ._runner import display_path
 
 
@@ -74,12 +73,22 @@ class _Sites:
         self.filename = filename
         self.reported: set[tuple[int, str]] = set()
         self.seen = -1  # records made at the sites when last looked at, to skip the rules when nothing is new
+        live = _recorder.LIVE
+        self.first = live[ids[0]].log.site if ids else None
+
+    def here(self) -> bool:
+        """Are the sites this process's?  A traced function shipped by value to a worker (joblib, dask) runs
+        there with hooks that record nothing, and its ids, if any, are other code's."""
+        live = _recorder.LIVE
+        return not self.ids or (len(live) > self.ids[-1] and live[self.ids[0]].log.site == self.first)
 
 
 # id(code) -> (code, (sites, None) or (None, why)).  Keyed by identity, the code kept alive so that the id is
 # not reused: equal code objects from different files compare equal.
 _CACHE: dict[int, tuple[types.CodeType, tuple]] = {}
-_LOCK = threading.RLock()  # re-entrant: a source loader may import a module that traces
+# Re-entrant (a source loader may import a module that traces); the rewriter's own lock, because parsing
+# and compiling trees must not run in two threads at once on Python 3.11 (see _rewrite.AST_LOCK).
+_LOCK = AST_LOCK
 
 
 def _compiled(code: types.CodeType, globals_: dict) -> tuple[_Sites | None, str | None]:
@@ -141,6 +150,7 @@ def _compile(code: types.CodeType, globals_: dict) -> tuple[_Sites | None, str |
         new = _compile_def(node, code, filename, imported)
     if new is None or set(new.co_freevars) - set(code.co_freevars):
         return None, "its closure could not be rebuilt"
+    new = anchored(new)
     _recorder.install()
     _recorder.register(rw, filename)
     ids = range(rw.sites[0].id, rw.sites[-1].id + 1) if rw.sites else range(0)
@@ -462,6 +472,8 @@ class _Traced:
     def _report(self, strict: bool) -> None:
         __tracebackhide__ = True
         sites = self.sites
+        if not sites.here():
+            return
         logs = _logs(sites.ids)
         made = sum(len(log.records) + len(log.drift) for log in logs)
         if made == sites.seen:

@@ -474,3 +474,29 @@ def test_notebook_cells_are_traced(tmp_path):
     assert "runs untraced" not in run.stdout + run.stderr
     assert "True [3. 3.] (3,)" in run.stdout
     assert "SC101 warning at " in run.stderr and "`x - self.__w`" in run.stderr  # the last cell's (3, 1) - (3,)
+
+
+def test_a_traced_function_shipped_by_value_runs_in_a_fresh_worker(tmp_path):
+    """joblib/loky send functions by value with cloudpickle: a worker without shapecheck's hooks must run the
+    traced function's code as the plain one (cloudpickle is in the test extra)."""
+    script = tmp_path / "ship.py"
+    script.write_text(textwrap.dedent('''
+        import pickle, subprocess, sys
+        import cloudpickle
+        import numpy as np
+        import shapecheck
+
+        @shapecheck.trace
+        def step(x, w):
+            return [float(v) for v in np.sum(x @ w - 1, axis=0)]
+
+        payload = cloudpickle.dumps((step, np.ones((3, 4)), np.ones((4, 2))))
+        worker = "import pickle, sys; f, x, w = pickle.loads(sys.stdin.buffer.read()); print(f(x, w))"
+        p = subprocess.run([sys.executable, "-c", worker], input=payload, capture_output=True)
+        print(p.returncode, p.stdout.decode().strip(), p.stderr.decode().strip()[-300:])
+    '''))
+    import subprocess
+    import sys
+
+    p = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert p.stdout == "0 [9.0, 9.0] \n", p.stderr
