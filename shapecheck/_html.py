@@ -202,7 +202,7 @@ def _heat(t: float) -> str:
 
 def fragment(report: Report, *, log: bool = False, show_info: bool = False) -> str:
     """The report as one `<div>`: for a notebook output, or the body of `page`."""
-    from ._render import MAX_SIGNATURES, SILENCE, _visible, summary
+    from ._render import MAX_SIGNATURES, SILENCE, _visible, summary, untraced_line
 
     out = [f'<div style="{FONT}">', f'<p style="margin:4px 0"><b>{_e(summary(report))}</b></p>']
     shown = _visible(report, show_info)
@@ -226,8 +226,7 @@ def fragment(report: Report, *, log: bool = False, show_info: bool = False) -> s
         worst = min(shown, key=lambda f: (rank(f.severity), f.site.path, f.site.line, f.code))
         out.append(f'<p style="color:#57606a">{_e(SILENCE.format(code=worst.code))}</p>')
     if report.untraced:
-        out.append(f"<p>shapecheck: could not rewrite {_e(', '.join(report.untraced))}: ran as written, untraced; "
-                   f"please report it</p>")
+        out.append(f"<p>{_e(untraced_line(report))}</p>")
     if report.internal_errors:
         out.append(f"<p>shapecheck: {report.internal_errors} internal error(s) while recording were ignored; "
                    f"please report them</p>")

@@ -68,8 +68,7 @@ def text(report: Report, *, log: bool = False, show_info: bool = False, width: i
     if shown:
         out += ["", textwrap.fill(SILENCE.format(code=_ordered(shown)[0].code), width)]
     if report.untraced:
-        out += ["", f"shapecheck: could not rewrite {', '.join(report.untraced)}: ran as written, untraced; "
-                    f"please report it"]
+        out += ["", untraced_line(report)]
     if report.internal_errors:
         out += ["", f"shapecheck: {report.internal_errors} internal error(s) while recording were ignored; "
                     f"please report them"]
@@ -223,6 +222,12 @@ def markdown(report: Report, *, log: bool = False, show_info: bool = True) -> st
 
 def json(report: Report, *, log: bool = False) -> str:
     return _json.dumps(report.to_dict(log=log), indent=2) + "\n"
+
+
+def untraced_line(report: Report) -> str:
+    """Code that ran as written: a file shapecheck could not decode or rewrite, or `file:line`, a statement
+    nested too deeply to rewrite (a failure of shapecheck's own is counted in internal_errors too)."""
+    return f"shapecheck: ran as written, without shape checks: {', '.join(report.untraced)}"
 
 
 def render(report: Report, format: str = "text", **options) -> str:

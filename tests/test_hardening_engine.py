@@ -319,3 +319,12 @@ def test_a_prepare_namespace_sees_only_the_programs_own_lookups(tmp_path):
     '''), tmp_path)
     assert traced.hooked > 0
     assert "'np'" in repr(traced.namespace["seen"])
+
+
+def test_the_text_report_says_which_statement_ran_unchecked(tmp_path):
+    terms = " + ".join(f"a{i % 2}" for i in range(500))
+    (tmp_path / "deep.py").write_text(f"import numpy as np\na0 = np.zeros(3); a1 = np.ones(3)\ns = {terms}\n")
+    run = shapecheck("deep.py", cwd=tmp_path)
+    assert run.status == 0
+    assert "shapecheck: ran as written, without shape checks: deep.py:3\n" in run.stderr
+    assert "please report" not in run.stderr
