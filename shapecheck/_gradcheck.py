@@ -46,6 +46,7 @@ from ._graddiag import (
     diagnose_values,
     overall,
     predict,
+    safe_norm,
     tolerance,
 )
 from ._gradreport import GradReport, GradRow
@@ -61,6 +62,8 @@ AUTO_COORDS = 4  # the largest |analytic| entry and three more, weighted towards
 SAMPLE_DEFAULT = 10
 # A disagreement is re-checked at s/2, s/8, s/32 (2 evaluations each) until the numbers settle.
 RECHECK_LEVELS = 3
+# auto stops re-checking a row once this many probes are confirmed wrong on a smooth loss.
+ENOUGH_CONFIRMED = 2
 # Relative disagreement confirmed by one re-check: a sign (2), a factor of 2 or more (0.5), a zero (1).
 GROSS = 0.45
 DIRECTIONS_DEFAULT = 8
@@ -442,7 +445,7 @@ class _LeafCheck:
             u = np.array(self.g.reshape(-1), dtype=np.float64)
         else:
             u = np.random.default_rng([self.seed, self.i, 1 + j]).standard_normal(self.n)
-        u /= np.linalg.norm(u)
+        u /= safe_norm(u)
         return u
 
     def _displace(self, j: int, t: float, where: str | None) -> tuple[np.ndarray, float | None, float | None]:
@@ -566,8 +569,13 @@ class _LeafCheck:
         rough = np.zeros(len(verdicts), bool)
         gf = np.asarray(g, dtype=np.float64).reshape(-1)
         dir_extra = m.dirs.absdot(m.atol + m.rtol * np.abs(gf)) if len(m.dirs) and bad[nc:].any() else None
+        confirmed = 0
         for p in order:
             p = int(p)
+            if self.plan.budget is not None and confirmed >= ENOUGH_CONFIRMED:
+                # The row is settled as wrong; the budget is not spent on what cannot change it.
+                verdicts[p] = UNCONFIRMED
+                continue
             if not np.isfinite(pred[p]):
                 verdicts[p] = WRONG
                 continue
@@ -588,6 +596,7 @@ class _LeafCheck:
             verdicts[p] = verdict
             self._store(m, p, nc, rc.best)
             rough[p] = verdict == WRONG and rc.rough
+            confirmed += verdict == WRONG and not rc.rough
         m.coord_verdict, m.dir_verdict = verdicts[:nc], verdicts[nc:]
         m.rough = rough
 
@@ -711,8 +720,8 @@ def _row_stats(g: np.ndarray, m: Measurements) -> dict[str, Any]:
     if not use.any():
         return out
     pu, nu = pred[use], num[use]
-    denom = np.linalg.norm(pu) + np.linalg.norm(nu)
-    out["rel_error"] = float(np.linalg.norm(pu - nu) / denom) if denom > 0 else 0.0
+    denom = safe_norm(pu) + safe_norm(nu)
+    out["rel_error"] = float(safe_norm(pu - nu) / denom) if denom > 0 else 0.0
     cu = np.flatnonzero(use[:nc])
     if len(cu):
         w = cu[np.argmax(err[cu])]
@@ -966,8 +975,8 @@ def _check_one(ev: _Evaluator, i: int, leaf: _gradtree.Leaf, g: np.ndarray | Non
         status = "wrong"
         diag = diagnose_values(leaf.name, label, g, m, dims, code)
         if unconfirmed:
-            notes.append(f"{unconfirmed} more probe(s) disagreed but were not re-checked (budget); "
-                         f"{wrong} confirmed wrong by re-checks with smaller steps.")
+            notes.append(f"{wrong} probe(s) confirmed wrong by re-checks with smaller steps; {unconfirmed} more "
+                         "disagreed and were not re-checked (the row was settled, or the budget ran out).")
         wrong += unconfirmed
     elif unconfirmed:
         # Never ok: a disagreement nobody settled may be a real error.

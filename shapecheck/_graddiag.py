@@ -11,6 +11,7 @@ loss, so every hypothesis is free.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -164,12 +165,23 @@ def scale_fit(g: np.ndarray, m: Measurements, mask: np.ndarray | None = None) ->
     inliers = np.abs(ratios - c) <= 0.05 * abs(c)
     if not inliers.any():
         return None
-    c = float(np.dot(pred[signal][inliers], num[signal][inliers]) / np.dot(num[signal][inliers], num[signal][inliers]))
+    pi, ni = pred[signal][inliers], num[signal][inliers]
+    unit = float(np.max(np.abs(ni)))  # scaled first: losses of 1e200 must not overflow the dot products
+    c = float(np.dot(pi / unit, ni / unit) / np.dot(ni / unit, ni / unit))
     if not np.isfinite(c) or c == 0:
         return None
     gc = np.asarray(g, dtype=np.float64) / c
     ok = agrees(gc, m, use)
     return _round_factor(c) if _mostly(ok, _rough(m, use), _signal(gc, m, use), 1) else None
+
+
+def safe_norm(v: np.ndarray) -> float:
+    """The Euclidean norm without overflow or underflow (gradients of 1e200 or 1e-200)."""
+    v = np.asarray(v, dtype=np.float64)
+    top = float(np.max(np.abs(v), initial=0.0))
+    if top == 0 or not math.isfinite(top):
+        return top
+    return top * float(np.linalg.norm(v / top))
 
 
 def _round_factor(c: float) -> float:
@@ -368,8 +380,8 @@ def diagnose_values(name: str, gname: str, g: np.ndarray, m: Measurements, dims:
         return GradDiagnosis("unknown", None,
                              f"analytic {pred[0]:.4g} vs numeric {numeric[0]:.4g}{ratio}: a single probe cannot tell "
                              "a sign or a factor from any other error; look at the lines that compute it.")
-    denom = np.linalg.norm(pred) * np.linalg.norm(numeric)
-    cos = float(np.dot(pred, numeric) / denom) if denom > 0 else float("nan")
+    denom = safe_norm(pred) * safe_norm(numeric)
+    cos = float(np.dot(pred / safe_norm(pred), numeric / safe_norm(numeric))) if denom > 0 else float("nan")
     hint = (" Roughly the right direction: a wrong factor inside the chain that produces it (an activation's "
             "derivative taken of the wrong array, a missing term)?" if cos > 0.5 else
             " Barely related: a wrong array or derivative in the chain that produces it (an activation's derivative "
