@@ -86,6 +86,24 @@ class GradInputError(TypeError, ValueError):
     of shapecheck's own; a TypeError and a ValueError, as the checks it replaces raised either."""
 
 
+def one_line(exc: BaseException, own: bool) -> str:
+    """One line for a check that could not run: gradcheck's own reason, or what the user's function raised, and where."""
+    try:
+        text = str(exc)
+    except Exception:
+        text = "<exception str() failed>"
+    text = text.strip().splitlines()[0] if text.strip() else ""
+    if own:
+        return text.removeprefix("gradcheck: ")
+    try:
+        notes = [n for n in exc.__notes__ if isinstance(n, str) and n.startswith("shapecheck.gradcheck: raised by ")]
+    except Exception:
+        notes = []
+    where = (notes[0].removeprefix("shapecheck.gradcheck: ").split("; your parameters")[0] if notes
+             else "raised during the gradient check")
+    return f"{where}: {type(exc).__name__}" + (f": {text}" if text else "")
+
+
 def _notify(report: GradReport) -> None:
     for listener in list(_LISTENERS):
         try:
