@@ -21,6 +21,7 @@ import dataclasses
 import difflib
 import functools
 import inspect
+import itertools
 import math
 import numbers
 import random
@@ -43,7 +44,11 @@ from ._graddiag import (
     GradDiagnosis,
     Measurements,
     diagnose_shape,
+    FIT_SLACK,
     diagnose_values,
+    fits,
+    scale_fit,
+    dir_allowance,
     overall,
     predict,
     safe_norm,
@@ -62,6 +67,9 @@ AUTO_COORDS = 4  # the largest |analytic| entry and three more, weighted towards
 SAMPLE_DEFAULT = 10
 # A disagreement is re-checked at s/2, s/8, s/32 (2 evaluations each) until the numbers settle.
 RECHECK_LEVELS = 3
+SCALES = (0.5, 0.125, 1 / 32)
+# A re-check may clear a disagreement within this part of it (or twice the first noise), not within any wider noise band.
+INFORMATIVE = 1 / 3
 # auto stops re-checking a row once this many probes are confirmed wrong on a smooth loss.
 ENOUGH_CONFIRMED = 2
 # Relative disagreement confirmed by one re-check: a sign (2), a factor of 2 or more (0.5), a zero (1).
@@ -237,8 +245,7 @@ class _Evaluator:
 
     def modified(self) -> list[str]:
         """Names of parameters the user's functions changed in place (on our copy)."""
-        return [self.names[i] for i, (f, p) in enumerate(zip(self.flat, self.pristine))
-                if not np.array_equal(f, p, equal_nan=True)]
+        return [self.names[i] for i, (f, p) in enumerate(zip(self.flat, self.pristine)) if not _equal(f, p)]
 
     def restore(self, i: int) -> None:
         self.flat[i][...] = self.pristine[i]
@@ -262,6 +269,18 @@ def _same(a: float, b: float, eps: float) -> bool:
     return a == b or abs(a - b) <= 4 * eps * max(abs(a), abs(b))
 
 
+def _equal(a: np.ndarray, b: np.ndarray) -> bool:
+    # Chunked: np.array_equal(equal_nan=True) copies both arrays through boolean masks.
+    return all(np.array_equal(a[lo:lo + _CHUNK], b[lo:lo + _CHUNK], equal_nan=True)
+               for lo in range(0, a.size, _CHUNK))
+
+
+def _absmax(x: np.ndarray) -> float:
+    # The largest finite |x|, in chunks (no temporary of x's size).
+    return max((float(np.max(np.abs(c), initial=0.0, where=np.isfinite(c)))
+                for c in (x[lo:lo + _CHUNK] for lo in range(0, x.size, _CHUNK))), default=0.0)
+
+
 def _same_grads(a: list, b: list) -> bool:
     for x, y in zip(a, b):
         if (x is None) != (y is None):
@@ -271,7 +290,7 @@ def _same_grads(a: list, b: list) -> bool:
         if x.shape != y.shape:
             return False
         xf, yf = x.reshape(-1), y.reshape(-1)
-        scale = float(np.max(np.abs(xf), initial=0.0, where=np.isfinite(xf)))
+        scale = _absmax(xf)
         atol = 64 * np.finfo(np.float64).eps * scale + 1e-300
         # In chunks: the temporaries stay small next to the gradients themselves.
         for lo in range(0, xf.size, _CHUNK):
@@ -280,7 +299,7 @@ def _same_grads(a: list, b: list) -> bool:
     return True
 
 
-_CHUNK = 1 << 16
+_CHUNK = 1 << 13
 
 
 def _as_grad(value: Any, name: str, work: list[np.ndarray], keep: bool) -> np.ndarray | None:
@@ -399,8 +418,8 @@ class _LeafCheck:
         self.seed = seed
         self.rng = np.random.default_rng([seed, i])
         self.dtype = ev.arrays[i].dtype
-        # float64 parameters: a view of the user's array, no copy.
-        self.x = np.asarray(ev.pristine[i], dtype=np.float64)
+        # A view of the user's array in its own dtype: no copy (float64 arithmetic happens per operation).
+        self.x = ev.pristine[i]
         self.shape = ev.arrays[i].shape
         self.n = self.x.size
         finfo = np.finfo(self.dtype)
@@ -411,7 +430,8 @@ class _LeafCheck:
         self.eps_loss = eps_loss
         self.loss0 = loss0
         self.start = ev.count
-        self.t1 = self.rel_step * max(1.0, float(np.sqrt(np.mean(self.x ** 2)))) if self.n else self.rel_step
+        rms = safe_norm(self.x) / math.sqrt(self.n) if self.n else 0.0
+        self.t1 = self.rel_step * max(1.0, rms)
         self.along_g = False
 
     def spent(self) -> int:
@@ -469,28 +489,30 @@ class _LeafCheck:
     def _displace(self, j: int, t: float, where: str | None) -> tuple[np.ndarray, float | None, float | None]:
         """Effective direction j at step t, and L(x +- t u) when ``where`` names the evaluation.
 
-        Uses at most two arrays of the parameter's size besides the working
-        copy; the working copy is restored before returning.
+        One array of the parameter's size besides the working copy: it holds
+        t u, then the step up the dtype could make (xp - x), then xp - xm.
+        The step down mirrors the step up (xm = x - (xp - x), rounded), and the
+        working copy is restored before returning.
         """
-        ev, i = self.ev, self.i
+        ev, i, x = self.ev, self.i, self.x
         flat = ev.flat[i]
-        tu = self.unit(j)
-        tu *= t
+        buf = self.unit(j)
+        buf *= t
         lp = lm = None
         try:
-            np.add(self.x, tu, out=flat, casting="unsafe")
+            np.add(x, buf, out=flat, casting="unsafe")
             if where is not None:
                 lp = ev.value((i, where, t))
-            eff = flat.astype(np.float64)
-            np.subtract(self.x, tu, out=flat, casting="unsafe")
-            del tu
+            np.subtract(flat, x, out=buf, dtype=np.float64)
+            np.subtract(x, buf, out=flat, casting="unsafe")
             if where is not None:
                 lm = ev.value((i, where, -t))
-            eff -= flat
+            np.add(buf, x, out=buf)
+            np.subtract(buf, flat, out=buf)
         finally:
             ev.restore(i)
-        eff /= 2 * t
-        return eff, lp, lm
+        buf /= 2 * t
+        return buf, lp, lm
 
     def effective(self, j: int) -> np.ndarray:
         # The effective direction as measured, rebuilt on demand (no loss evaluation).
@@ -502,7 +524,7 @@ class _LeafCheck:
         """L(x +- h e_i) for each entry; h = scale * rel_step * max(1, |x_i|), made exact in the dtype."""
         ev, i = self.ev, self.i
         flat, orig = ev.flat[i], ev.pristine[i]
-        xs = self.x[flats]
+        xs = self.x[flats].astype(np.float64)
         h = scale * self.rel_step * np.maximum(1.0, np.abs(xs))
         xp = (xs + h).astype(self.dtype)
         xm = (xs - h).astype(self.dtype)
@@ -528,6 +550,7 @@ class _LeafCheck:
         for n, j in enumerate(js):
             eff, lp[n], lm[n] = self._displace(j, t, f"direction {j}")
             a[n] = float(eff @ gf) if gf is not None else np.nan
+            del eff  # before the next direction is made: one at a time
         return {"lp": lp, "lm": lm, "sp": np.full(k, t), "sm": np.full(k, t), "a": a}
 
     # The check ----------------------------------------------------------------
@@ -549,7 +572,7 @@ class _LeafCheck:
             atol = float(self.atol_user)
         else:
             g = self.g if self.g is not None and self.g.shape == self.shape else None
-            gmax = float(np.max(np.abs(g), initial=0.0, where=np.isfinite(g))) if g is not None else 0.0
+            gmax = _absmax(g.reshape(-1)) if g is not None else 0.0
             cmax = float(np.max(np.abs(cn[np.isfinite(cn)]), initial=0.0))
             dmax = float(np.max(np.abs(dn[np.isfinite(dn)]), initial=0.0)) / math.sqrt(max(self.n, 1))
             atol = FLOOR_FRACTION * self.rtol * max(gmax, cmax, dmax)
@@ -586,7 +609,8 @@ class _LeafCheck:
         order = order[np.argsort(-(np.abs(pred - m.numeric)[order] / np.maximum(tol[order], 1e-300)), kind="stable")]
         rough = np.zeros(len(verdicts), bool)
         gf = np.asarray(g, dtype=np.float64).reshape(-1)
-        dir_extra = m.dirs.absdot(m.atol + m.rtol * np.abs(gf)) if len(m.dirs) and bad[nc:].any() else None
+        dir_extra = dir_allowance(gf, m) if len(m.dirs) and bad[nc:].any() else None
+        first = m.numeric.copy()
         confirmed = 0
         for p in order:
             p = int(p)
@@ -617,6 +641,39 @@ class _LeafCheck:
             confirmed += verdict == WRONG and not rc.rough
         m.coord_verdict, m.dir_verdict = verdicts[:nc], verdicts[nc:]
         m.rough = rough
+        if np.any(verdicts == UNCONFIRMED) and not np.any(verdicts == WRONG):
+            self._consistent(m, first, order)
+
+    def _consistent(self, m: Measurements, first: np.ndarray, flagged: np.ndarray) -> None:
+        """A disagreement shared by the probes is evidence, even where each re-check alone was unsure.
+
+        Re-checks judge one probe at a time, and a smaller step's round-off can
+        hide a small error in one probe. When one factor c != 1 explains every
+        first-pass measurement (over-determined) and the gradient itself does
+        not, the gradient is wrong by c: the flagged probes are wrong, measured
+        by their first, most precise values.
+        """
+        nc = len(m.coords)
+        plain = dataclasses.replace(m, coord_numeric=first[:nc].copy(), dir_numeric=first[nc:].copy(),
+                                    rough=None)
+        # Probes the re-checks settled (a kink, or agreement at another step) are explained:
+        # they take no part; the unsettled ones and those that agreed at once do.
+        v = np.where(np.isfinite(first), OK, NONFINITE).astype(object)
+        settled = np.zeros(len(v), bool)
+        settled[np.asarray(flagged, dtype=np.int64)] = True
+        v[settled & (m.verdicts != UNCONFIRMED)] = KINK
+        plain.coord_verdict, plain.dir_verdict = v[:nc], v[nc:]
+        if fits(self.g, plain):
+            return
+        c = scale_fit(self.g, plain)
+        if c is None or abs(c - 1) <= max(1e-3, FIT_SLACK * m.rtol):
+            return
+        verdicts = m.verdicts
+        verdicts[verdicts == UNCONFIRMED] = WRONG
+        m.coord_numeric, m.dir_numeric = plain.coord_numeric, plain.dir_numeric
+        m.coord_verdict, m.dir_verdict = verdicts[:nc], verdicts[nc:]
+        m.rough = np.zeros(len(verdicts), bool)
+        self.consistent = c
 
     @staticmethod
     def _store(m: Measurements, p: int, nc: int, best: float | None) -> None:
@@ -629,15 +686,24 @@ class _LeafCheck:
 
 
 class _Recheck:
-    """One disagreeing probe, evaluated again at steps s/2, s/8, s/32 until the numbers settle.
+    """One disagreeing probe, evaluated again at other steps until the numbers settle.
 
-    At each level: the analytic value agreeing with the central difference or
-    with Richardson's extrapolation of the last two means round-off or
-    truncation (ok). Otherwise the second-order one-sided derivatives from
-    (0, s_k, s_k-1) on each side decide: if they agree the loss is smooth
-    there and the analytic value is wrong; if they disagree a kink (ReLU, max,
-    abs) is straddled: the analytic value within their spread is a kink, and
-    outside it the next, smaller step decides.
+    Which way the step moves depends on what hides the answer. When the first
+    disagreement is well above the round-off noise, smaller steps (s/2, s/8,
+    s/32) shrink the truncation error; when the noise is a sizeable part of it,
+    smaller steps would only add noise, so larger ones (4s, 16s, 64s) are taken
+    and Richardson's extrapolation removes their truncation.
+
+    At each level, over the last two steps: the analytic value agreeing with
+    the central difference or with Richardson's extrapolation means round-off
+    or truncation (ok), but only when that estimate's own noise is at most
+    half the disagreement it explains: agreement within a band as wide as the
+    disagreement is no evidence. Otherwise the second-order one-sided
+    derivatives on each side decide: if they agree the loss is smooth there
+    and the analytic value is wrong (again only when a kink as large as the
+    disagreement would have shown above their noise); if they disagree a kink
+    (ReLU, max, abs) is straddled: the analytic value within their spread is
+    a kink. A probe no level could settle stays undecided (None), never ok.
     """
 
     def __init__(self, check: _LeafCheck, m: Measurements, p: int, nc: int, base: float):
@@ -656,10 +722,24 @@ class _Recheck:
         self.levels = 0
         self.best: float | None = None
         self.rough = False  # the last level saw a kink: the numeric value is an average across it
+        s1 = (first["sp"] + first["sm"]) / 2
+        d = (first["lp"] - first["lm"]) / (2 * s1)
+        n1 = self._e([first]) / s1
+        # The disagreement beyond the user's tolerance: what a re-check must explain or confirm.
+        self.gap = max(abs(self.a0 - d) - (base + m.rtol * max(abs(self.a0), abs(d))), n1, 1e-300)
+        # The noise a re-check may invoke to clear the probe: at most twice what the first
+        # measurement had, or a third of the disagreement. Smaller steps have more round-off,
+        # and a band wider than the disagreement would "agree" with any gradient.
+        self.cap = max(INFORMATIVE * self.gap, 2 * n1)
+
+    def _e(self, pts: list[dict]) -> float:
+        # Round-off of one loss value, as the first pass estimated it.
+        lmag = max(abs(self.check.loss0), *(abs(h["lp"]) for h in pts), *(abs(h["lm"]) for h in pts))
+        return NOISE_FACTOR * self.check.eps_loss * lmag
 
     def more(self) -> None:
         ck, p, nc = self.check, self.p, self.nc
-        scale = 0.5 * 0.25 ** self.levels
+        scale = SCALES[self.levels]
         if p < nc:
             r = ck.coord_values(self.m.coords[p : p + 1], scale)
             a = self.a0
@@ -682,14 +762,17 @@ class _Recheck:
                 for i in range(1, len(pts))]
         prev, cur = pts[-2], pts[-1]
         s1, s2, d2, r2 = half[-2], half[-1], central[-1], rich[-1]
-        lmag = max(abs(l0), *(abs(h["lp"]) for h in pts), *(abs(h["lm"]) for h in pts))
-        noise = float(self.check._noise(lmag, s2))
-        if self.close(a, d2, noise):
+        noise = self._e(pts) / s2
+        cap = self.cap
+        if self.close(a, d2, min(noise, cap)):
             self.best = d2
             return OK
-        if self.close(a, r2, 2 * noise):
+        if self.close(a, r2, min(2 * noise, cap)):
             self.best = r2
             return OK
+        if self._one_side_matches(pts, central, a):
+            self.best = d2
+            return KINK
         fwd = _one_sided(l0, cur["lp"], prev["lp"], cur["sp"], prev["sp"])
         bwd = -_one_sided(l0, cur["lm"], prev["lm"], cur["sm"], prev["sm"])
         one_noise = 4 * noise * s2 / min(s2, s1 - s2)
@@ -713,12 +796,40 @@ class _Recheck:
         # smaller one must survive every level.
         if diff > spread + slack + noise and (diff > GROSS * max(abs(a), abs(d2)) or final):
             return WRONG
-        if smooth and len(rich) >= 2:
+        # Smooth within a band a kink of this size could hide in says nothing: undecided.
+        if smooth and len(rich) >= 2 and 2 * one_noise <= diff:
             return WRONG
         lo, hi = min(d2, r2, fwd, bwd), max(d2, r2, fwd, bwd)
         if not smooth and lo - slack <= a <= hi + slack:
             return KINK
+        if final and diff <= noise:
+            return None  # within the noise of every level, and never within the first's: unsettled
         return WRONG if final else None
+
+    def _one_side_matches(self, pts: list[dict], central: list[float], a: float) -> bool:
+        """A kink right next to x: the analytic value is one side's slope at every step, the other side differs.
+
+        The first-order quotients (L(x+h) - L(x)) / h and (L(x) - L(x-h)) / h
+        are the two slopes; a smooth loss gives both close to its derivative.
+        The analytic value matching one of them far better than the central
+        difference, on the same side at the last two steps while the other side
+        stays off, is the mark of a ReLU, max or abs: not an error.
+        """
+        if len(pts) < 2:
+            return False
+        l0, base, rtol = self.check.loss0, self.base, self.m.rtol
+        sides = set()
+        for h, d in zip(pts[-2:], central[-2:]):
+            qp, qm = (h["lp"] - l0) / h["sp"], (l0 - h["lm"]) / h["sm"]
+            off = abs(a - d)
+            near = base + rtol * abs(a) + off / 4
+            if abs(a - qp) <= near and abs(a - qm) > 1.5 * off:
+                sides.add("+")
+            elif abs(a - qm) <= near and abs(a - qp) > 1.5 * off:
+                sides.add("-")
+            else:
+                return False
+        return len(sides) == 1
 
 
 def _one_sided(l0: float, la: float, lb: float, a: float, b: float) -> float:
@@ -726,6 +837,13 @@ def _one_sided(l0: float, la: float, lb: float, a: float, b: float) -> float:
     if not (0 < a < b):
         return (la - l0) / a if a else float("nan")
     return -l0 * (a + b) / (a * b) + la * b / (a * (b - a)) - lb * a / (b * (b - a))
+
+
+def _one_sided_gain(a: float, b: float) -> float:
+    """How much _one_sided amplifies an error in each loss value (the sum of its weights' sizes)."""
+    if not (0 < a < b):
+        return 2 / a if a else float("inf")
+    return (a + b) / (a * b) + b / (a * (b - a)) + a / (b * (b - a))
 
 
 def _row_stats(g: np.ndarray, m: Measurements) -> dict[str, Any]:

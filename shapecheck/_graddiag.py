@@ -38,14 +38,20 @@ class DirSet:
 
     def dot(self, vec: np.ndarray) -> np.ndarray:
         """u_j . vec for every direction."""
-        return np.array([float(self.make(j) @ vec) for j in range(self.count)])
+        out = np.empty(self.count)
+        for j in range(self.count):
+            out[j] = float(self.make(j) @ vec)
+        return out
 
-    def absdot(self, vec: np.ndarray) -> np.ndarray:
-        """|u_j| . vec for every direction."""
+    def absdot(self, vec: np.ndarray | None = None) -> np.ndarray:
+        """sum_i |u_ji * vec_i| for every direction (sum_i |u_ji| without ``vec``), in place: no temporaries."""
         out = np.empty(self.count)
         for j in range(self.count):
             u = self.make(j)
-            out[j] = float(np.abs(u, out=u) @ vec)
+            if vec is not None:
+                u *= vec
+            out[j] = float(np.sum(np.abs(u, out=u)))
+            del u  # before the next one is made
         return out
 
 
@@ -91,12 +97,17 @@ def predict(g: np.ndarray, m: Measurements) -> np.ndarray:
 
 def tolerance(g: np.ndarray, m: Measurements, pred: np.ndarray) -> np.ndarray:
     """The allowed |prediction - numeric| per probe (the same formula the check used)."""
-    flat = np.abs(np.asarray(g, dtype=np.float64).reshape(-1))
-    # A direction passes when it is what every entry passing would imply:
-    # the entries' tolerances weighted by |u|.
-    dir_extra = m.dirs.absdot(m.atol + m.rtol * flat) if len(m.dirs) else np.zeros(0)
-    base = np.concatenate([m.coord_base + m.atol, m.dir_base + dir_extra])
+    base = np.concatenate([m.coord_base + m.atol, m.dir_base + dir_allowance(g, m)])
     return base + m.rtol * np.maximum(np.abs(pred), np.abs(m.numeric))
+
+
+def dir_allowance(g: np.ndarray, m: Measurements) -> np.ndarray:
+    """Per direction: what every entry agreeing would imply, sum_i |u_i| (atol + rtol |g_i|)."""
+    if not len(m.dirs):
+        return np.zeros(0)
+    flat = np.asarray(g, dtype=np.float64).reshape(-1)
+    abs_sum = m.dirs.absdot() if m.atol else 0.0
+    return m.atol * abs_sum + m.rtol * m.dirs.absdot(flat)
 
 
 # Hypotheses are tested with this many times the check's tolerance: the check
@@ -177,11 +188,16 @@ def scale_fit(g: np.ndarray, m: Measurements, mask: np.ndarray | None = None) ->
 
 def safe_norm(v: np.ndarray) -> float:
     """The Euclidean norm without overflow or underflow (gradients of 1e200 or 1e-200)."""
-    v = np.asarray(v, dtype=np.float64)
+    v = np.asarray(v)
+    if v.dtype != np.float64 and v.size <= 1 << 13:
+        v = v.astype(np.float64)
+    quick = float(np.linalg.norm(v))  # no temporary for a 1-d float64 (or float32) array
+    if 1e-150 < quick < 1e150:
+        return quick
     top = float(np.max(np.abs(v), initial=0.0))
     if top == 0 or not math.isfinite(top):
         return top
-    return top * float(np.linalg.norm(v / top))
+    return top * float(np.linalg.norm(v.astype(np.float64) / top))
 
 
 def _round_factor(c: float) -> float:

@@ -111,10 +111,12 @@ def test_one_number_borrows_a_factor_established_elsewhere():
 
 
 def test_a_row_the_budget_cannot_settle_is_unsure_never_ok(monkeypatch):
-    # Every probe of 6 entries is spent on the first pass: nothing is left to re-check with.
+    # Every probe of 6 entries is spent on the first pass: nothing is left to re-check with, and the
+    # disagreements follow no single factor.
     monkeypatch.setattr(gc, "AUTO_BUDGET", 12)
     W = np.random.default_rng(0).standard_normal(6)
-    r = gradcheck(half_square, lambda p: {"W": 0.9 * p["W"]}, {"W": W})
+    offset = 0.05 * np.cos(7 * np.arange(6))
+    r = gradcheck(half_square, lambda p: {"W": p["W"] + offset}, {"W": W})
     row = r.rows[0]
     assert not r.passed and row.status == "unsure"
     assert row.evaluations == 12 and row.mismatched == 6
@@ -122,7 +124,30 @@ def test_a_row_the_budget_cannot_settle_is_unsure_never_ok(monkeypatch):
     assert r.overall_kind == "unsure" and r.overall_text.startswith("Not settled: W")
     assert str(r).startswith("gradient check FAILED: Not settled")
     with pytest.raises(AssertionError, match="Not settled"):
-        assert_gradients_close(half_square, lambda p: {"W": 0.9 * p["W"]}, {"W": W})
+        assert_gradients_close(half_square, lambda p: {"W": p["W"] + offset}, {"W": W})
+
+
+def test_unsettled_probes_sharing_one_factor_are_wrong(monkeypatch):
+    # The same budget, but every probe reads analytic / numeric = 0.9: consistent, so evidence.
+    monkeypatch.setattr(gc, "AUTO_BUDGET", 12)
+    W = np.random.default_rng(0).standard_normal(6)
+    row = gradcheck(half_square, lambda p: {"W": 0.9 * p["W"]}, {"W": W}).rows[0]
+    assert (row.status, row.diagnosis.kind, row.diagnosis.factor) == ("wrong", "scale", 0.9)
+    assert row.evaluations == 12
+
+
+def test_a_float32_factor_hidden_by_round_off_at_small_steps_is_caught():
+    # The loss of 4e4 in float32 has round-off near the size of the error at small steps:
+    # agreement within that noise is no evidence, and the row must not pass.
+    W = np.random.default_rng(0).standard_normal((784, 100)).astype(np.float32)
+
+    def loss(p):
+        return float(np.vdot(p["W"], p["W"])) * 0.5
+
+    for mode in ("auto", "directions"):
+        assert gradcheck(loss, lambda p: {"W": p["W"]}, {"W": W}, mode=mode).passed
+        r = gradcheck(loss, lambda p: {"W": 0.9 * p["W"]}, {"W": W}, mode=mode)
+        assert not r.passed and r.rows[0].status in ("wrong", "unsure"), str(r)
 
 
 @pytest.mark.parametrize("n", [6, 10, 11, 400, 78400])
