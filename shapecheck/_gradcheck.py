@@ -896,7 +896,7 @@ def gradcheck(loss: Callable, grads: Any = None, params: Any = None, *, mode: st
     dicts, lists and tuples too); grads may use the deeplearning.ai keys
     ``dW1`` for ``W1``.
 
-    ``mode``: ``"auto"`` (at most 25 loss evaluations per tensor),
+    ``mode``: ``"auto"`` (at most 40 loss evaluations per tensor),
     ``"full"`` (2 per entry), ``"sample"``/``"sample:K"`` (K entries),
     ``"directions"``/``"directions:K"`` (K directions). ``eps`` is the
     relative step (default eps_dtype^(1/3)); ``rtol``/``atol`` the per-entry
