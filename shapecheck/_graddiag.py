@@ -11,6 +11,7 @@ loss, so every hypothesis is free.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from typing import Callable
@@ -181,9 +182,16 @@ def scale_fit(g: np.ndarray, m: Measurements, mask: np.ndarray | None = None) ->
     c = float(np.dot(pi / unit, ni / unit) / np.dot(ni / unit, ni / unit))
     if not np.isfinite(c) or c == 0:
         return None
-    gc = np.asarray(g, dtype=np.float64) / c
-    ok = agrees(gc, m, use)
-    return _round_factor(c) if _mostly(ok, _rough(m, use), _signal(gc, m, use), 1) else None
+    mc = scaled(m, c)
+    return _round_factor(c) if _mostly(agrees(g, mc, use), _rough(m, use), _signal(g, mc, use), 1) else None
+
+
+def scaled(m: Measurements, c: float) -> Measurements:
+    """The measurements of c times the numeric gradient: "g fits them" is "g / c fits m", without an
+    array of the parameter's size (numerics, noise and atol scale with c, rtol does not)."""
+    k = abs(c)
+    return dataclasses.replace(m, coord_numeric=c * m.coord_numeric, dir_numeric=c * m.dir_numeric,
+                               coord_base=k * m.coord_base, dir_base=k * m.dir_base, atol=k * m.atol)
 
 
 def safe_norm(v: np.ndarray) -> float:
@@ -369,7 +377,7 @@ def diagnose_values(name: str, gname: str, g: np.ndarray, m: Measurements, dims:
                              f"{gname} is all zeros but the numeric gradient is not (largest |numeric| {np.max(np.abs(numeric)):.3g}): "
                              "is it ever assigned, or computed from an array that is zero (a mask that is all False, "
                              "a gradient taken before the forward pass)?")
-    c = -1.0 if fits(-np.asarray(g, dtype=np.float64), m) else scale_fit(g, m)
+    c = -1.0 if fits(g, scaled(m, -1.0)) else scale_fit(g, m)
     unit = max(1e-3, FIT_SLACK * m.rtol)  # how close to -1 or 1 a fitted factor counts as exactly that
     if c is not None and abs(c + 1) <= unit:
         return GradDiagnosis("sign", -1.0,
