@@ -21,7 +21,6 @@ import dataclasses
 import difflib
 import functools
 import inspect
-import itertools
 import math
 import numbers
 import random
@@ -686,24 +685,20 @@ class _LeafCheck:
 
 
 class _Recheck:
-    """One disagreeing probe, evaluated again at other steps until the numbers settle.
+    """One disagreeing probe, evaluated again at steps s/2, s/8, s/32 until the numbers settle.
 
-    Which way the step moves depends on what hides the answer. When the first
-    disagreement is well above the round-off noise, smaller steps (s/2, s/8,
-    s/32) shrink the truncation error; when the noise is a sizeable part of it,
-    smaller steps would only add noise, so larger ones (4s, 16s, 64s) are taken
-    and Richardson's extrapolation removes their truncation.
-
-    At each level, over the last two steps: the analytic value agreeing with
-    the central difference or with Richardson's extrapolation means round-off
-    or truncation (ok), but only when that estimate's own noise is at most
-    half the disagreement it explains: agreement within a band as wide as the
-    disagreement is no evidence. Otherwise the second-order one-sided
-    derivatives on each side decide: if they agree the loss is smooth there
-    and the analytic value is wrong (again only when a kink as large as the
-    disagreement would have shown above their noise); if they disagree a kink
-    (ReLU, max, abs) is straddled: the analytic value within their spread is
-    a kink. A probe no level could settle stays undecided (None), never ok.
+    At each level: the analytic value agreeing with the central difference or
+    with Richardson's extrapolation of the last two means round-off or
+    truncation (ok), within a noise allowance capped by the first
+    measurement's noise (``cap``): smaller steps add round-off, and agreement
+    within a band wider than the disagreement is no evidence. The analytic
+    value being one side's first-order slope at two steps while the other
+    side stays off is a kink right next to x. Otherwise the second-order
+    one-sided derivatives from (0, s_k, s_k-1) on each side decide: if they
+    agree, within a band narrower than the disagreement, the loss is smooth
+    there and the analytic value is wrong; if they disagree a kink (ReLU, max,
+    abs) is straddled: the analytic value within their spread is a kink. A
+    probe no level could settle stays undecided (None), never ok.
     """
 
     def __init__(self, check: _LeafCheck, m: Measurements, p: int, nc: int, base: float):
@@ -837,13 +832,6 @@ def _one_sided(l0: float, la: float, lb: float, a: float, b: float) -> float:
     if not (0 < a < b):
         return (la - l0) / a if a else float("nan")
     return -l0 * (a + b) / (a * b) + la * b / (a * (b - a)) - lb * a / (b * (b - a))
-
-
-def _one_sided_gain(a: float, b: float) -> float:
-    """How much _one_sided amplifies an error in each loss value (the sum of its weights' sizes)."""
-    if not (0 < a < b):
-        return 2 / a if a else float("inf")
-    return (a + b) / (a * b) + b / (a * (b - a)) + a / (b * (b - a))
 
 
 def _row_stats(g: np.ndarray, m: Measurements) -> dict[str, Any]:
