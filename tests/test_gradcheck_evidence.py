@@ -223,11 +223,35 @@ def test_status_numbers_and_notes_never_contradict_each_other():
     assert count > 200
 
 
+@pytest.mark.parametrize("size", [{}, {"m": 64, "h": 20}])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("build", [rowmajor_relu, colmajor_tanh])
-def test_no_false_failure_on_correct_networks_over_seeds(build, dtype):
+def test_no_false_failure_on_correct_networks_over_seeds(build, dtype, size):
+    # The wider ReLU net in float32 puts kinks and round-off of the same size as the
+    # first-pass disagreements: re-checks must settle them as kinks, not as errors.
     for seed in range(8):
-        loss, grads, params = build(seed=seed, dtype=dtype)
+        loss, grads, params = build(seed=seed, dtype=dtype, **size)
         for mode in ("auto", "full", "directions"):
-            r = gradcheck(loss, grads, params, mode=mode, seed=seed)
+            r = gradcheck(loss, grads, params, mode=mode, seed=seed + 7)
             assert r.passed, str(r)
+
+
+def test_no_false_failure_on_the_correct_fixtures_over_seeds():
+    import runpy
+    from pathlib import Path
+
+    from shapecheck._gradcheck import gradcheck_from_namespace
+    from test_gradcheck_fixtures import expectations
+
+    checked = 0
+    for path in sorted((Path(__file__).parent.parent / "fixtures" / "grad").glob("*.py")):
+        spec, expected = expectations(path)
+        if expected is not None:
+            continue
+        namespace = runpy.run_path(str(path), run_name="__shapecheck_fixture__")
+        for seed in range(6):
+            for mode in ("auto", "full"):
+                r = gradcheck_from_namespace(namespace, spec, mode=mode, seed=seed)
+                assert r.passed, f"{path.name} seed {seed}:\n{r}"
+                checked += 1
+    assert checked >= 5 * 12
