@@ -1,4 +1,4 @@
-"""Gradient-check benchmark: cost of auto against full, detection of injected bugs, false failures.
+"""Gradient-check benchmark: cost of auto against full, detection of injected bugs, false failures, peak memory.
 
 Not a test: run ``python benchmarks/bench_gradcheck.py`` (add ``--quick`` to
 skip the full-mode run, about a minute and a half here). Everything is
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import time
+import tracemalloc
 
 import numpy as np
 
@@ -128,6 +129,36 @@ def false_failures(seeds: int) -> None:
         print(f"correct network, {np.dtype(dtype).name}, {seeds} seeds, mode auto: false failures {fails}/{seeds}  [{dt:.1f} s]")
 
 
+def _peak(fn) -> int:
+    fn()  # warm-up: imports and first-call caches are not the check's memory
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def memory() -> None:
+    """Peak memory traced during one check, as a multiple of the parameters' bytes."""
+    print("peak memory during the check (tracemalloc), x the parameters' bytes:")
+    for dtype in (np.float64, np.float32):
+        W = np.random.default_rng(0).standard_normal((N_IN, N_HID)).astype(dtype)
+
+        def half_square(p):
+            return float(np.vdot(p["W"], p["W"])) * 0.5
+
+        for mode in ("auto", "directions"):
+            for label, factor in (("right", 1.0), ("x0.9", 0.9)):
+                peak = _peak(lambda: gradcheck(half_square, lambda p: {"W": factor * p["W"]}, {"W": W}, mode=mode))
+                print(f"  one {N_IN}x{N_HID} {np.dtype(dtype).name} weight, {mode:10} {label:5}: {peak / W.nbytes:.2f}x")
+    loss, grads, params = mlp(0)
+    size = sum(v.nbytes for v in params.values())
+    peak = _peak(lambda: gradcheck(loss, grads, params, mode="auto"))
+    print(f"  MLP {N_IN}-{N_HID}-{N_OUT} float64, auto, right (loss and grads' own arrays included): "
+          f"{peak / size:.2f}x")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="skip mode='full' (about 160,000 loss evaluations)")
@@ -136,6 +167,7 @@ def main() -> None:
     cost(args.quick)
     detection(args.seeds)
     false_failures(args.seeds)
+    memory()
 
 
 if __name__ == "__main__":

@@ -217,11 +217,15 @@ def _finish(plan: Plan, outcome) -> int:
         from ._report import Crash
 
         report.crash = Crash(type(outcome.exc).__name__, _first_line(outcome.exc), None, None, None)
+    grad_failed = False
     if opts.grad:
         if outcome.exc is not None:
             sys.stderr.write("shapecheck: --grad: the gradient check did not run, because the script crashed\n")
         else:
-            report.gradcheck = _gradcheck(opts.grad, outcome)
+            report.gradcheck, why = _gradcheck(opts.grad, outcome)
+            if why is not None:
+                sys.stderr.write(f"shapecheck: --grad: {why}\n")
+            grad_failed = why is not None or not report.gradcheck.passed
 
     rendered = _render.render(report, opts.format, log=opts.log, show_info=opts.show_info)
     status = outcome.status
@@ -232,8 +236,8 @@ def _finish(plan: Plan, outcome) -> int:
         status = 2
     if fail_on and status == 0 and any(rank(f.severity) <= rank(fail_on) for f in report.findings):
         status = 1
-    if report.gradcheck is not None and not report.gradcheck.passed and fail_on and status == 0:
-        status = 1
+    if grad_failed and status == 0:
+        status = 1  # a gradient check that failed, or could not run, fails like a test
     if isinstance(outcome.exc, KeyboardInterrupt) and hasattr(os, "kill"):
         _die_of_sigint()
     return status
@@ -319,7 +323,15 @@ def _write_report(target: str, path: str, rendered: str) -> bool:
 
 
 def _gradcheck(spec: str, outcome):
-    from ._gradcheck import gradcheck_from_namespace
+    """(report, None), or (None, one line saying why the check could not run on the script's functions)."""
+    from ._gradcheck import GradInputError, gradcheck_from_namespace, one_line
 
     with _recorder.paused():
-        return gradcheck_from_namespace(outcome.namespace, spec)
+        try:
+            return gradcheck_from_namespace(outcome.namespace, spec), None
+        except UsageError:
+            raise
+        except GradInputError as exc:
+            return None, one_line(exc, own=True)
+        except Exception as exc:  # raised by the script's loss or grads
+            return None, one_line(exc, own=False)

@@ -11,12 +11,49 @@ loss, so every hypothesis is free.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
 # Verdicts of single probes.
 OK, WRONG, KINK, NONFINITE, UNCONFIRMED = "ok", "wrong", "kink", "nonfinite", "unconfirmed"
+
+
+@dataclass
+class DirSet:
+    """The directional probes of one parameter, made on demand rather than held.
+
+    ``make(j)`` returns the j-th effective unit direction (float64, flat); it
+    is rebuilt each time it is needed, so a check holds at most one
+    direction-sized array at a time whatever the number of directions.
+    """
+
+    count: int = 0
+    make: Callable[[int], np.ndarray] | None = None
+
+    def __len__(self) -> int:
+        return self.count
+
+    def dot(self, vec: np.ndarray) -> np.ndarray:
+        """u_j . vec for every direction."""
+        out = np.empty(self.count)
+        for j in range(self.count):
+            out[j] = float(self.make(j) @ vec)
+        return out
+
+    def absdot(self, vec: np.ndarray | None = None) -> np.ndarray:
+        """sum_i |u_ji * vec_i| for every direction (sum_i |u_ji| without ``vec``), in place: no temporaries."""
+        out = np.empty(self.count)
+        for j in range(self.count):
+            u = self.make(j)
+            if vec is not None:
+                u *= vec
+            out[j] = float(np.sum(np.abs(u, out=u)))
+            del u  # before the next one is made
+        return out
 
 
 @dataclass
@@ -27,7 +64,7 @@ class Measurements:
     coords: np.ndarray  # flat (C-order) indices of the entries probed
     coord_numeric: np.ndarray
     coord_base: np.ndarray  # each coordinate's round-off noise (tolerance() adds atol and rtol)
-    dirs: np.ndarray  # (k, size) effective unit directions
+    dirs: DirSet  # the effective unit directions, made on demand
     dir_numeric: np.ndarray
     dir_base: np.ndarray  # each direction's round-off noise
     rtol: float
@@ -56,17 +93,22 @@ class Measurements:
 def predict(g: np.ndarray, m: Measurements) -> np.ndarray:
     """What ``g`` (in the parameter's shape) says every probe should read."""
     flat = np.asarray(g, dtype=np.float64).reshape(-1)
-    return np.concatenate([flat[m.coords], m.dirs @ flat if len(m.dirs) else np.zeros(0)])
+    return np.concatenate([flat[m.coords], m.dirs.dot(flat)])
 
 
 def tolerance(g: np.ndarray, m: Measurements, pred: np.ndarray) -> np.ndarray:
     """The allowed |prediction - numeric| per probe (the same formula the check used)."""
-    flat = np.abs(np.asarray(g, dtype=np.float64).reshape(-1))
-    # A direction passes when it is what every entry passing would imply:
-    # the entries' tolerances weighted by |u|.
-    dir_extra = (np.abs(m.dirs) @ (m.atol + m.rtol * flat)) if len(m.dirs) else np.zeros(0)
-    base = np.concatenate([m.coord_base + m.atol, m.dir_base + dir_extra])
+    base = np.concatenate([m.coord_base + m.atol, m.dir_base + dir_allowance(g, m)])
     return base + m.rtol * np.maximum(np.abs(pred), np.abs(m.numeric))
+
+
+def dir_allowance(g: np.ndarray, m: Measurements) -> np.ndarray:
+    """Per direction: what every entry agreeing would imply, sum_i |u_i| (atol + rtol |g_i|)."""
+    if not len(m.dirs):
+        return np.zeros(0)
+    flat = np.asarray(g, dtype=np.float64).reshape(-1)
+    abs_sum = m.dirs.absdot() if m.atol else 0.0
+    return m.atol * abs_sum + m.rtol * m.dirs.absdot(flat)
 
 
 # Hypotheses are tested with this many times the check's tolerance: the check
@@ -83,26 +125,39 @@ def agrees(g: np.ndarray, m: Measurements, mask: np.ndarray | None = None) -> np
     return ok if mask is None else ok[mask]
 
 
-def _mostly(ok: np.ndarray, rough: np.ndarray) -> bool:
-    # A probe whose step straddled a kink and whose analytic value was wrong
-    # anyway keeps a kink-spoiled numeric value: such probes, and beyond them
-    # one outlier in seven (or 10% of many), must not hide a clean sign,
-    # factor or transpose.
-    n = len(ok)
-    bad = int(np.sum(~ok & ~rough))
-    return bool(np.sum(ok)) and (bad == 0 or (n >= 4 and bad <= max(1, int(0.1 * n))))
+def _mostly(ok: np.ndarray, rough: np.ndarray, signal: np.ndarray, fitted: int) -> bool:
+    """A hypothesis with ``fitted`` free numbers explains the probes, and more probes than it fitted.
+
+    Over-determination: at least ``max(2, fitted + 1)`` clean probes that carry
+    signal must agree, so no claim rests on the numbers it was fitted to.
+    A probe whose step straddled a kink and whose analytic value was wrong
+    anyway keeps a kink-spoiled numeric value: such probes neither support
+    nor contradict, and beyond them one outlier in seven (or 10% of many)
+    must not hide a clean sign, factor or transpose.
+    """
+    clean = ~rough
+    n = int(np.sum(clean))
+    bad = int(np.sum(~ok & clean))
+    support = int(np.sum(ok & clean & signal))
+    return support >= max(2, fitted + 1) and (bad == 0 or (n >= 7 and bad <= max(1, int(0.1 * n))))
 
 
 def _rough(m: Measurements, use: np.ndarray) -> np.ndarray:
-    # Kink-spoiled values, and values never re-checked (the budget ran out) are less certain.
+    # Kink-spoiled values only. A probe the budget left unconfirmed still holds a
+    # measured value: it counts, for and against, like any other.
     rough = m.rough if m.rough is not None else np.zeros(len(use), bool)
-    return (rough | (m.verdicts == UNCONFIRMED))[use]
+    return rough[use]
+
+
+def _signal(g: np.ndarray, m: Measurements, use: np.ndarray) -> np.ndarray:
+    # A probe supports a hypothesis only if it reads clearly more than its tolerance: 0 == 0 says nothing.
+    return (np.abs(m.numeric) > 2 * tolerance(g, m, predict(g, m)))[use]
 
 
 def fits(g: np.ndarray, m: Measurements) -> bool:
-    """``g`` explains the usable probes (all, or all but a kink-spoiled few)."""
+    """``g`` explains the usable probes (all, or all but a kink-spoiled few), and enough of them to count."""
     use = m.usable
-    return bool(use.any()) and _mostly(agrees(g, m, use), _rough(m, use))
+    return bool(use.any()) and _mostly(agrees(g, m, use), _rough(m, use), _signal(g, m, use), 0)
 
 
 def scale_fit(g: np.ndarray, m: Measurements, mask: np.ndarray | None = None) -> float | None:
@@ -122,11 +177,35 @@ def scale_fit(g: np.ndarray, m: Measurements, mask: np.ndarray | None = None) ->
     inliers = np.abs(ratios - c) <= 0.05 * abs(c)
     if not inliers.any():
         return None
-    c = float(np.dot(pred[signal][inliers], num[signal][inliers]) / np.dot(num[signal][inliers], num[signal][inliers]))
+    pi, ni = pred[signal][inliers], num[signal][inliers]
+    unit = float(np.max(np.abs(ni)))  # scaled first: losses of 1e200 must not overflow the dot products
+    c = float(np.dot(pi / unit, ni / unit) / np.dot(ni / unit, ni / unit))
     if not np.isfinite(c) or c == 0:
         return None
-    ok = agrees(np.asarray(g, dtype=np.float64) / c, m, use)
-    return _round_factor(c) if _mostly(ok, _rough(m, use)) else None
+    mc = scaled(m, c)
+    return _round_factor(c) if _mostly(agrees(g, mc, use), _rough(m, use), _signal(g, mc, use), 1) else None
+
+
+def scaled(m: Measurements, c: float) -> Measurements:
+    """The measurements of c times the numeric gradient: "g fits them" is "g / c fits m", without an
+    array of the parameter's size (numerics, noise and atol scale with c, rtol does not)."""
+    k = abs(c)
+    return dataclasses.replace(m, coord_numeric=c * m.coord_numeric, dir_numeric=c * m.dir_numeric,
+                               coord_base=k * m.coord_base, dir_base=k * m.dir_base, atol=k * m.atol)
+
+
+def safe_norm(v: np.ndarray) -> float:
+    """The Euclidean norm without overflow or underflow (gradients of 1e200 or 1e-200)."""
+    v = np.asarray(v)
+    if v.dtype != np.float64 and v.size <= 1 << 13:
+        v = v.astype(np.float64)
+    quick = float(np.linalg.norm(v))  # no temporary for a 1-d float64 (or float32) array
+    if 1e-150 < quick < 1e150:
+        return quick
+    top = float(np.max(np.abs(v), initial=0.0))
+    if top == 0 or not math.isfinite(top):
+        return top
+    return top * float(np.linalg.norm(v.astype(np.float64) / top))
 
 
 def _round_factor(c: float) -> float:
@@ -298,7 +377,7 @@ def diagnose_values(name: str, gname: str, g: np.ndarray, m: Measurements, dims:
                              f"{gname} is all zeros but the numeric gradient is not (largest |numeric| {np.max(np.abs(numeric)):.3g}): "
                              "is it ever assigned, or computed from an array that is zero (a mask that is all False, "
                              "a gradient taken before the forward pass)?")
-    c = scale_fit(g, m)
+    c = -1.0 if fits(g, scaled(m, -1.0)) else scale_fit(g, m)
     unit = max(1e-3, FIT_SLACK * m.rtol)  # how close to -1 or 1 a fitted factor counts as exactly that
     if c is not None and abs(c + 1) <= unit:
         return GradDiagnosis("sign", -1.0,
@@ -319,8 +398,14 @@ def diagnose_values(name: str, gname: str, g: np.ndarray, m: Measurements, dims:
         return part
     use = m.usable
     pred = predict(g, m)[use]
-    denom = np.linalg.norm(pred) * np.linalg.norm(numeric)
-    cos = float(np.dot(pred, numeric) / denom) if denom > 0 else float("nan")
+    if len(pred) == 1:
+        # One number fits any pattern: say what it is, claim nothing.
+        ratio = f" (analytic / numeric = {_fmt_num(pred[0] / numeric[0])})" if numeric[0] else ""
+        return GradDiagnosis("unknown", None,
+                             f"analytic {pred[0]:.4g} vs numeric {numeric[0]:.4g}{ratio}: a single probe cannot tell "
+                             "a sign or a factor from any other error; look at the lines that compute it.")
+    denom = safe_norm(pred) * safe_norm(numeric)
+    cos = float(np.dot(pred / safe_norm(pred), numeric / safe_norm(numeric))) if denom > 0 else float("nan")
     hint = (" Roughly the right direction: a wrong factor inside the chain that produces it (an activation's "
             "derivative taken of the wrong array, a missing term)?" if cos > 0.5 else
             " Barely related: a wrong array or derivative in the chain that produces it (an activation's derivative "
@@ -384,7 +469,7 @@ def _partial(name: str, gname: str, g: np.ndarray, m: Measurements, dims: list[D
 class Overall:
     """The report-level reading: what is wrong as a whole and where to look first."""
 
-    kind: str  # ok | sign | scale | wrong | random | error
+    kind: str  # ok | sign | scale | wrong | unsure | random | error
     factor: float | None
     text: str
     look_first: str | None
@@ -402,9 +487,14 @@ def overall(rows: list[tuple[str, str, str, float | None]], problem: str | None 
         return Overall(problem_kind, None, problem, None)
     failing = [r for r in rows if r[1] in ("wrong", "shape")]
     skipped = [r for r in rows if r[1] == "skipped"]
+    unsure = [r[0] for r in rows if r[1] == "unsure"]
+    unsettled = (f"Not settled: {', '.join(unsure)}: some probes disagreed and the budget ran out before re-checks "
+                 f"could tell a real error from finite-difference error; mode='full' settles it.") if unsure else ""
     if not failing:
         if skipped:
             return Overall("error", None, f"not checked: {', '.join(r[0] for r in skipped)} (see the rows).", None)
+        if unsure:
+            return Overall("unsure", None, unsettled, None)
         return Overall("ok", None, "The analytic gradients match finite differences.", None)
     names = [r[0] for r in failing]
     last = failing[-1][0]
@@ -427,13 +517,17 @@ def overall(rows: list[tuple[str, str, str, float | None]], problem: str | None 
                            last)
     names_all = [r[0] for r in rows]
     ok_after = [r[0] for r in rows[names_all.index(last) + 1:] if r[1] in ("ok", "kink")]
-    if len(failing) == 1:
+    if len(failing) == 1 and not unsure:
         text = f"Only {last} is wrong; the other gradients match, so the mistake is in the lines that compute its gradient."
         return Overall("wrong", None, text, last)
+    if len(failing) == 1:
+        return Overall("wrong", None, f"Wrong: {last}. " + unsettled, last)
     text = (f"Wrong: {', '.join(names)}. Look first at {last}, the wrong parameter closest to the output "
             "(params are read as listed, input to output): an error there also spoils every gradient computed "
             "from it on the way back.")
     if ok_after:
         text += (f" The gradients after it ({', '.join(ok_after)}) are right, so the mistake enters at the "
                  f"backward step that produces the gradient of {last}.")
+    if unsure:
+        text += " " + unsettled
     return Overall("wrong", None, text, last)

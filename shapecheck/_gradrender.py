@@ -82,10 +82,10 @@ def _detail_lines(row) -> list[str]:
     """The numbers under a wrong row, in numpy.testing's words."""
     lines = []
     compared = row.checked + row.directions
-    if compared and row.status == "wrong":
+    if compared and row.status in ("wrong", "unsure"):
         unit = "elements" if not row.directions else "probes (entries and directions)"
         lines.append(f"Mismatched {unit}: {row.mismatched} / {compared} ({100 * row.mismatched / compared:.3g}%)")
-    if row.max_abs_error is not None and row.status == "wrong":
+    if row.max_abs_error is not None and row.status in ("wrong", "unsure"):
         where = f" at {fmt_shape(row.worst_index)}" if row.worst_index is not None else ""
         vals = (f" (analytic {_num(row.analytic)}, numeric {_num(row.numeric)})"
                 if row.analytic is not None and row.numeric is not None else "")

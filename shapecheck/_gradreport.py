@@ -7,7 +7,8 @@ from typing import Any
 
 from ._graddiag import GradDiagnosis
 
-STATUSES = ("ok", "wrong", "shape", "kink", "skipped")
+# unsure: some probes disagreed and the budget ran out before they were settled (never a pass).
+STATUSES = ("ok", "wrong", "shape", "kink", "unsure", "skipped")
 
 
 @dataclass(frozen=True)
@@ -98,7 +99,7 @@ class GradReport:
     mode: str
     evaluations: int  # loss evaluations in all, including the two at the unperturbed parameters
     loss: float | None
-    overall_kind: str  # ok | sign | scale | wrong | random | error
+    overall_kind: str  # ok | sign | scale | wrong | unsure | random | error
     overall_factor: float | None
     overall_text: str
     look_first: str | None

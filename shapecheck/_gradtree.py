@@ -65,6 +65,8 @@ def _check_leaf(path: tuple, value: Any) -> Leaf:
         raise ParameterTypeError(
             f"{name} holds booleans: finite differences need floats; use .astype(float) if it is a parameter"
         )
+    if isinstance(value, np.ndarray) and type(value) is not np.ndarray and not isinstance(value, np.memmap):
+        raise ParameterTypeError(_subclass_message(name, value))
     if isinstance(value, np.ndarray):
         if np.issubdtype(value.dtype, np.integer):
             raise ParameterTypeError(
@@ -85,6 +87,19 @@ def _check_leaf(path: tuple, value: Any) -> Leaf:
         f"{name} is {_describe(value)}: params must hold only float arrays "
         "(dicts, lists and tuples of them); keep settings out of params"
     )
+
+
+def _subclass_message(name: str, value: np.ndarray) -> str:
+    # A private copy as a plain ndarray would change what the loss computes (np.matrix's * is a
+    # matmul, a masked array's mask would be dropped): refused rather than silently converted.
+    if isinstance(value, np.ma.MaskedArray):
+        return (f"{name} is a masked array: gradcheck perturbs plain float arrays and would drop its mask; "
+                f"pass {name}.filled(0) (or .data) and apply the mask inside the loss")
+    if isinstance(value, np.matrix):
+        return (f"{name} is a numpy.matrix (its * is a matrix product): gradcheck needs plain arrays; "
+                f"pass np.asarray({name}) and write the loss with @")
+    return (f"{name} is a {type(value).__module__}.{type(value).__name__} (an ndarray subclass): gradcheck "
+            f"needs plain float arrays; pass np.asarray({name})")
 
 
 def leaves(params: Any) -> list[Leaf]:
@@ -148,7 +163,10 @@ def map_leaves(node: Any, fn: Any) -> Any:
         return {key: map_leaves(child, fn) for key, child in node.items()}
     if isinstance(node, (list, tuple)):
         items = [map_leaves(child, fn) for child in node]
-        return items if isinstance(node, list) else tuple(items)
+        if isinstance(node, list):
+            return items
+        # A namedtuple (or another tuple subclass built from its fields) keeps its type: p.W must work.
+        return type(node)(*items) if _is_namedtuple(node) else tuple(items)
     return fn(node)
 
 
@@ -220,3 +238,7 @@ def lookup_grads(grads: Any, params_leaves: list[Leaf]) -> GradLookup:
 def _is_numeric_sequence(node: Any) -> bool:
     # A list of numbers standing for a gradient array, not a container of gradients.
     return bool(node) and all(isinstance(x, (int, float, np.number)) for x in node)
+
+
+def _is_namedtuple(node: Any) -> bool:
+    return isinstance(node, tuple) and type(node) is not tuple and isinstance(getattr(type(node), "_fields", None), tuple)
