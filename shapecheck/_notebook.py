@@ -28,7 +28,7 @@ from ._crash import annotate
 from ._errors import ShapeWarning, UsageError
 from ._explain import NOTE_MARK
 from ._report import Finding, rank
-from ._rewrite import Rewriter, Rewritten, opted_out
+from ._rewrite import Rewriter, Rewritten, anchored, opted_out
 from ._runner import UserModuleFinder
 
 _LOCATION = re.compile(r"(cell \[\d+\]):(\d+)")
@@ -100,6 +100,10 @@ class _Extension:
         shell.showtraceback = showtraceback
         self.finder = UserModuleFinder(os.getcwd())
         sys.meta_path.insert(0, self.finder)
+        # IPython compiles the rewritten cells itself: its compiler anchors their code, so that a function
+        # defined in a cell and shipped by value to a worker (joblib, dask) finds hooks there too.
+        self.compiler_class = type(shell.compile)
+        shell.compile.__class__ = _anchoring(self.compiler_class)
         _recorder.install()
         shell.register_magics(_ShapecheckMagics(shell, self))
         self.say_already_imported()
@@ -119,6 +123,8 @@ class _Extension:
             shell.showtraceback = self.saved_showtraceback
         if self.finder in sys.meta_path:
             sys.meta_path.remove(self.finder)
+        if type(shell.compile) is _anchoring(self.compiler_class):
+            shell.compile.__class__ = self.compiler_class
         for kind in ("line", "cell"):
             shell.magics_manager.magics[kind].pop("shapecheck", None)
 
@@ -381,6 +387,27 @@ def _config_ignore() -> list[str]:
     except UsageError as e:
         sys.stderr.write(f"shapecheck: {e}; [tool.shapecheck] settings not used\n")
         return []
+
+
+_ANCHORING: dict[type, type] = {}
+
+
+def _anchoring(compiler_class: type) -> type:
+    """IPython's compiler class, anchoring the code it compiles from rewritten cells (see `_rewrite.anchored`)."""
+    cls = _ANCHORING.get(compiler_class)
+    if cls is None:
+        def __call__(self, source, filename, symbol, *args, **kwargs):
+            code = compiler_class.__call__(self, source, filename, symbol, *args, **kwargs)
+            return anchored(code) if isinstance(source, ast.AST) and _rewritten(code) else code
+
+        cls = _ANCHORING[compiler_class] = type(compiler_class.__name__, (compiler_class,),
+                                                {"__call__": __call__, "__module__": compiler_class.__module__})
+    return cls
+
+
+def _rewritten(code) -> bool:
+    return any(n.startswith("__sc_") for n in code.co_names) or any(
+        isinstance(c, type(code)) and _rewritten(c) for c in code.co_consts)
 
 
 def _shows_notes() -> bool:

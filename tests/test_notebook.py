@@ -77,15 +77,17 @@ def ours(shell) -> dict:
         "showtraceback": "showtraceback" in shell.__dict__,
         "finders": [f for f in sys.meta_path if type(f).__name__ == "UserModuleFinder"],
         "magic": "shapecheck" in shell.magics_manager.magics["line"],
+        "compiler": type(shell.compile) in _notebook._ANCHORING.values(),
     }
 
 
-NONE = {"transformers": [], "pre": [], "post": [], "showtraceback": False, "finders": [], "magic": False}
+NONE = {"transformers": [], "pre": [], "post": [], "showtraceback": False, "finders": [], "magic": False,
+        "compiler": False}
 
 
 def loaded_once(hooks: dict) -> bool:
     return (len(hooks["transformers"]) == len(hooks["pre"]) == len(hooks["post"]) == len(hooks["finders"]) == 1
-            and hooks["showtraceback"] and hooks["magic"])
+            and hooks["showtraceback"] and hooks["magic"] and hooks["compiler"])
 
 
 # -- loading -------------------------------------------------------------------------------------
@@ -304,3 +306,15 @@ def test_without_note_support_the_explanation_is_printed_after_the_traceback(ip,
     cell = run(ip, CRASH)
     assert cell.stderr.startswith(f"shapecheck: `X @ W` at cell [{cell.result.execution_count}], line 4\n")
     assert "  W  ndarray (4, 2) float64" in cell.stderr
+
+
+def test_a_function_defined_in_a_cell_runs_in_a_worker_it_is_shipped_to(ip):
+    """joblib/loky and dask send notebook functions by value (cloudpickle): the worker has no shapecheck
+    hooks, and must compute what the plain function computes."""
+    run(ip, "import numpy as np\ndef step(x, w):\n    return [float(v) for v in np.sum(x @ w - 1, axis=0)]")
+    cell = run(ip, "import cloudpickle, subprocess, sys\n"
+                   "payload = cloudpickle.dumps((step, np.ones((3, 4)), np.ones((4, 2))))\n"
+                   "worker = 'import pickle, sys; f, x, w = pickle.loads(sys.stdin.buffer.read()); print(f(x, w))'\n"
+                   "p = subprocess.run([sys.executable, '-c', worker], input=payload, capture_output=True)\n"
+                   "(p.returncode, p.stdout.decode().strip(), p.stderr.decode()[-300:])")
+    assert cell.result.result == (0, "[9.0, 9.0]", ""), cell.stderr
