@@ -13,16 +13,15 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import traceback
-from dataclasses import dataclass
 
-from . import __version__, _recorder, _render, _rules
-from ._crash import annotate
+from . import __version__, _recorder
 from ._errors import UsageError
-from ._report import Report, rank
 from ._runner import (Prepared, check_script, display_path, finish_like_python, flush_std_streams, prepare,
                       print_exception)
 from ._runner import outcome as outcome_of
+
+# Start-up imports only what tracing needs (tests/test_startup.py pins the list): the rules, the explainer,
+# the renderers (and tabulate), the gradient checker and tomllib are imported when used, after the script.
 
 USAGE = "python -m shapecheck [options] SCRIPT [ARGS...]"
 
@@ -34,8 +33,29 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
+class _Formatter(argparse.HelpFormatter):
+    """argparse's help layout, measuring the terminal as shutil.get_terminal_size does: argparse builds a
+    formatter for every add_argument, and importing shutil (with bz2, lzma) would cost every start-up."""
+
+    def __init__(self, prog, indent_increment=2, max_help_position=24, width=None):
+        super().__init__(prog, indent_increment, max_help_position, _columns() - 2 if width is None else width)
+
+
+def _columns() -> int:
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns or 80
+        except (AttributeError, ValueError, OSError):
+            columns = 80
+    return columns
+
+
 def parser() -> argparse.ArgumentParser:
-    ap = _Parser(prog="python -m shapecheck", usage=USAGE, description=(
+    ap = _Parser(prog="python -m shapecheck", usage=USAGE, formatter_class=_Formatter, description=(
         "Run SCRIPT as `python SCRIPT ARGS...` would, record the shape of every operand of every array "
         "operation, and report silent broadcasts, pandas/numpy mixing, shape drift and crashes, with fixes."))
     ap.add_argument("--format", choices=("text", "json", "markdown", "html"), default="text",
@@ -59,12 +79,12 @@ def parser() -> argparse.ArgumentParser:
 def config(start: str) -> dict:
     """[tool.shapecheck] of the nearest pyproject.toml at or above `start` (the script's folder), checked:
     `ignore` a list of codes or one comma-separated string, `fail-on` "warning" or "error"."""
-    import tomllib
-
     d = os.path.abspath(start)
     while True:
         p = os.path.join(d, "pyproject.toml")
         if os.path.isfile(p):
+            import tomllib
+
             try:
                 with open(p, "rb") as f:
                     tool = tomllib.load(f).get("tool", {})
@@ -106,17 +126,21 @@ def main(argv: list[str] | None = None) -> int:
     return finish(plan, exc)
 
 
-@dataclass
 class Plan:
-    """What `start` prepared for one run: the options, the compiled script, where the report goes."""
+    """What `start` prepared for one run: the options, the compiled script, where the report goes.
+    (A plain class: creating a dataclass at import costs start-up time.)"""
 
-    opts: argparse.Namespace
-    ignore: list[str]
-    fail_on: str | None
-    output: str | None  # absolute: resolved before the script can chdir
-    script: str  # as the report names it
-    prepared: Prepared
-    pid: int  # the process that started the run: only it reports (a forked child exits as under Python)
+    __slots__ = ("opts", "ignore", "fail_on", "output", "script", "prepared", "pid")
+
+    def __init__(self, opts: argparse.Namespace, ignore: list[str], fail_on: str | None, output: str | None,
+                 script: str, prepared: Prepared, pid: int):
+        self.opts = opts
+        self.ignore = ignore
+        self.fail_on = fail_on
+        self.output = output  # absolute: resolved before the script can chdir
+        self.script = script  # as the report names it
+        self.prepared = prepared
+        self.pid = pid  # the process that started the run: only it reports (a forked child exits as under Python)
 
 
 def start(argv: list[str]) -> Plan | int:
@@ -135,6 +159,8 @@ def start(argv: list[str]) -> Plan | int:
             prepared = prepare(opts.script, opts.args)
         except SyntaxError as e:
             # The script does not compile: say so exactly as Python would, and exit as Python does.
+            import traceback
+
             sys.stderr.write("".join(traceback.format_exception_only(SyntaxError, e)))
             return 1
         except OSError as e:  # unreadable after all (a race, a FIFO gone): Python's wording
@@ -197,6 +223,10 @@ def _die_of_sigint() -> None:
 
 
 def _finish(plan: Plan, outcome) -> int:
+    from . import _render, _rules
+    from ._crash import annotate
+    from ._report import Report, rank
+
     opts, ignore, fail_on = plan.opts, plan.ignore, plan.fail_on
     crash = None
     if outcome.exc is not None:
@@ -290,6 +320,7 @@ def _output_file(path: str, script: str) -> str:
 def _refuse_to_replace(target: str, path: str) -> None:
     if target.startswith(_STREAMS) or not os.path.isfile(target) or os.path.getsize(target) == 0:
         return
+    from . import _render
     try:
         with open(target, "rb") as f:
             data = f.read()

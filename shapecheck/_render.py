@@ -7,11 +7,16 @@ import json as _json
 import re
 import textwrap
 
-from tabulate import tabulate
-
 from ._recorder import MAX_SIGNATURES
 from ._report import Finding, Operand, Report, rank
 from ._shapes import fmt
+
+
+def tabulate(*args, **kwargs) -> str:
+    from tabulate import tabulate  # imported when a table is drawn, not at start-up (tests/test_startup.py)
+
+    return tabulate(*args, **kwargs)
+
 
 SILENCE = "Silence a finding with a trailing `# shapecheck: ignore[{code}]` on its line, or list codes under " \
           "[tool.shapecheck] ignore in pyproject.toml."
