@@ -11,6 +11,7 @@ everything after; between them the caller execs the script's code.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 
@@ -130,10 +131,10 @@ class Plan:
     """What `start` prepared for one run: the options, the compiled script, where the report goes.
     (A plain class: creating a dataclass at import costs start-up time.)"""
 
-    __slots__ = ("opts", "ignore", "fail_on", "output", "script", "prepared", "pid")
+    __slots__ = ("opts", "ignore", "fail_on", "output", "script", "prepared", "pid", "start_path")
 
     def __init__(self, opts: argparse.Namespace, ignore: list[str], fail_on: str | None, output: str | None,
-                 script: str, prepared: Prepared, pid: int):
+                 script: str, prepared: Prepared, pid: int, start_path: list[str]):
         self.opts = opts
         self.ignore = ignore
         self.fail_on = fail_on
@@ -141,6 +142,7 @@ class Plan:
         self.script = script  # as the report names it
         self.prepared = prepared
         self.pid = pid  # the process that started the run: only it reports (a forked child exits as under Python)
+        self.start_path = start_path  # sys.path before the script's folder was put first
 
 
 def start(argv: list[str]) -> Plan | int:
@@ -155,6 +157,7 @@ def start(argv: list[str]) -> Plan | int:
         fail_on = opts.fail_on or cfg.get("fail-on")
         output = None if opts.output is None else _output_file(opts.output, opts.script)
         script = "<stdin>" if opts.script == "-" else display_path(opts.script)
+        start_path = sys.path[:]
         try:
             prepared = prepare(opts.script, opts.args)
         except SyntaxError as e:
@@ -168,7 +171,7 @@ def start(argv: list[str]) -> Plan | int:
     except UsageError as e:
         _say(f"shapecheck: error: {e}\n")
         return 2
-    return Plan(opts, ignore, fail_on, output, script, prepared, os.getpid())
+    return Plan(opts, ignore, fail_on, output, script, prepared, os.getpid(), start_path)
 
 
 def finish(plan: Plan, exc: BaseException | None) -> int:
@@ -222,10 +225,23 @@ def _die_of_sigint() -> None:
     os.kill(os.getpid(), signal.SIGINT)
 
 
+@contextlib.contextmanager
+def _start_path(plan: Plan):
+    """Import shapecheck's later modules (and tabulate) as they were found at start-up: the script's folder,
+    now first on sys.path, may hold a file named like one of their imports (`textwrap.py`)."""
+    now = sys.path[:]
+    sys.path[:] = plan.start_path
+    try:
+        yield
+    finally:
+        sys.path[:] = now
+
+
 def _finish(plan: Plan, outcome) -> int:
-    from . import _render, _rules
-    from ._crash import annotate
-    from ._report import Report, rank
+    with _start_path(plan):
+        from . import _render, _rules
+        from ._crash import annotate
+        from ._report import Report, rank
 
     opts, ignore, fail_on = plan.opts, plan.ignore, plan.fail_on
     crash = None
@@ -257,7 +273,8 @@ def _finish(plan: Plan, outcome) -> int:
                 sys.stderr.write(f"shapecheck: --grad: {why}\n")
             grad_failed = why is not None or not report.gradcheck.passed
 
-    rendered = _render.render(report, opts.format, log=opts.log, show_info=opts.show_info)
+    with _start_path(plan):
+        rendered = _render.render(report, opts.format, log=opts.log, show_info=opts.show_info)
     status = outcome.status
     if plan.output is None:
         _say(rendered)
