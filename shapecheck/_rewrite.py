@@ -328,15 +328,75 @@ def _is_literal(node: ast.AST) -> bool:
 
 
 class _Scope:
-    def __init__(self, qualname: str, body: list[ast.stmt]):
+    def __init__(self, qualname: str, body: list[ast.stmt], assigned: dict[str, list[ast.AST]] | None = None):
+        """`assigned`: the values assigned to each name in `body`'s own nodes, when a `_Survey` found them."""
         self.qualname = qualname
-        self.assigned: dict[str, list[ast.AST]] = {}
-        for node in _own_nodes(body):
-            if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
-                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-                for t in targets:
-                    if isinstance(t, ast.Name):
-                        self.assigned.setdefault(t.id, []).append(node.value)
+        if assigned is None:
+            assigned = {}
+            for node in _own_nodes(body):
+                _note_assignment(node, (assigned,))
+        self.assigned = assigned
+
+
+def _note_assignment(node: ast.AST, owners: tuple[dict, ...]) -> None:
+    if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        for t in targets:
+            if isinstance(t, ast.Name):
+                for assigned in owners:
+                    assigned.setdefault(t.id, []).append(node.value)
+
+
+_DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+
+
+class _Survey:
+    """What rewriting a module needs to know beforehand, found in one walk of it: the names bound to
+    imported modules (`Rewriter.scan`), the functions and methods it defines, and each scope's
+    assignments, as `_Scope` finds them in `_own_nodes` of the module's and of each def's and class's body.
+
+    `_own_nodes` of a body descends into a def or class standing directly in that body (not into one
+    nested deeper): an assignment in such a def's body belongs to its own scope and to the enclosing one.
+    """
+
+    def __init__(self, tree: ast.Module):
+        self.modules: set[str] = set()
+        self.functions: set[str] = set()
+        self.methods: set[str] = set()
+        module: dict[str, list[ast.AST]] = {}
+        self.assigned: dict[ast.AST, dict[str, list[ast.AST]]] = {tree: module}
+        # (node, the scopes owning it, the scope whose body holds it directly)
+        stack = [(stmt, (module,), module) for stmt in reversed(tree.body)]
+        while stack:
+            node, owners, holder = stack.pop()
+            if isinstance(node, _DEFS):
+                own: dict[str, list[ast.AST]] = {}
+                self.assigned[node] = own
+                if isinstance(node, ast.ClassDef):
+                    self.methods.update(b.name for b in node.body if isinstance(b, (ast.FunctionDef,
+                                                                                     ast.AsyncFunctionDef)))
+                else:
+                    self.functions.add(node.name)
+                inner = (own, holder) if holder is not None else (own,)
+                for field, value in ast.iter_fields(node):
+                    if field == "body":
+                        stack.extend((stmt, inner, own) for stmt in reversed(value))
+                    elif isinstance(value, list):
+                        stack.extend((v, (), None) for v in reversed(value) if isinstance(v, ast.AST))
+                    elif isinstance(value, ast.AST):
+                        stack.append((value, (), None))
+                continue
+            if isinstance(node, ast.Import):
+                for a in node.names:
+                    self.modules.add(a.asname or a.name.split(".")[0])
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                if node.module.split(".")[0] in MODULE_ROOTS:
+                    for a in node.names:
+                        self.modules.add(a.asname or a.name)
+            elif isinstance(node, ast.Assign) and isinstance(node.value, ast.Lambda):
+                self.functions.update(t.id for t in node.targets if isinstance(t, ast.Name))
+            _note_assignment(node, owners)
+            stack.extend((child, owners, None) for child in ast.iter_child_nodes(node))
 
 
 def _own_nodes(body: list[ast.stmt]):
@@ -377,6 +437,8 @@ class Rewriter(ast.NodeTransformer):
         # bodies are traced, so calling them needs no hook of its own.
         self.user_functions: frozenset[str] = frozenset()
         self.user_methods: frozenset[str] = frozenset()
+        # Each scope's assignments (see _Survey), when the whole module is rewritten: def or class -> name -> values
+        self.assigned: dict[ast.AST, dict[str, list[ast.AST]]] = {}
 
     # -- scopes -----------------------------------------------------------
 
@@ -390,18 +452,12 @@ class Rewriter(ast.NodeTransformer):
         return node
 
     def _module(self, node: ast.Module) -> ast.Module:
-        self.scan(node)
-        functions, methods = set(), set()
-        for sub in ast.walk(node):
-            if isinstance(sub, ast.ClassDef):
-                methods.update(b.name for b in sub.body if isinstance(b, (ast.FunctionDef, ast.AsyncFunctionDef)))
-            elif isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                functions.add(sub.name)
-            elif isinstance(sub, ast.Assign) and isinstance(sub.value, ast.Lambda):
-                functions.update(t.id for t in sub.targets if isinstance(t, ast.Name))
-        self.user_functions = frozenset(functions)
-        self.user_methods = frozenset(methods - ARRAY_METHODS)
-        self.scopes.append(_Scope("<module>", node.body))
+        survey = _Survey(node)
+        self.modules.update(survey.modules)
+        self.user_functions = frozenset(survey.functions)
+        self.user_methods = frozenset(survey.methods - ARRAY_METHODS)
+        self.assigned = survey.assigned
+        self.scopes.append(_Scope("<module>", node.body, self.assigned[node]))
         node.body = self._stmts(node.body)
         self.scopes.pop()
         return node
@@ -426,7 +482,7 @@ class Rewriter(ast.NodeTransformer):
         # Decorators, defaults and annotations run once, at definition: left as written.
         self._depth += 1
         try:
-            self.scopes.append(_Scope(self._qual(node.name), node.body))
+            self.scopes.append(_Scope(self._qual(node.name), node.body, self.assigned.get(node)))
             node.body = self._stmts(node.body)
             self.scopes.pop()
         finally:
@@ -460,7 +516,7 @@ class Rewriter(ast.NodeTransformer):
     visit_AsyncFunctionDef = visit_FunctionDef
 
     def visit_ClassDef(self, node):
-        self.scopes.append(_Scope(self._qual(node.name), node.body))
+        self.scopes.append(_Scope(self._qual(node.name), node.body, self.assigned.get(node)))
         node.body = self._stmts(node.body)
         self.scopes.pop()
         # A class body looks its free names up in its namespace first (LOAD_NAME), and a metaclass's
