@@ -179,20 +179,33 @@ def _walk(node: ast.AST):
         stack.extend(ast.iter_child_nodes(n))
 
 
+def _children(node: ast.AST) -> list[ast.AST]:
+    """ast.iter_child_nodes, as a list (the rewriter's walks are its hot loops)."""
+    out = []
+    for field in node._fields:
+        value = getattr(node, field, None)
+        if isinstance(value, list):
+            out.extend(v for v in value if isinstance(v, ast.AST))
+        elif isinstance(value, ast.AST):
+            out.append(value)
+    return out
+
+
 def spells_out_shape(node: ast.AST) -> bool:
     """True when the expression states a shape itself: `[:, None]`, np.newaxis, reshape, keepdims."""
-    for sub in _walk(node):
-        if isinstance(sub, ast.Subscript):
-            parts = sub.slice.elts if isinstance(sub.slice, ast.Tuple) else [sub.slice]
-            if any(_is_none_index(p) for p in parts):
-                return True
-        elif isinstance(sub, ast.Attribute) and sub.attr == "newaxis":
-            return True
-        elif isinstance(sub, ast.Call):
-            if _callee_name(sub.func) in EXPLICIT_CALLS:
-                return True
-            if any(k.arg == "keepdims" and _truthy(k.value) for k in sub.keywords):
-                return True
+    return any(_states_shape(sub) for sub in _walk(node))
+
+
+def _states_shape(sub: ast.AST) -> bool:
+    """The node itself (not its parts) states a shape."""
+    if isinstance(sub, ast.Subscript):
+        parts = sub.slice.elts if isinstance(sub.slice, ast.Tuple) else [sub.slice]
+        return any(_is_none_index(p) for p in parts)
+    if isinstance(sub, ast.Attribute):
+        return sub.attr == "newaxis"
+    if isinstance(sub, ast.Call):
+        return _callee_name(sub.func) in EXPLICIT_CALLS or any(k.arg == "keepdims" and _truthy(k.value)
+                                                              for k in sub.keywords)
     return False
 
 
@@ -348,6 +361,8 @@ def _note_assignment(node: ast.AST, owners: tuple[dict, ...]) -> None:
 
 
 _DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+# Nodes the rewriter never changes and that hold no node it would: visiting them returns them as they are.
+_LEAVES = (ast.Name, ast.Constant, ast.expr_context, ast.operator, ast.unaryop, ast.cmpop, ast.boolop)
 
 
 class _Survey:
@@ -396,7 +411,7 @@ class _Survey:
             elif isinstance(node, ast.Assign) and isinstance(node.value, ast.Lambda):
                 self.functions.update(t.id for t in node.targets if isinstance(t, ast.Name))
             _note_assignment(node, owners)
-            stack.extend((child, owners, None) for child in ast.iter_child_nodes(node))
+            stack.extend((child, owners, None) for child in _children(node))
 
 
 def _own_nodes(body: list[ast.stmt]):
@@ -439,6 +454,43 @@ class Rewriter(ast.NodeTransformer):
         self.user_methods: frozenset[str] = frozenset()
         # Each scope's assignments (see _Survey), when the whole module is rewritten: def or class -> name -> values
         self.assigned: dict[ast.AST, dict[str, list[ast.AST]]] = {}
+        self._spells: dict[ast.AST, bool] = {}
+        self._visitors: dict[type, object] = {}
+
+    # -- walking: ast.NodeTransformer's, with the visitor looked up once a node type, and no call for
+    # the leaves no visitor changes (names, constants, contexts, operators)
+
+    def visit(self, node: ast.AST):
+        visitor = self._visitors.get(type(node))
+        if visitor is None:
+            visitor = self._visitors[type(node)] = getattr(self, "visit_" + type(node).__name__, self.generic_visit)
+        return visitor(node)
+
+    def generic_visit(self, node: ast.AST) -> ast.AST:
+        for field in node._fields:
+            try:
+                old_value = getattr(node, field)
+            except AttributeError:
+                continue
+            if isinstance(old_value, list):
+                new_values = []
+                for value in old_value:
+                    if isinstance(value, ast.AST) and not isinstance(value, _LEAVES):
+                        value = self.visit(value)
+                        if value is None:
+                            continue
+                        if not isinstance(value, ast.AST):
+                            new_values.extend(value)
+                            continue
+                    new_values.append(value)
+                old_value[:] = new_values
+            elif isinstance(old_value, ast.AST) and not isinstance(old_value, _LEAVES):
+                new_node = self.visit(old_value)
+                if new_node is None:
+                    delattr(node, field)
+                else:
+                    setattr(node, field, new_node)
+        return node
 
     # -- scopes -----------------------------------------------------------
 
@@ -594,6 +646,26 @@ class Rewriter(ast.NodeTransformer):
 
     # -- sites ------------------------------------------------------------
 
+    def _spells_out_shape(self, node: ast.AST) -> bool:
+        """`spells_out_shape`, remembered for every node below too: an operand's parts are operands of the
+        sites within it, and a name's assigned values are asked at each of its uses.  (A node's answer
+        never changes: it looks through the wrappers that rewriting adds, to the nodes as written.)"""
+        memo = self._spells
+        root = _orig(node)
+        known = memo.get(root)
+        if known is not None:
+            return known
+        stack = [(root, None)]
+        while stack:
+            n, kids = stack.pop()
+            if kids is not None:  # its parts are known
+                memo[n] = _states_shape(n) or any(memo[k] for k in kids)
+            elif n not in memo:
+                kids = [_orig(c) for c in _children(n)]
+                stack.append((n, kids))
+                stack.extend((k, None) for k in kids if k not in memo)
+        return memo[root]
+
     def _site(self, node: ast.AST, kind: str, op: str, operands: list[ast.AST], texts: list[str] | None = None,
               **extra) -> int:
         sid = self.next_id
@@ -613,14 +685,14 @@ class Rewriter(ast.NodeTransformer):
 
     def _operand(self, node: ast.AST, text: str) -> OperandSpec:
         name = node.id if isinstance(node, ast.Name) else None
-        explicit = spells_out_shape(node)
+        explicit = self._spells_out_shape(node)
         red = reduction_of(node)
         by_name = False
         shaped_from = None
         if name is not None and self.scopes:
             # A name's own history in this scope: `s = np.sum(e, axis=1); e / s`, `sq_col = sq.reshape(-1, 1)`.
             values = self.scopes[-1].assigned.get(name, [])
-            by_name = bool(values) and all(spells_out_shape(v) for v in values)
+            by_name = bool(values) and all(self._spells_out_shape(v) for v in values)
             bases = {reshaped_name(v) for v in values}
             if len(bases) == 1:
                 shaped_from = bases.pop()
@@ -733,7 +805,7 @@ class Rewriter(ast.NodeTransformer):
         value_sid = getattr(value, "_sc_sid", None)
         # Shape drift is an update that changes a name's shape by accident (`b = b - lr * db`), not
         # one that says so (`y = y.reshape(-1, 1)`, `a2 = a2.T`, `x = x[:, 0]`).
-        deliberate = spells_out_shape(value) or _is_transpose(value) or isinstance(value, (ast.Attribute,
+        deliberate = self._spells_out_shape(value) or _is_transpose(value) or isinstance(value, (ast.Attribute,
                                                                                              ast.Subscript))
         self_refs = () if deliberate else tuple(self._self_refs(value, target_texts))
         if value_sid is not None:
