@@ -365,9 +365,23 @@ _DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 _LEAVES = (ast.Name, ast.Constant, ast.expr_context, ast.operator, ast.unaryop, ast.cmpop, ast.boolop)
 
 
+_BLOCKS = (ast.stmt, ast.excepthandler, ast.match_case)
+
+
+def _statements(node: ast.AST) -> list[ast.AST]:
+    """The statements directly in a statement (and its except and case clauses, which hold statements).
+    Everything `_Survey` looks for is a statement, and an expression never holds one."""
+    out = []
+    for field in node._fields:
+        value = getattr(node, field, None)
+        if isinstance(value, list):
+            out.extend(v for v in value if isinstance(v, _BLOCKS))
+    return out
+
+
 class _Survey:
-    """What rewriting a module needs to know beforehand, found in one walk of it: the names bound to
-    imported modules (`Rewriter.scan`), the functions and methods it defines, and each scope's
+    """What rewriting a module needs to know beforehand, found in one walk of its statements: the names
+    bound to imported modules (`Rewriter.scan`), the functions and methods it defines, and each scope's
     assignments, as `_Scope` finds them in `_own_nodes` of the module's and of each def's and class's body.
 
     `_own_nodes` of a body descends into a def or class standing directly in that body (not into one
@@ -393,13 +407,7 @@ class _Survey:
                 else:
                     self.functions.add(node.name)
                 inner = (own, holder) if holder is not None else (own,)
-                for field, value in ast.iter_fields(node):
-                    if field == "body":
-                        stack.extend((stmt, inner, own) for stmt in reversed(value))
-                    elif isinstance(value, list):
-                        stack.extend((v, (), None) for v in reversed(value) if isinstance(v, ast.AST))
-                    elif isinstance(value, ast.AST):
-                        stack.append((value, (), None))
+                stack.extend((stmt, inner, own) for stmt in reversed(node.body))
                 continue
             if isinstance(node, ast.Import):
                 for a in node.names:
@@ -411,7 +419,7 @@ class _Survey:
             elif isinstance(node, ast.Assign) and isinstance(node.value, ast.Lambda):
                 self.functions.update(t.id for t in node.targets if isinstance(t, ast.Name))
             _note_assignment(node, owners)
-            stack.extend((child, owners, None) for child in _children(node))
+            stack.extend((child, owners, None) for child in _statements(node))
 
 
 def _own_nodes(body: list[ast.stmt]):
