@@ -240,8 +240,10 @@ def _start_path(plan: Plan):
 def _finish(plan: Plan, outcome) -> int:
     with _start_path(plan):
         from . import _render, _rules
-        from ._crash import annotate
         from ._report import Report, rank
+
+        if outcome.exc is not None:
+            from ._crash import annotate  # the explainer: only for a script that crashed
 
     opts, ignore, fail_on = plan.opts, plan.ignore, plan.fail_on
     crash = None

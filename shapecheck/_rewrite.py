@@ -24,9 +24,7 @@ import re
 import sys
 import threading
 import types
-from dataclasses import dataclass, replace
-
-from ._events import OperandSpec, Site
+from ._events import OperandSpec, Site, replace
 
 HOOK_BINOP = "__sc_b__"  # (sid, x, y) -> (x, y)
 HOOK_CALL = "__sc_c__"  # (sid, f, *args) -> (f, *args)
@@ -924,7 +922,6 @@ def _is_text(node: ast.AST) -> bool:
     return isinstance(node, ast.JoinedStr) or (isinstance(node, ast.Constant) and isinstance(node.value, (str, bytes)))
 
 
-@dataclass
 class Rewritten:
     """A compiled, rewritten module and what the recorder must know about its sites.
 
@@ -933,16 +930,18 @@ class Rewritten:
     do) pickles the anchor with it, and unpickling it installs the hooks there, so the rewritten code runs.
     """
 
-    code: types.CodeType
-    sites: list[Site]
-    positions: list[tuple[int, int, int, int] | None]  # parallel to sites
-    lookups: dict[int, tuple[int, int, int, int]]  # method sites: where the method is looked up
+    __slots__ = ("code", "sites", "positions", "lookups")
 
-    def __post_init__(self):
+    def __init__(self, code: types.CodeType | None, sites: list[Site],
+                 positions: list[tuple[int, int, int, int] | None],  # parallel to sites
+                 lookups: dict[int, tuple[int, int, int, int]]):  # method sites: where the method is looked up
         from ._recorder import ANCHOR  # the recorder imports this module
 
-        if self.code is not None:  # None: a notebook cell, which IPython compiles itself
-            self.code = _anchored(self.code, ANCHOR)
+        # None: a notebook cell, which IPython compiles itself
+        self.code = _anchored(code, ANCHOR) if code is not None else None
+        self.sites = sites
+        self.positions = positions
+        self.lookups = lookups
 
 
 def anchored(code: types.CodeType) -> types.CodeType:

@@ -16,7 +16,6 @@ TRACING = {"shapecheck", "shapecheck._calls", "shapecheck._cli", "shapecheck._er
 STDLIB = {
     "runpy",  # `python -m` itself
     "argparse", "gettext", "locale", "_locale",  # the command line (argparse translates its messages)
-    "dataclasses", "copy",  # the site tables (_events) are dataclasses
     "threading", "signal",  # the recorder: a lock for claiming site ids; signals stay the script's
     "sysconfig",  # the import hook leaves the interpreter's and installed packages' folders alone
 }
@@ -57,5 +56,6 @@ def test_start_up_imports_only_what_tracing_needs(tmp_path):
 def test_start_up_imports_no_renderer_gradient_checker_config_reader_or_pandas(tmp_path):
     added = _added(tmp_path)
     for name in ("tabulate", "pandas", "tomllib", "importlib.metadata", "importlib.resources", "tempfile",
-                 "shutil", "zipfile", "shapecheck._gradcheck", "shapecheck._render", "shapecheck._explain"):
+                 "shutil", "zipfile", "dataclasses", "shapecheck._gradcheck", "shapecheck._render",
+                 "shapecheck._explain", "shapecheck._report"):
         assert name not in added
