@@ -3,7 +3,6 @@ machines and pull requests.  Nothing here prints."""
 
 from __future__ import annotations
 
-import json as _json
 import re
 import textwrap
 
@@ -226,6 +225,8 @@ def markdown(report: Report, *, log: bool = False, show_info: bool = True) -> st
 
 
 def json(report: Report, *, log: bool = False) -> str:
+    import json as _json  # imported for a JSON report only
+
     return _json.dumps(report.to_dict(log=log), indent=2) + "\n"
 
 
@@ -309,6 +310,8 @@ def is_report(data: bytes) -> bool:
         return True
     if text.lstrip().startswith("<"):  # a markup rendering (HTML) carries the summary line near its top
         return _REPORT_START.search(text[:8192]) is not None
+    import json as _json
+
     try:
         doc = _json.loads(text)
     except ValueError:
