@@ -912,10 +912,19 @@ _NOT_ARRAYS = (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.Generato
                ast.Dict, ast.Set, ast.List, ast.Tuple)
 
 
+_LITERAL_PARTS = (ast.Constant, ast.UnaryOp, ast.BinOp, ast.Tuple, ast.List, ast.Load, ast.unaryop, ast.operator)
+
+
 def _constant_only(node: ast.AST) -> bool:
-    """Built from literals alone (`2`, `-1`, `(3, 4)`): can never be an array."""
-    return all(isinstance(n, (ast.Constant, ast.UnaryOp, ast.BinOp, ast.Tuple, ast.List, ast.Load, ast.unaryop,
-                              ast.operator)) for n in ast.walk(node))
+    """Built from literals alone (`2`, `-1`, `(3, 4)`): can never be an array.  (Stops at the first other
+    node, before looking into its parts.)"""
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if not isinstance(n, _LITERAL_PARTS):
+            return False
+        stack.extend(_children(n))
+    return True
 
 
 def _is_text(node: ast.AST) -> bool:
