@@ -296,26 +296,31 @@ def first_pos(node: ast.AST) -> Loc:
     """Where CPython starts evaluating an expression: the line a tracer sees first for it."""
     node = _orig(node)
     while True:
-        nxt = None
-        if isinstance(node, ast.IfExp):
-            nxt = node.test
-        elif isinstance(node, (ast.BinOp, ast.Compare)):
-            nxt = node.left
-        elif isinstance(node, ast.BoolOp):
-            nxt = node.values[0]
-        elif isinstance(node, ast.Call):
-            nxt = node.func
-        elif isinstance(node, (ast.Attribute, ast.Subscript, ast.Starred, ast.NamedExpr, ast.Await)):
-            nxt = node.value
-        elif isinstance(node, ast.UnaryOp):
-            nxt = node.operand
-        elif isinstance(node, (ast.Tuple, ast.List, ast.Set)) and node.elts:
-            nxt = node.elts[0]
-        elif isinstance(node, (ast.ListComp, ast.SetComp, ast.DictComp)) and sys.version_info >= (3, 12):
-            nxt = node.generators[0].iter  # inlined since 3.12 (PEP 709): the iterable comes first
+        nxt = _first_part(node)
         if nxt is None:
             return _pos(node)
         node = _orig(nxt)
+
+
+def _first_part(node: ast.AST) -> ast.AST | None:
+    """The part of an expression CPython evaluates first, if any."""
+    if isinstance(node, ast.IfExp):
+        return node.test
+    if isinstance(node, (ast.BinOp, ast.Compare)):
+        return node.left
+    if isinstance(node, ast.BoolOp):
+        return node.values[0]
+    if isinstance(node, ast.Call):
+        return node.func
+    if isinstance(node, (ast.Attribute, ast.Subscript, ast.Starred, ast.NamedExpr, ast.Await)):
+        return node.value
+    if isinstance(node, ast.UnaryOp):
+        return node.operand
+    if isinstance(node, (ast.Tuple, ast.List, ast.Set)) and node.elts:
+        return node.elts[0]
+    if isinstance(node, (ast.ListComp, ast.SetComp, ast.DictComp)) and sys.version_info >= (3, 12):
+        return node.generators[0].iter  # inlined since 3.12 (PEP 709): the iterable comes first
+    return None
 
 
 def _name(id_: str, loc: Loc | None = None) -> ast.Name:
@@ -323,12 +328,13 @@ def _name(id_: str, loc: Loc | None = None) -> ast.Name:
     return _at(node, loc) if loc else node
 
 
-def _hook_call(hook: str, sid: int, args: list[ast.AST], start: ast.AST, then: Loc) -> ast.Call:
+def _hook_call(hook: str, sid: int, args: list[ast.AST], start: ast.AST, then: Loc,
+               first: Loc | None = None) -> ast.Call:
     """`hook(sid, *args)` for the expression `start`, placed so that a traced program shows a line
     tracer (debugger, coverage) and tracebacks exactly the plain program's lines: loading the hook and
     its site id where evaluating `start` begins, calling it at `then`, the location of what the plain
     program does next (the operation, or the store of an assignment)."""
-    first = first_pos(start)
+    first = first_pos(start) if first is None else first  # `first`: first_pos(start), known to the caller
     return _at(ast.Call(func=_name(hook, first), args=[_at(ast.Constant(sid), first)] + args, keywords=[]), then)
 
 
@@ -461,6 +467,7 @@ class Rewriter(ast.NodeTransformer):
         # Each scope's assignments (see _Survey), when the whole module is rewritten: def or class -> name -> values
         self.assigned: dict[ast.AST, dict[str, list[ast.AST]]] = {}
         self._spells: dict[ast.AST, bool] = {}
+        self._firsts: dict[ast.AST, Loc] = {}
         self._visitors: dict[type, object] = {}
 
     # -- walking: ast.NodeTransformer's, with the visitor looked up once a node type, and no call for
@@ -566,8 +573,23 @@ class Rewriter(ast.NodeTransformer):
 
             _recorder.STATE.untraced.extend(f"{self.path}:{line}" for line in self.untraced)
 
+    def _first_pos(self, node: ast.AST) -> Loc:
+        """`first_pos`, remembered by node: in `a + b + c` each operation's start is its left operand's."""
+        path = []
+        n = _orig(node)
+        while (known := self._firsts.get(n)) is None:
+            path.append(n)
+            nxt = _first_part(n)
+            if nxt is None:
+                known = _pos(n)
+                break
+            n = _orig(nxt)
+        for n in path:
+            self._firsts[n] = known
+        return known
+
     def _hook(self, hook: str, sid: int, args: list[ast.AST], start: ast.AST, then: Loc) -> ast.Call:
-        call = _hook_call(hook, sid, args, start, then)
+        call = _hook_call(hook, sid, args, start, then, self._first_pos(start))
         self.id_nodes.append(call.args[0])
         return call
 
@@ -715,7 +737,7 @@ class Rewriter(ast.NodeTransformer):
     def _wrap_op(self, node, fn: str, sid: int, left, right) -> ast.AST:
         op = _pos(node)
         pre = self._hook(HOOK_BINOP, sid, [left, right], node, op)
-        new = _at(ast.Call(func=_name(f"__sc_{fn}__", first_pos(node)),
+        new = _at(ast.Call(func=_name(f"__sc_{fn}__", self._first_pos(node)),
                            args=[_at(ast.Starred(value=pre, ctx=ast.Load()), op)], keywords=[]), op)
         new._sc_sid = sid
         new._sc_orig = node
@@ -782,7 +804,7 @@ class Rewriter(ast.NodeTransformer):
             # it is looked up (`x.meth`) is a site position too.
             self.lookups[sid] = _pos(func)
         pre = self._hook(HOOK_METHOD if is_method else HOOK_CALL, sid, [func] + list(node.args), node, op)
-        new = _at(ast.Call(func=_name(CALL, first_pos(node)), args=[_at(ast.Starred(value=pre, ctx=ast.Load()), op)],
+        new = _at(ast.Call(func=_name(CALL, self._first_pos(node)), args=[_at(ast.Starred(value=pre, ctx=ast.Load()), op)],
                            keywords=node.keywords), op)
         new._sc_sid = sid
         new._sc_orig = node
