@@ -19,11 +19,14 @@ for: tracebacks, warnings and `f_lineno` are those of the original code.
 from __future__ import annotations
 
 import ast
+import contextlib
+import gc
 import operator
 import re
 import sys
 import threading
 import types
+
 from ._events import OperandSpec, Site, replace
 
 HOOK_BINOP = "__sc_b__"  # (sid, x, y) -> (x, y)
@@ -987,6 +990,21 @@ def _anchored(code: types.CodeType, anchor) -> types.CodeType:
     return code.replace(co_consts=consts + (anchor,))
 
 
+@contextlib.contextmanager
+def gc_paused():
+    """No cyclic garbage collection meanwhile, when the process runs one thread (another could switch the
+    collector off or on itself).  Parsing and rewriting allocate hundreds of thousands of nodes, none of
+    them garbage yet, and the collections that triggers took half the time of rewriting a module."""
+    if not gc.isenabled() or threading.active_count() != 1:
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 def rewrite(source: str, filename: str, path: str, first_id: int, tree: ast.Module | None = None) -> Rewritten:
     """Rewrite and compile module source.
 
@@ -995,14 +1013,15 @@ def rewrite(source: str, filename: str, path: str, first_id: int, tree: ast.Modu
     sites' ids are claimed from the recorder while rewriting (`first_id` is kept
     for the callers' sake and not used).
     """
-    if tree is None:
+    with gc_paused():
+        if tree is None:
+            with AST_LOCK:
+                tree = ast.parse(source, filename)
+        if opted_out(tree):
+            with AST_LOCK:
+                return Rewritten(compile(tree, filename, "exec", dont_inherit=True), [], [], {})
+        rw = Rewriter(source, path, first_id)
+        tree = rw.visit(tree)
         with AST_LOCK:
-            tree = ast.parse(source, filename)
-    if opted_out(tree):
-        with AST_LOCK:
-            return Rewritten(compile(tree, filename, "exec", dont_inherit=True), [], [], {})
-    rw = Rewriter(source, path, first_id)
-    tree = rw.visit(tree)
-    with AST_LOCK:
-        code = compile(tree, filename, "exec", dont_inherit=True)
-    return Rewritten(code, rw.sites, rw.positions, rw.lookups)
+            code = compile(tree, filename, "exec", dont_inherit=True)
+        return Rewritten(code, rw.sites, rw.positions, rw.lookups)

@@ -21,7 +21,7 @@ import types
 
 from . import _recorder
 from ._errors import UsageError
-from ._rewrite import AST_LOCK, rewrite
+from ._rewrite import AST_LOCK, gc_paused, rewrite
 
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
@@ -112,7 +112,7 @@ def compile_file(filename: str, source: str):
     A SyntaxError is the user's and propagates.  Any other failure is shapecheck's own: the file then
     runs as written, untraced, and the report counts an internal error.
     """
-    with AST_LOCK:
+    with gc_paused(), AST_LOCK:
         tree = ast.parse(source, filename)
     try:
         rw = rewrite(source, filename, display_path(filename), _recorder.next_id(), tree)

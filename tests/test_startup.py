@@ -18,6 +18,7 @@ STDLIB = {
     "argparse", "gettext", "locale", "_locale",  # the command line (argparse translates its messages)
     "threading", "signal",  # the recorder: a lock for claiming site ids; signals stay the script's
     "sysconfig",  # the import hook leaves the interpreter's and installed packages' folders alone
+    "gc",  # built in (nothing loaded): the collector is paused while a module is rewritten
 }
 
 SCRIPT = """\
