@@ -60,3 +60,32 @@ def test_start_up_imports_no_renderer_gradient_checker_config_reader_or_pandas(t
                  "shutil", "zipfile", "dataclasses", "shapecheck._gradcheck", "shapecheck._render",
                  "shapecheck._explain", "shapecheck._report"):
         assert name not in added
+
+
+def test_the_garbage_collector_stays_as_the_script_sets_it(tmp_path):
+    """Rewriting pauses the collector (single-threaded only) and restores it: the script sees its own state."""
+    (tmp_path / "helper_a.py").write_text("import numpy as np\nA = np.ones(3) + 1.5 * np.ones(3)\n")
+    (tmp_path / "helper_b.py").write_text("import numpy as np\nB = np.ones(2) - np.zeros(2)\n")
+    (tmp_path / "helper_c.py").write_text("import numpy as np\nC = np.ones(2) * np.ones(2)\n")
+    script = tmp_path / "gc_state.py"
+    script.write_text(
+        "import gc, threading\n"
+        "print(gc.isenabled())\n"
+        "gc.disable()\n"
+        "import helper_a\n"
+        "print(gc.isenabled())\n"
+        "gc.enable()\n"
+        "import helper_b\n"
+        "print(gc.isenabled())\n"
+        "stop = threading.Event()\n"
+        "t = threading.Thread(target=stop.wait)\n"
+        "t.start()\n"
+        "import helper_c\n"
+        "print(gc.isenabled(), helper_a.A.sum(), helper_b.B.sum(), helper_c.C.sum())\n"
+        "stop.set()\n"
+        "t.join()\n")
+    runs = [subprocess.run([sys.executable, *prefix, str(script)], cwd=tmp_path, capture_output=True, text=True,
+                           timeout=120) for prefix in ((), ("-m", "shapecheck"))]
+    assert [r.returncode for r in runs] == [0, 0], runs[1].stderr
+    assert runs[1].stdout == runs[0].stdout == "True\nFalse\nTrue\nTrue 7.5 2.0 2.0\n"
+    assert "3 operations recorded" in runs[1].stderr
