@@ -11,18 +11,18 @@ everything after; between them the caller execs the script's code.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
-import traceback
-from dataclasses import dataclass
 
-from . import __version__, _recorder, _render, _rules
-from ._crash import annotate
+from . import __version__, _recorder
 from ._errors import UsageError
-from ._report import Report, rank
 from ._runner import (Prepared, check_script, display_path, finish_like_python, flush_std_streams, prepare,
                       print_exception)
 from ._runner import outcome as outcome_of
+
+# Start-up imports only what tracing needs (tests/test_startup.py pins the list): the rules, the explainer,
+# the renderers (and tabulate), the gradient checker and tomllib are imported when used, after the script.
 
 USAGE = "python -m shapecheck [options] SCRIPT [ARGS...]"
 
@@ -34,8 +34,29 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
+class _Formatter(argparse.HelpFormatter):
+    """argparse's help layout, measuring the terminal as shutil.get_terminal_size does: argparse builds a
+    formatter for every add_argument, and importing shutil (with bz2, lzma) would cost every start-up."""
+
+    def __init__(self, prog, indent_increment=2, max_help_position=24, width=None):
+        super().__init__(prog, indent_increment, max_help_position, _columns() - 2 if width is None else width)
+
+
+def _columns() -> int:
+    try:
+        columns = int(os.environ["COLUMNS"])
+    except (KeyError, ValueError):
+        columns = 0
+    if columns <= 0:
+        try:
+            columns = os.get_terminal_size(sys.__stdout__.fileno()).columns or 80
+        except (AttributeError, ValueError, OSError):
+            columns = 80
+    return columns
+
+
 def parser() -> argparse.ArgumentParser:
-    ap = _Parser(prog="python -m shapecheck", usage=USAGE, description=(
+    ap = _Parser(prog="python -m shapecheck", usage=USAGE, formatter_class=_Formatter, description=(
         "Run SCRIPT as `python SCRIPT ARGS...` would, record the shape of every operand of every array "
         "operation, and report silent broadcasts, pandas/numpy mixing, shape drift and crashes, with fixes."))
     ap.add_argument("--format", choices=("text", "json", "markdown", "html"), default="text",
@@ -59,12 +80,12 @@ def parser() -> argparse.ArgumentParser:
 def config(start: str) -> dict:
     """[tool.shapecheck] of the nearest pyproject.toml at or above `start` (the script's folder), checked:
     `ignore` a list of codes or one comma-separated string, `fail-on` "warning" or "error"."""
-    import tomllib
-
     d = os.path.abspath(start)
     while True:
         p = os.path.join(d, "pyproject.toml")
         if os.path.isfile(p):
+            import tomllib
+
             try:
                 with open(p, "rb") as f:
                     tool = tomllib.load(f).get("tool", {})
@@ -106,17 +127,22 @@ def main(argv: list[str] | None = None) -> int:
     return finish(plan, exc)
 
 
-@dataclass
 class Plan:
-    """What `start` prepared for one run: the options, the compiled script, where the report goes."""
+    """What `start` prepared for one run: the options, the compiled script, where the report goes.
+    (A plain class: creating a dataclass at import costs start-up time.)"""
 
-    opts: argparse.Namespace
-    ignore: list[str]
-    fail_on: str | None
-    output: str | None  # absolute: resolved before the script can chdir
-    script: str  # as the report names it
-    prepared: Prepared
-    pid: int  # the process that started the run: only it reports (a forked child exits as under Python)
+    __slots__ = ("opts", "ignore", "fail_on", "output", "script", "prepared", "pid", "start_path")
+
+    def __init__(self, opts: argparse.Namespace, ignore: list[str], fail_on: str | None, output: str | None,
+                 script: str, prepared: Prepared, pid: int, start_path: list[str]):
+        self.opts = opts
+        self.ignore = ignore
+        self.fail_on = fail_on
+        self.output = output  # absolute: resolved before the script can chdir
+        self.script = script  # as the report names it
+        self.prepared = prepared
+        self.pid = pid  # the process that started the run: only it reports (a forked child exits as under Python)
+        self.start_path = start_path  # sys.path before the script's folder was put first
 
 
 def start(argv: list[str]) -> Plan | int:
@@ -131,10 +157,13 @@ def start(argv: list[str]) -> Plan | int:
         fail_on = opts.fail_on or cfg.get("fail-on")
         output = None if opts.output is None else _output_file(opts.output, opts.script)
         script = "<stdin>" if opts.script == "-" else display_path(opts.script)
+        start_path = sys.path[:]
         try:
             prepared = prepare(opts.script, opts.args)
         except SyntaxError as e:
             # The script does not compile: say so exactly as Python would, and exit as Python does.
+            import traceback
+
             sys.stderr.write("".join(traceback.format_exception_only(SyntaxError, e)))
             return 1
         except OSError as e:  # unreadable after all (a race, a FIFO gone): Python's wording
@@ -142,7 +171,7 @@ def start(argv: list[str]) -> Plan | int:
     except UsageError as e:
         _say(f"shapecheck: error: {e}\n")
         return 2
-    return Plan(opts, ignore, fail_on, output, script, prepared, os.getpid())
+    return Plan(opts, ignore, fail_on, output, script, prepared, os.getpid(), start_path)
 
 
 def finish(plan: Plan, exc: BaseException | None) -> int:
@@ -196,7 +225,26 @@ def _die_of_sigint() -> None:
     os.kill(os.getpid(), signal.SIGINT)
 
 
+@contextlib.contextmanager
+def _start_path(plan: Plan):
+    """Import shapecheck's later modules (and tabulate) as they were found at start-up: the script's folder,
+    now first on sys.path, may hold a file named like one of their imports (`textwrap.py`)."""
+    now = sys.path[:]
+    sys.path[:] = plan.start_path
+    try:
+        yield
+    finally:
+        sys.path[:] = now
+
+
 def _finish(plan: Plan, outcome) -> int:
+    with _start_path(plan):
+        from . import _render, _rules
+        from ._report import Report, rank
+
+        if outcome.exc is not None:
+            from ._crash import annotate  # the explainer: only for a script that crashed
+
     opts, ignore, fail_on = plan.opts, plan.ignore, plan.fail_on
     crash = None
     if outcome.exc is not None:
@@ -227,7 +275,8 @@ def _finish(plan: Plan, outcome) -> int:
                 sys.stderr.write(f"shapecheck: --grad: {why}\n")
             grad_failed = why is not None or not report.gradcheck.passed
 
-    rendered = _render.render(report, opts.format, log=opts.log, show_info=opts.show_info)
+    with _start_path(plan):
+        rendered = _render.render(report, opts.format, log=opts.log, show_info=opts.show_info)
     status = outcome.status
     if plan.output is None:
         _say(rendered)
@@ -290,6 +339,7 @@ def _output_file(path: str, script: str) -> str:
 def _refuse_to_replace(target: str, path: str) -> None:
     if target.startswith(_STREAMS) or not os.path.isfile(target) or os.path.getsize(target) == 0:
         return
+    from . import _render
     try:
         with open(target, "rb") as f:
             data = f.read()

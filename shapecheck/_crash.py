@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import dis
 import itertools
-from dataclasses import replace
 
 from . import _recorder
+from ._events import replace
 from ._explain import NOTE_MARK, Failure, explain, note
 from ._report import Crash
 from ._rules import Context, run

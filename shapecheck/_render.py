@@ -3,15 +3,19 @@ machines and pull requests.  Nothing here prints."""
 
 from __future__ import annotations
 
-import json as _json
 import re
 import textwrap
-
-from tabulate import tabulate
 
 from ._recorder import MAX_SIGNATURES
 from ._report import Finding, Operand, Report, rank
 from ._shapes import fmt
+
+
+def tabulate(*args, **kwargs) -> str:
+    from tabulate import tabulate  # imported when a table is drawn, not at start-up (tests/test_startup.py)
+
+    return tabulate(*args, **kwargs)
+
 
 SILENCE = "Silence a finding with a trailing `# shapecheck: ignore[{code}]` on its line, or list codes under " \
           "[tool.shapecheck] ignore in pyproject.toml."
@@ -221,6 +225,8 @@ def markdown(report: Report, *, log: bool = False, show_info: bool = True) -> st
 
 
 def json(report: Report, *, log: bool = False) -> str:
+    import json as _json  # imported for a JSON report only
+
     return _json.dumps(report.to_dict(log=log), indent=2) + "\n"
 
 
@@ -304,6 +310,8 @@ def is_report(data: bytes) -> bool:
         return True
     if text.lstrip().startswith("<"):  # a markup rendering (HTML) carries the summary line near its top
         return _REPORT_START.search(text[:8192]) is not None
+    import json as _json
+
     try:
         doc = _json.loads(text)
     except ValueError:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from ._events import Record, Site, SiteLog, Value, _Data, _Frozen
 
-from ._events import Record, Site, SiteLog, Value
+# Plain slotted classes with a dataclass's equality and repr (see _events._Data): no dataclass is created
+# when the report is built, at the end of every run.
 
 SCHEMA_VERSION = 1
 SEVERITIES = ("error", "warning", "info")
@@ -15,15 +16,18 @@ def rank(severity: str) -> int:
     return SEVERITIES.index(severity)
 
 
-@dataclass(frozen=True, slots=True)
-class Operand:
+class Operand(_Frozen):
     """One operand as reported: its source text and what it was."""
 
-    text: str
-    kind: str
-    shape: tuple[int, ...] | None
-    dtype: str | None
-    origin: str | None = None  # provenance: where a named operand got its shape
+    __slots__ = ("text", "kind", "shape", "dtype", "origin")
+
+    def __init__(self, text: str, kind: str, shape: tuple[int, ...] | None, dtype: str | None,
+                 origin: str | None = None):  # provenance: where a named operand got its shape
+        self.text = text
+        self.kind = kind
+        self.shape = shape
+        self.dtype = dtype
+        self.origin = origin
 
     @classmethod
     def of(cls, text: str, value: Value, origin: str | None = None) -> Operand:
@@ -36,16 +40,19 @@ class Operand:
         return d
 
 
-@dataclass(slots=True)
-class Finding:
-    code: str
-    severity: str
-    site: Site
-    operands: tuple[Operand, ...]
-    result: tuple[int, ...] | None
-    message: str
-    fix: str | None
-    count: int = 1
+class Finding(_Data):
+    __slots__ = ("code", "severity", "site", "operands", "result", "message", "fix", "count")
+
+    def __init__(self, code: str, severity: str, site: Site, operands: tuple[Operand, ...],
+                 result: tuple[int, ...] | None, message: str, fix: str | None, count: int = 1):
+        self.code = code
+        self.severity = severity
+        self.site = site
+        self.operands = operands
+        self.result = result
+        self.message = message
+        self.fix = fix
+        self.count = count
 
     def to_dict(self) -> dict:
         return {
@@ -56,27 +63,34 @@ class Finding:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class Fix:
-    expression: str
-    shape: tuple[int, ...] | None
-    why: str = ""  # "the shape of w2", "what delta3 would be with y as (130, 1)"
+class Fix(_Frozen):
+    __slots__ = ("expression", "shape", "why")
+
+    def __init__(self, expression: str, shape: tuple[int, ...] | None,
+                 why: str = ""):  # "the shape of w2", "what delta3 would be with y as (130, 1)"
+        self.expression = expression
+        self.shape = shape
+        self.why = why
 
     def __str__(self) -> str:
         s = f"{self.expression} -> {_fmt(self.shape)}" if self.shape is not None else self.expression
         return f"{s}  ({self.why})" if self.why else s
 
 
-@dataclass(slots=True)
-class Crash:
-    type: str
-    message: str
-    path: str | None
-    line: int | None
-    expression: str | None
-    operands: tuple[Operand, ...] = ()
-    explanation: str | None = None
-    fixes: list[Fix] = field(default_factory=list)
+class Crash(_Data):
+    __slots__ = ("type", "message", "path", "line", "expression", "operands", "explanation", "fixes")
+
+    def __init__(self, type: str, message: str, path: str | None, line: int | None,  # noqa: A002
+                 expression: str | None, operands: tuple[Operand, ...] = (), explanation: str | None = None,
+                 fixes: list[Fix] | None = None):
+        self.type = type
+        self.message = message
+        self.path = path
+        self.line = line
+        self.expression = expression
+        self.operands = operands
+        self.explanation = explanation
+        self.fixes = [] if fixes is None else fixes
 
     def to_dict(self) -> dict:
         return {
@@ -86,18 +100,25 @@ class Crash:
         }
 
 
-@dataclass(slots=True)
-class Report:
+class Report(_Data):
     """Everything one run found.  Renderers in `_render` turn it into text, JSON or Markdown."""
 
-    script: str | None
-    exit_status: int | None
-    findings: list[Finding] = field(default_factory=list)
-    crash: Crash | None = None
-    sites: list[SiteLog] = field(default_factory=list)
-    gradcheck: object | None = None  # a GradReport, when --grad was given
-    internal_errors: int = 0
-    untraced: list[str] = field(default_factory=list)  # files shapecheck could not rewrite: they ran as written
+    __slots__ = ("script", "exit_status", "findings", "crash", "sites", "gradcheck", "internal_errors",
+                 "untraced")
+
+    def __init__(self, script: str | None, exit_status: int | None, findings: list[Finding] | None = None,
+                 crash: Crash | None = None, sites: list[SiteLog] | None = None,
+                 gradcheck: object | None = None,  # a GradReport, when --grad was given
+                 internal_errors: int = 0,
+                 untraced: list[str] | None = None):  # files shapecheck could not rewrite: they ran as written
+        self.script = script
+        self.exit_status = exit_status
+        self.findings = [] if findings is None else findings
+        self.crash = crash
+        self.sites = [] if sites is None else sites
+        self.gradcheck = gradcheck
+        self.internal_errors = internal_errors
+        self.untraced = [] if untraced is None else untraced
 
     def counts(self) -> dict[str, int]:
         c = {s: 0 for s in SEVERITIES}

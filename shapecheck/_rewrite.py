@@ -19,14 +19,15 @@ for: tracebacks, warnings and `f_lineno` are those of the original code.
 from __future__ import annotations
 
 import ast
+import contextlib
+import gc
 import operator
 import re
 import sys
 import threading
 import types
-from dataclasses import dataclass, replace
 
-from ._events import OperandSpec, Site
+from ._events import OperandSpec, Site, replace
 
 HOOK_BINOP = "__sc_b__"  # (sid, x, y) -> (x, y)
 HOOK_CALL = "__sc_c__"  # (sid, f, *args) -> (f, *args)
@@ -179,20 +180,33 @@ def _walk(node: ast.AST):
         stack.extend(ast.iter_child_nodes(n))
 
 
+def _children(node: ast.AST) -> list[ast.AST]:
+    """ast.iter_child_nodes, as a list (the rewriter's walks are its hot loops)."""
+    out = []
+    for field in node._fields:
+        value = getattr(node, field, None)
+        if isinstance(value, list):
+            out.extend(v for v in value if isinstance(v, ast.AST))
+        elif isinstance(value, ast.AST):
+            out.append(value)
+    return out
+
+
 def spells_out_shape(node: ast.AST) -> bool:
     """True when the expression states a shape itself: `[:, None]`, np.newaxis, reshape, keepdims."""
-    for sub in _walk(node):
-        if isinstance(sub, ast.Subscript):
-            parts = sub.slice.elts if isinstance(sub.slice, ast.Tuple) else [sub.slice]
-            if any(_is_none_index(p) for p in parts):
-                return True
-        elif isinstance(sub, ast.Attribute) and sub.attr == "newaxis":
-            return True
-        elif isinstance(sub, ast.Call):
-            if _callee_name(sub.func) in EXPLICIT_CALLS:
-                return True
-            if any(k.arg == "keepdims" and _truthy(k.value) for k in sub.keywords):
-                return True
+    return any(_states_shape(sub) for sub in _walk(node))
+
+
+def _states_shape(sub: ast.AST) -> bool:
+    """The node itself (not its parts) states a shape."""
+    if isinstance(sub, ast.Subscript):
+        parts = sub.slice.elts if isinstance(sub.slice, ast.Tuple) else [sub.slice]
+        return any(_is_none_index(p) for p in parts)
+    if isinstance(sub, ast.Attribute):
+        return sub.attr == "newaxis"
+    if isinstance(sub, ast.Call):
+        return _callee_name(sub.func) in EXPLICIT_CALLS or any(k.arg == "keepdims" and _truthy(k.value)
+                                                              for k in sub.keywords)
     return False
 
 
@@ -285,26 +299,31 @@ def first_pos(node: ast.AST) -> Loc:
     """Where CPython starts evaluating an expression: the line a tracer sees first for it."""
     node = _orig(node)
     while True:
-        nxt = None
-        if isinstance(node, ast.IfExp):
-            nxt = node.test
-        elif isinstance(node, (ast.BinOp, ast.Compare)):
-            nxt = node.left
-        elif isinstance(node, ast.BoolOp):
-            nxt = node.values[0]
-        elif isinstance(node, ast.Call):
-            nxt = node.func
-        elif isinstance(node, (ast.Attribute, ast.Subscript, ast.Starred, ast.NamedExpr, ast.Await)):
-            nxt = node.value
-        elif isinstance(node, ast.UnaryOp):
-            nxt = node.operand
-        elif isinstance(node, (ast.Tuple, ast.List, ast.Set)) and node.elts:
-            nxt = node.elts[0]
-        elif isinstance(node, (ast.ListComp, ast.SetComp, ast.DictComp)) and sys.version_info >= (3, 12):
-            nxt = node.generators[0].iter  # inlined since 3.12 (PEP 709): the iterable comes first
+        nxt = _first_part(node)
         if nxt is None:
             return _pos(node)
         node = _orig(nxt)
+
+
+def _first_part(node: ast.AST) -> ast.AST | None:
+    """The part of an expression CPython evaluates first, if any."""
+    if isinstance(node, ast.IfExp):
+        return node.test
+    if isinstance(node, (ast.BinOp, ast.Compare)):
+        return node.left
+    if isinstance(node, ast.BoolOp):
+        return node.values[0]
+    if isinstance(node, ast.Call):
+        return node.func
+    if isinstance(node, (ast.Attribute, ast.Subscript, ast.Starred, ast.NamedExpr, ast.Await)):
+        return node.value
+    if isinstance(node, ast.UnaryOp):
+        return node.operand
+    if isinstance(node, (ast.Tuple, ast.List, ast.Set)) and node.elts:
+        return node.elts[0]
+    if isinstance(node, (ast.ListComp, ast.SetComp, ast.DictComp)) and sys.version_info >= (3, 12):
+        return node.generators[0].iter  # inlined since 3.12 (PEP 709): the iterable comes first
+    return None
 
 
 def _name(id_: str, loc: Loc | None = None) -> ast.Name:
@@ -312,12 +331,13 @@ def _name(id_: str, loc: Loc | None = None) -> ast.Name:
     return _at(node, loc) if loc else node
 
 
-def _hook_call(hook: str, sid: int, args: list[ast.AST], start: ast.AST, then: Loc) -> ast.Call:
+def _hook_call(hook: str, sid: int, args: list[ast.AST], start: ast.AST, then: Loc,
+               first: Loc | None = None) -> ast.Call:
     """`hook(sid, *args)` for the expression `start`, placed so that a traced program shows a line
     tracer (debugger, coverage) and tracebacks exactly the plain program's lines: loading the hook and
     its site id where evaluating `start` begins, calling it at `then`, the location of what the plain
     program does next (the operation, or the store of an assignment)."""
-    first = first_pos(start)
+    first = first_pos(start) if first is None else first  # `first`: first_pos(start), known to the caller
     return _at(ast.Call(func=_name(hook, first), args=[_at(ast.Constant(sid), first)] + args, keywords=[]), then)
 
 
@@ -328,15 +348,85 @@ def _is_literal(node: ast.AST) -> bool:
 
 
 class _Scope:
-    def __init__(self, qualname: str, body: list[ast.stmt]):
+    def __init__(self, qualname: str, body: list[ast.stmt], assigned: dict[str, list[ast.AST]] | None = None):
+        """`assigned`: the values assigned to each name in `body`'s own nodes, when a `_Survey` found them."""
         self.qualname = qualname
-        self.assigned: dict[str, list[ast.AST]] = {}
-        for node in _own_nodes(body):
-            if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
-                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-                for t in targets:
-                    if isinstance(t, ast.Name):
-                        self.assigned.setdefault(t.id, []).append(node.value)
+        if assigned is None:
+            assigned = {}
+            for node in _own_nodes(body):
+                _note_assignment(node, (assigned,))
+        self.assigned = assigned
+
+
+def _note_assignment(node: ast.AST, owners: tuple[dict, ...]) -> None:
+    if isinstance(node, (ast.Assign, ast.AnnAssign)) and node.value is not None:
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        for t in targets:
+            if isinstance(t, ast.Name):
+                for assigned in owners:
+                    assigned.setdefault(t.id, []).append(node.value)
+
+
+_DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+# Nodes the rewriter never changes and that hold no node it would: visiting them returns them as they are.
+_LEAVES = (ast.Name, ast.Constant, ast.expr_context, ast.operator, ast.unaryop, ast.cmpop, ast.boolop)
+
+
+_BLOCKS = (ast.stmt, ast.excepthandler, ast.match_case)
+
+
+def _statements(node: ast.AST) -> list[ast.AST]:
+    """The statements directly in a statement (and its except and case clauses, which hold statements).
+    Everything `_Survey` looks for is a statement, and an expression never holds one."""
+    out = []
+    for field in node._fields:
+        value = getattr(node, field, None)
+        if isinstance(value, list):
+            out.extend(v for v in value if isinstance(v, _BLOCKS))
+    return out
+
+
+class _Survey:
+    """What rewriting a module needs to know beforehand, found in one walk of its statements: the names
+    bound to imported modules (`Rewriter.scan`), the functions and methods it defines, and each scope's
+    assignments, as `_Scope` finds them in `_own_nodes` of the module's and of each def's and class's body.
+
+    `_own_nodes` of a body descends into a def or class standing directly in that body (not into one
+    nested deeper): an assignment in such a def's body belongs to its own scope and to the enclosing one.
+    """
+
+    def __init__(self, tree: ast.Module):
+        self.modules: set[str] = set()
+        self.functions: set[str] = set()
+        self.methods: set[str] = set()
+        module: dict[str, list[ast.AST]] = {}
+        self.assigned: dict[ast.AST, dict[str, list[ast.AST]]] = {tree: module}
+        # (node, the scopes owning it, the scope whose body holds it directly)
+        stack = [(stmt, (module,), module) for stmt in reversed(tree.body)]
+        while stack:
+            node, owners, holder = stack.pop()
+            if isinstance(node, _DEFS):
+                own: dict[str, list[ast.AST]] = {}
+                self.assigned[node] = own
+                if isinstance(node, ast.ClassDef):
+                    self.methods.update(b.name for b in node.body if isinstance(b, (ast.FunctionDef,
+                                                                                     ast.AsyncFunctionDef)))
+                else:
+                    self.functions.add(node.name)
+                inner = (own, holder) if holder is not None else (own,)
+                stack.extend((stmt, inner, own) for stmt in reversed(node.body))
+                continue
+            if isinstance(node, ast.Import):
+                for a in node.names:
+                    self.modules.add(a.asname or a.name.split(".")[0])
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                if node.module.split(".")[0] in MODULE_ROOTS:
+                    for a in node.names:
+                        self.modules.add(a.asname or a.name)
+            elif isinstance(node, ast.Assign) and isinstance(node.value, ast.Lambda):
+                self.functions.update(t.id for t in node.targets if isinstance(t, ast.Name))
+            _note_assignment(node, owners)
+            stack.extend((child, owners, None) for child in _statements(node))
 
 
 def _own_nodes(body: list[ast.stmt]):
@@ -377,6 +467,46 @@ class Rewriter(ast.NodeTransformer):
         # bodies are traced, so calling them needs no hook of its own.
         self.user_functions: frozenset[str] = frozenset()
         self.user_methods: frozenset[str] = frozenset()
+        # Each scope's assignments (see _Survey), when the whole module is rewritten: def or class -> name -> values
+        self.assigned: dict[ast.AST, dict[str, list[ast.AST]]] = {}
+        self._spells: dict[ast.AST, bool] = {}
+        self._firsts: dict[ast.AST, Loc] = {}
+        self._visitors: dict[type, object] = {}
+
+    # -- walking: ast.NodeTransformer's, with the visitor looked up once a node type, and no call for
+    # the leaves no visitor changes (names, constants, contexts, operators)
+
+    def visit(self, node: ast.AST):
+        visitor = self._visitors.get(type(node))
+        if visitor is None:
+            visitor = self._visitors[type(node)] = getattr(self, "visit_" + type(node).__name__, self.generic_visit)
+        return visitor(node)
+
+    def generic_visit(self, node: ast.AST) -> ast.AST:
+        for field in node._fields:
+            try:
+                old_value = getattr(node, field)
+            except AttributeError:
+                continue
+            if isinstance(old_value, list):
+                new_values = []
+                for value in old_value:
+                    if isinstance(value, ast.AST) and not isinstance(value, _LEAVES):
+                        value = self.visit(value)
+                        if value is None:
+                            continue
+                        if not isinstance(value, ast.AST):
+                            new_values.extend(value)
+                            continue
+                    new_values.append(value)
+                old_value[:] = new_values
+            elif isinstance(old_value, ast.AST) and not isinstance(old_value, _LEAVES):
+                new_node = self.visit(old_value)
+                if new_node is None:
+                    delattr(node, field)
+                else:
+                    setattr(node, field, new_node)
+        return node
 
     # -- scopes -----------------------------------------------------------
 
@@ -390,18 +520,12 @@ class Rewriter(ast.NodeTransformer):
         return node
 
     def _module(self, node: ast.Module) -> ast.Module:
-        self.scan(node)
-        functions, methods = set(), set()
-        for sub in ast.walk(node):
-            if isinstance(sub, ast.ClassDef):
-                methods.update(b.name for b in sub.body if isinstance(b, (ast.FunctionDef, ast.AsyncFunctionDef)))
-            elif isinstance(sub, (ast.FunctionDef, ast.AsyncFunctionDef)):
-                functions.add(sub.name)
-            elif isinstance(sub, ast.Assign) and isinstance(sub.value, ast.Lambda):
-                functions.update(t.id for t in sub.targets if isinstance(t, ast.Name))
-        self.user_functions = frozenset(functions)
-        self.user_methods = frozenset(methods - ARRAY_METHODS)
-        self.scopes.append(_Scope("<module>", node.body))
+        survey = _Survey(node)
+        self.modules.update(survey.modules)
+        self.user_functions = frozenset(survey.functions)
+        self.user_methods = frozenset(survey.methods - ARRAY_METHODS)
+        self.assigned = survey.assigned
+        self.scopes.append(_Scope("<module>", node.body, self.assigned[node]))
         node.body = self._stmts(node.body)
         self.scopes.pop()
         return node
@@ -426,7 +550,7 @@ class Rewriter(ast.NodeTransformer):
         # Decorators, defaults and annotations run once, at definition: left as written.
         self._depth += 1
         try:
-            self.scopes.append(_Scope(self._qual(node.name), node.body))
+            self.scopes.append(_Scope(self._qual(node.name), node.body, self.assigned.get(node)))
             node.body = self._stmts(node.body)
             self.scopes.pop()
         finally:
@@ -452,15 +576,30 @@ class Rewriter(ast.NodeTransformer):
 
             _recorder.STATE.untraced.extend(f"{self.path}:{line}" for line in self.untraced)
 
+    def _first_pos(self, node: ast.AST) -> Loc:
+        """`first_pos`, remembered by node: in `a + b + c` each operation's start is its left operand's."""
+        path = []
+        n = _orig(node)
+        while (known := self._firsts.get(n)) is None:
+            path.append(n)
+            nxt = _first_part(n)
+            if nxt is None:
+                known = _pos(n)
+                break
+            n = _orig(nxt)
+        for n in path:
+            self._firsts[n] = known
+        return known
+
     def _hook(self, hook: str, sid: int, args: list[ast.AST], start: ast.AST, then: Loc) -> ast.Call:
-        call = _hook_call(hook, sid, args, start, then)
+        call = _hook_call(hook, sid, args, start, then, self._first_pos(start))
         self.id_nodes.append(call.args[0])
         return call
 
     visit_AsyncFunctionDef = visit_FunctionDef
 
     def visit_ClassDef(self, node):
-        self.scopes.append(_Scope(self._qual(node.name), node.body))
+        self.scopes.append(_Scope(self._qual(node.name), node.body, self.assigned.get(node)))
         node.body = self._stmts(node.body)
         self.scopes.pop()
         # A class body looks its free names up in its namespace first (LOAD_NAME), and a metaclass's
@@ -538,6 +677,26 @@ class Rewriter(ast.NodeTransformer):
 
     # -- sites ------------------------------------------------------------
 
+    def _spells_out_shape(self, node: ast.AST) -> bool:
+        """`spells_out_shape`, remembered for every node below too: an operand's parts are operands of the
+        sites within it, and a name's assigned values are asked at each of its uses.  (A node's answer
+        never changes: it looks through the wrappers that rewriting adds, to the nodes as written.)"""
+        memo = self._spells
+        root = _orig(node)
+        known = memo.get(root)
+        if known is not None:
+            return known
+        stack = [(root, None)]
+        while stack:
+            n, kids = stack.pop()
+            if kids is not None:  # its parts are known
+                memo[n] = _states_shape(n) or any(memo[k] for k in kids)
+            elif n not in memo:
+                kids = [_orig(c) for c in _children(n)]
+                stack.append((n, kids))
+                stack.extend((k, None) for k in kids if k not in memo)
+        return memo[root]
+
     def _site(self, node: ast.AST, kind: str, op: str, operands: list[ast.AST], texts: list[str] | None = None,
               **extra) -> int:
         sid = self.next_id
@@ -557,14 +716,14 @@ class Rewriter(ast.NodeTransformer):
 
     def _operand(self, node: ast.AST, text: str) -> OperandSpec:
         name = node.id if isinstance(node, ast.Name) else None
-        explicit = spells_out_shape(node)
+        explicit = self._spells_out_shape(node)
         red = reduction_of(node)
         by_name = False
         shaped_from = None
         if name is not None and self.scopes:
             # A name's own history in this scope: `s = np.sum(e, axis=1); e / s`, `sq_col = sq.reshape(-1, 1)`.
             values = self.scopes[-1].assigned.get(name, [])
-            by_name = bool(values) and all(spells_out_shape(v) for v in values)
+            by_name = bool(values) and all(self._spells_out_shape(v) for v in values)
             bases = {reshaped_name(v) for v in values}
             if len(bases) == 1:
                 shaped_from = bases.pop()
@@ -581,7 +740,7 @@ class Rewriter(ast.NodeTransformer):
     def _wrap_op(self, node, fn: str, sid: int, left, right) -> ast.AST:
         op = _pos(node)
         pre = self._hook(HOOK_BINOP, sid, [left, right], node, op)
-        new = _at(ast.Call(func=_name(f"__sc_{fn}__", first_pos(node)),
+        new = _at(ast.Call(func=_name(f"__sc_{fn}__", self._first_pos(node)),
                            args=[_at(ast.Starred(value=pre, ctx=ast.Load()), op)], keywords=[]), op)
         new._sc_sid = sid
         new._sc_orig = node
@@ -648,7 +807,7 @@ class Rewriter(ast.NodeTransformer):
             # it is looked up (`x.meth`) is a site position too.
             self.lookups[sid] = _pos(func)
         pre = self._hook(HOOK_METHOD if is_method else HOOK_CALL, sid, [func] + list(node.args), node, op)
-        new = _at(ast.Call(func=_name(CALL, first_pos(node)), args=[_at(ast.Starred(value=pre, ctx=ast.Load()), op)],
+        new = _at(ast.Call(func=_name(CALL, self._first_pos(node)), args=[_at(ast.Starred(value=pre, ctx=ast.Load()), op)],
                            keywords=node.keywords), op)
         new._sc_sid = sid
         new._sc_orig = node
@@ -677,7 +836,7 @@ class Rewriter(ast.NodeTransformer):
         value_sid = getattr(value, "_sc_sid", None)
         # Shape drift is an update that changes a name's shape by accident (`b = b - lr * db`), not
         # one that says so (`y = y.reshape(-1, 1)`, `a2 = a2.T`, `x = x[:, 0]`).
-        deliberate = spells_out_shape(value) or _is_transpose(value) or isinstance(value, (ast.Attribute,
+        deliberate = self._spells_out_shape(value) or _is_transpose(value) or isinstance(value, (ast.Attribute,
                                                                                              ast.Subscript))
         self_refs = () if deliberate else tuple(self._self_refs(value, target_texts))
         if value_sid is not None:
@@ -778,17 +937,25 @@ _NOT_ARRAYS = (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.Generato
                ast.Dict, ast.Set, ast.List, ast.Tuple)
 
 
+_LITERAL_PARTS = (ast.Constant, ast.UnaryOp, ast.BinOp, ast.Tuple, ast.List, ast.Load, ast.unaryop, ast.operator)
+
+
 def _constant_only(node: ast.AST) -> bool:
-    """Built from literals alone (`2`, `-1`, `(3, 4)`): can never be an array."""
-    return all(isinstance(n, (ast.Constant, ast.UnaryOp, ast.BinOp, ast.Tuple, ast.List, ast.Load, ast.unaryop,
-                              ast.operator)) for n in ast.walk(node))
+    """Built from literals alone (`2`, `-1`, `(3, 4)`): can never be an array.  (Stops at the first other
+    node, before looking into its parts.)"""
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if not isinstance(n, _LITERAL_PARTS):
+            return False
+        stack.extend(_children(n))
+    return True
 
 
 def _is_text(node: ast.AST) -> bool:
     return isinstance(node, ast.JoinedStr) or (isinstance(node, ast.Constant) and isinstance(node.value, (str, bytes)))
 
 
-@dataclass
 class Rewritten:
     """A compiled, rewritten module and what the recorder must know about its sites.
 
@@ -797,16 +964,18 @@ class Rewritten:
     do) pickles the anchor with it, and unpickling it installs the hooks there, so the rewritten code runs.
     """
 
-    code: types.CodeType
-    sites: list[Site]
-    positions: list[tuple[int, int, int, int] | None]  # parallel to sites
-    lookups: dict[int, tuple[int, int, int, int]]  # method sites: where the method is looked up
+    __slots__ = ("code", "sites", "positions", "lookups")
 
-    def __post_init__(self):
+    def __init__(self, code: types.CodeType | None, sites: list[Site],
+                 positions: list[tuple[int, int, int, int] | None],  # parallel to sites
+                 lookups: dict[int, tuple[int, int, int, int]]):  # method sites: where the method is looked up
         from ._recorder import ANCHOR  # the recorder imports this module
 
-        if self.code is not None:  # None: a notebook cell, which IPython compiles itself
-            self.code = _anchored(self.code, ANCHOR)
+        # None: a notebook cell, which IPython compiles itself
+        self.code = _anchored(code, ANCHOR) if code is not None else None
+        self.sites = sites
+        self.positions = positions
+        self.lookups = lookups
 
 
 def anchored(code: types.CodeType) -> types.CodeType:
@@ -821,6 +990,21 @@ def _anchored(code: types.CodeType, anchor) -> types.CodeType:
     return code.replace(co_consts=consts + (anchor,))
 
 
+@contextlib.contextmanager
+def gc_paused():
+    """No cyclic garbage collection meanwhile, when the process runs one thread (another could switch the
+    collector off or on itself).  Parsing and rewriting allocate hundreds of thousands of nodes, none of
+    them garbage yet, and the collections that triggers took half the time of rewriting a module."""
+    if not gc.isenabled() or threading.active_count() != 1:
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
 def rewrite(source: str, filename: str, path: str, first_id: int, tree: ast.Module | None = None) -> Rewritten:
     """Rewrite and compile module source.
 
@@ -829,14 +1013,15 @@ def rewrite(source: str, filename: str, path: str, first_id: int, tree: ast.Modu
     sites' ids are claimed from the recorder while rewriting (`first_id` is kept
     for the callers' sake and not used).
     """
-    if tree is None:
+    with gc_paused():
+        if tree is None:
+            with AST_LOCK:
+                tree = ast.parse(source, filename)
+        if opted_out(tree):
+            with AST_LOCK:
+                return Rewritten(compile(tree, filename, "exec", dont_inherit=True), [], [], {})
+        rw = Rewriter(source, path, first_id)
+        tree = rw.visit(tree)
         with AST_LOCK:
-            tree = ast.parse(source, filename)
-    if opted_out(tree):
-        with AST_LOCK:
-            return Rewritten(compile(tree, filename, "exec", dont_inherit=True), [], [], {})
-    rw = Rewriter(source, path, first_id)
-    tree = rw.visit(tree)
-    with AST_LOCK:
-        code = compile(tree, filename, "exec", dont_inherit=True)
-    return Rewritten(code, rw.sites, rw.positions, rw.lookups)
+            code = compile(tree, filename, "exec", dont_inherit=True)
+        return Rewritten(code, rw.sites, rw.positions, rw.lookups)

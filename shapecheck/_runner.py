@@ -11,7 +11,6 @@ from __future__ import annotations
 import ast
 import builtins
 import codecs
-import importlib.abc
 import importlib.machinery
 import importlib.util
 import os
@@ -19,11 +18,10 @@ import re
 import sys
 import sysconfig
 import types
-from dataclasses import dataclass
 
 from . import _recorder
 from ._errors import UsageError
-from ._rewrite import AST_LOCK, rewrite
+from ._rewrite import AST_LOCK, gc_paused, rewrite
 
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
 
@@ -114,7 +112,7 @@ def compile_file(filename: str, source: str):
     A SyntaxError is the user's and propagates.  Any other failure is shapecheck's own: the file then
     runs as written, untraced, and the report counts an internal error.
     """
-    with AST_LOCK:
+    with gc_paused(), AST_LOCK:
         tree = ast.parse(source, filename)
     try:
         rw = rewrite(source, filename, display_path(filename), _recorder.next_id(), tree)
@@ -148,8 +146,11 @@ def module_code(loader: importlib.machinery.SourceFileLoader, path: str, data: b
     return compile_file(path, source)
 
 
-class UserModuleFinder(importlib.abc.MetaPathFinder):
-    """Finds modules in the script's folder tree (not the stdlib, not installed packages) and rewrites them."""
+class UserModuleFinder:
+    """Finds modules in the script's folder tree (not the stdlib, not installed packages) and rewrites them.
+
+    A meta path finder needs only `find_spec`: deriving from importlib.abc.MetaPathFinder would import
+    importlib.resources (and tempfile, shutil, bz2, lzma with it) at start-up."""
 
     def __init__(self, root: str):
         self.root = os.path.realpath(root)
@@ -177,13 +178,15 @@ class UserModuleFinder(importlib.abc.MetaPathFinder):
         return spec
 
 
-@dataclass
 class Outcome:
     """How the script ended: its exit status, and the exception that ended it, if any."""
 
-    status: int
-    exc: BaseException | None = None
-    namespace: dict | None = None  # the script's globals, for --grad
+    __slots__ = ("status", "exc", "namespace")
+
+    def __init__(self, status: int, exc: BaseException | None = None, namespace: dict | None = None):
+        self.status = status
+        self.exc = exc
+        self.namespace = namespace  # the script's globals, for --grad
 
 
 def check_script(path: str) -> None:
@@ -201,19 +204,37 @@ def check_script(path: str) -> None:
         raise UsageError(f"{path!r} is a directory, not a Python script")
     if not os.access(path, os.R_OK):
         raise UsageError(f"can't open file {path!r}: permission denied")
-    import zipfile
-
-    if zipfile.is_zipfile(path):  # `python app.zip` runs the __main__.py inside: not a source file to rewrite
+    if _maybe_zip(path) and _is_zipfile(path):  # `python app.zip` runs the __main__.py inside: not source
         raise UsageError(f"{path!r} is a zip application; shapecheck runs Python source files: "
                          f"run the __main__.py it contains instead")
 
 
-@dataclass
+def _maybe_zip(path: str) -> bool:
+    """False when the file has no zip end-of-directory mark near its end (zipfile looks no further back):
+    the common case then costs no import of zipfile (and zlib, bz2, lzma, shutil with it)."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(f.tell() - (1 << 16) - 22, 0))
+            return b"PK\x05\x06" in f.read()
+    except OSError:
+        return True  # let zipfile decide, as before
+
+
+def _is_zipfile(path: str) -> bool:
+    import zipfile
+
+    return zipfile.is_zipfile(path)
+
+
 class Prepared:
     """A compiled script and the globals of its `__main__` module, ready to exec."""
 
-    code: types.CodeType
-    globals: dict
+    __slots__ = ("code", "globals")
+
+    def __init__(self, code: types.CodeType, globals: dict):  # noqa: A002 - the name exec gives it
+        self.code = code
+        self.globals = globals
 
 
 def prepare(path: str, args: list[str]) -> Prepared:

@@ -1,0 +1,91 @@
+"""Start-up stays light: what `python -m shapecheck` imports before a numpy-only script's first line runs,
+beyond what the plain script has imported once its own `import numpy` ran.  Only tracing's modules load
+then: the rules, the explainer, the renderers (and tabulate), the gradient checker, tomllib and pandas
+load when used, after the script (or never)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+# shapecheck's modules that tracing needs: exactly these
+TRACING = {"shapecheck", "shapecheck._calls", "shapecheck._cli", "shapecheck._errors", "shapecheck._events",
+           "shapecheck._recorder", "shapecheck._rewrite", "shapecheck._runner", "shapecheck._shapes"}
+# stdlib modules the run may add (some interpreters or numpy versions already import them):
+STDLIB = {
+    "runpy",  # `python -m` itself
+    "argparse", "gettext", "locale", "_locale",  # the command line (argparse translates its messages)
+    "threading", "signal",  # the recorder: a lock for claiming site ids; signals stay the script's
+    "sysconfig",  # the import hook leaves the interpreter's and installed packages' folders alone
+    "gc",  # built in (nothing loaded): the collector is paused while a module is rewritten
+}
+
+SCRIPT = """\
+import sys
+first = sorted(sys.modules)
+import numpy
+after = sorted(sys.modules)
+import json
+print(json.dumps({"first": first, "after": after}))
+"""
+
+
+def _modules(tmp_path, *prefix: str) -> dict:
+    script = tmp_path / "numpy_only.py"
+    script.write_text(SCRIPT)
+    p = subprocess.run([sys.executable, *prefix, str(script)], cwd=tmp_path, capture_output=True, text=True,
+                       timeout=120)
+    assert p.returncode == 0, p.stderr
+    return json.loads(p.stdout.splitlines()[0])
+
+
+def _added(tmp_path) -> set[str]:
+    plain = _modules(tmp_path)
+    traced = _modules(tmp_path, "-m", "shapecheck")
+    return set(traced["first"]) - set(plain["after"])
+
+
+def test_start_up_imports_only_what_tracing_needs(tmp_path):
+    added = _added(tmp_path)
+    own = {m for m in added if m == "shapecheck" or m.startswith("shapecheck.")}
+    assert own == TRACING
+    others = {m for m in added - own if not m.startswith("_sysconfigdata_")}  # sysconfig's platform data
+    assert others <= STDLIB, f"imported at start-up: {sorted(others - STDLIB)}"
+
+
+def test_start_up_imports_no_renderer_gradient_checker_config_reader_or_pandas(tmp_path):
+    added = _added(tmp_path)
+    for name in ("tabulate", "pandas", "tomllib", "importlib.metadata", "importlib.resources", "tempfile",
+                 "shutil", "zipfile", "dataclasses", "shapecheck._gradcheck", "shapecheck._render",
+                 "shapecheck._explain", "shapecheck._report"):
+        assert name not in added
+
+
+def test_the_garbage_collector_stays_as_the_script_sets_it(tmp_path):
+    """Rewriting pauses the collector (single-threaded only) and restores it: the script sees its own state."""
+    (tmp_path / "helper_a.py").write_text("import numpy as np\nA = np.ones(3) + 1.5 * np.ones(3)\n")
+    (tmp_path / "helper_b.py").write_text("import numpy as np\nB = np.ones(2) - np.zeros(2)\n")
+    (tmp_path / "helper_c.py").write_text("import numpy as np\nC = np.ones(2) * np.ones(2)\n")
+    script = tmp_path / "gc_state.py"
+    script.write_text(
+        "import gc, threading\n"
+        "print(gc.isenabled())\n"
+        "gc.disable()\n"
+        "import helper_a\n"
+        "print(gc.isenabled())\n"
+        "gc.enable()\n"
+        "import helper_b\n"
+        "print(gc.isenabled())\n"
+        "stop = threading.Event()\n"
+        "t = threading.Thread(target=stop.wait)\n"
+        "t.start()\n"
+        "import helper_c\n"
+        "print(gc.isenabled(), helper_a.A.sum(), helper_b.B.sum(), helper_c.C.sum())\n"
+        "stop.set()\n"
+        "t.join()\n")
+    runs = [subprocess.run([sys.executable, *prefix, str(script)], cwd=tmp_path, capture_output=True, text=True,
+                           timeout=120) for prefix in ((), ("-m", "shapecheck"))]
+    assert [r.returncode for r in runs] == [0, 0], runs[1].stderr
+    assert runs[1].stdout == runs[0].stdout == "True\nFalse\nTrue\nTrue 7.5 2.0 2.0\n"
+    assert "3 operations recorded" in runs[1].stderr
