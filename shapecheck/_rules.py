@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from . import _shapes
+from . import _calls, _shapes
 from ._events import OperandSpec, Record, Site, SiteLog, Value
 from ._report import Finding, operands_of, rank
 from ._shapes import fmt
@@ -311,6 +311,9 @@ def pandas_mixing(site: Site, rec: Record, ctx: Context) -> Finding | None:
               if v.kind in ("ndarray", "matrix") and v.size is not None and v.size > 1]
     if not pandas:
         return None
+    how = _combination(site, vals)
+    if how is None:
+        return None  # `reg.fit(X, y)`, `train_test_split(X, y)`: arguments passed on, not combined
     ops = operands_of(site, rec, {s.text: o for s, v in pandas if s.name and (o := ctx.origin(s.name, site))})
     result = rec.result.shape if rec.result else None
     if len(pandas) == 2 and rec.aligned is False:
@@ -320,8 +323,9 @@ def pandas_mixing(site: Site, rec: Record, ctx: Context) -> Finding | None:
         return None
     (ps, pv), (as_, av) = pandas[0], arrays[0]
     fix = _to_numpy_fix(ps, site, ctx)
-    if site.kind == "call":
-        msg = f"`{site.text}`: {site.op} turns {ps.text} ({pv.kind} {fmt(pv.shape)}) into a numpy array here"
+    if how == "converts":
+        msg = f"`{site.text}`: {_callee_text(site)} turns {ps.text} ({pv.kind} {fmt(pv.shape)}) into a numpy " \
+              f"array here, and the result is a numpy array"
         return Finding("SC201", "info", site, ops, result, msg, fix, rec.count)
     differs, what = _pandas_behaviour(site, ps, pv, as_, av)
     msg = f"`{site.text}`: {ps.text} is a pandas {pv.kind} {fmt(pv.shape)}, {as_.text} a numpy array " \
@@ -329,10 +333,45 @@ def pandas_mixing(site: Site, rec: Record, ctx: Context) -> Finding | None:
     return Finding("SC201", "warning" if differs else "info", site, ops, result, msg, fix, rec.count)
 
 
+# ufuncs hand pandas operands to pandas (`np.maximum(s, a)` is a Series); `np.dot` and the other
+# numpy functions convert them to arrays first.
+_UFUNCS = frozenset(_calls.ELEMENTWISE_N - {"where"})
+_PANDAS_ARITHMETIC = frozenset("""
+    add sub subtract mul multiply div divide truediv floordiv mod pow radd rsub rmul rdiv rtruediv
+    rfloordiv rmod rpow eq ne lt gt le ge
+""".split())
+
+
+def _combination(site: Site, vals: tuple[Value, ...]) -> str | None:
+    """How a site combines its operands: "pandas" (pandas' rules decide), "converts" (numpy turns the
+    pandas operands into arrays), or None (they are only passed on: a user's function or method)."""
+    if site.kind in ("binop", "compare", "augassign"):
+        return "pandas"
+    if site.kind == "call":
+        if site.callee in _UFUNCS:
+            return "pandas"
+        return "converts" if site.op.startswith(("np.", "numpy.")) else None
+    if site.kind == "method" and vals:
+        recv = vals[0]
+        if recv.is_pandas and site.callee in _PANDAS_ARITHMETIC | {"dot"}:
+            return "pandas"
+        if recv.kind in ("ndarray", "matrix") and site.callee == "dot":
+            return "converts"
+    return None
+
+
+def _callee_text(site: Site) -> str:
+    return f"ndarray.{site.callee}" if site.kind == "method" else site.op
+
+
 def _pandas_behaviour(site: Site, ps: OperandSpec, pv: Value, as_: OperandSpec, av: Value) -> tuple[bool, str]:
     """(does pandas do something numpy would not here?, what it does)."""
     if site.op in ("@", "@=") or site.callee == "dot":
-        return False, "the result is a pandas object with columns 0..k-1"
+        if pv.kind == "DataFrame" and site.operands[0] is ps:
+            return False, f"the result is a DataFrame with {ps.text}'s row labels and columns 0..k-1"
+        if pv.kind == "DataFrame":
+            return False, f"the result is a DataFrame with {ps.text}'s column labels"
+        return False, "the result is a numpy array"
     if pv.kind == "Series":
         if len(av.shape) >= 2:
             return True, (f"pandas does not broadcast a 2-D array against a Series: it tries to fit the result "

@@ -170,6 +170,49 @@ def test_pandas_mixing(vals, kind, aligned, want):
     assert codes(site, rec) == want
 
 
+def _method(text, vals, callee):
+    recv, inner = text.split(f".{callee}(")
+    specs = [OperandSpec(recv, name=recv if recv.isidentifier() else None)]
+    specs += [OperandSpec(t.strip(), name=t.strip()) for t in inner[:-1].split(",")]
+    return make(text, vals, kind="method", op=f"{recv}.{callee}", specs=specs, callee=callee)
+
+
+def pandas_findings(site, rec):
+    return [(f.severity, f.message) for f in [pandas_mixing(site, rec, Context([SiteLog(site, [rec], last=rec)]))]
+            if f is not None]
+
+
+@pytest.mark.parametrize("text, callee", [("reg.fit(X, y)", "fit"), ("reg.score(X, y)", "score")])
+def test_a_method_that_passes_an_array_and_a_series_combines_nothing(text, callee):
+    model = Value("other", None, type_name="LinearRegression")
+    assert pandas_findings(*_method(text, [model, nd(20, 2), series(20)], callee)) == []
+
+
+def test_a_function_that_passes_them_on_combines_nothing():
+    site, rec = make("train_test_split(X, y)", [nd(20, 2), series(20)], kind="call", op="train_test_split",
+                     callee="train_test_split")
+    assert pandas_findings(site, rec) == []
+
+
+def test_ndarray_dot_converts_a_dataframe_and_returns_an_array():
+    [(severity, msg)] = pandas_findings(*_method("X.T.dot(y)", [nd(3, 20), frame(20, 2)], "dot"))
+    assert severity == "info"
+    assert msg == "`X.T.dot(y)`: ndarray.dot turns y (DataFrame (20, 2)) into a numpy array here, and the " \
+                  "result is a numpy array"
+
+
+def test_a_pandas_method_that_combines_is_judged_like_an_operator():
+    [(severity, msg)] = pandas_findings(*_method("s.sub(P)", [series(300), nd(10, 300)], "sub"))
+    assert severity == "warning" and "pandas does not broadcast a 2-D array against a Series" in msg
+    [(severity, msg)] = pandas_findings(*_method("df.dot(W)", [frame(6, 3), nd(3, 2)], "dot"))
+    assert severity == "info" and msg.endswith("the result is a DataFrame with df's row labels and columns 0..k-1")
+
+
+def test_a_ufunc_hands_pandas_operands_to_pandas():
+    site, rec = make("np.maximum(s, a)", [series(6), nd(5)], kind="call", op="np.maximum", callee="maximum")
+    assert codes(site, rec) == [("SC201", "warning")]
+
+
 def test_drift_from_the_recorded_update():
     site = Site(id=0, path="net.py", line=9, col=5, end_line=9, end_col=20, kind="binop", op="-",
                 text="b - lr * db", operands=(OperandSpec("b", name="b"), OperandSpec("lr * db")),
