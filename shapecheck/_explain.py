@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from . import _calls, _shapes
 from ._events import OperandSpec, Record, Site, Value
 from ._report import Crash, Finding, Fix, Operand
-from ._rules import Context, _paren, dims, outer_fixes, rank_outer_fixes
+from ._rules import Context, _paren, dims, numpy_versions, one_hot, outer_fixes, rank_outer_fixes
 from ._shapes import fmt
 
 NOTE_MARK = "shapecheck:"  # first word of the note, so that it is never added twice
@@ -226,22 +226,6 @@ def _matmul(crash: Crash, site: Site, vals, expected, known: dict[str, Value]) -
     crash.fixes = _rank(cands, expected, known, {s.name for s in specs if s.name})
 
 
-def _onehot(spec: OperandSpec, v: Value, other: Value, base: str) -> tuple[str, tuple[int, int]] | None:
-    """Integer class labels (m,) meeting class scores (m, k) or (k, m): the one-hot labels that were meant."""
-    if v.shape is None or len(v.shape) != 1 or other.shape is None or len(other.shape) != 2:
-        return None
-    if not (v.dtype or "").startswith(("int", "uint")):
-        return None
-    m = v.shape[0]
-    if m not in other.shape:
-        return None
-    k = other.shape[1] if other.shape[0] == m else other.shape[0]
-    if not 2 <= k <= 1000 or k == m:
-        return None
-    rows = other.shape[0] == m
-    return f"np.eye({k})[{base}]" + ("" if rows else ".T"), ((m, k) if rows else (k, m))
-
-
 def _broadcast(crash: Crash, site: Site, vals, expected, ctx: Context, known: dict[str, Value]) -> None:
     specs = site.operands
     arrays = [(s, v) for s, v in zip(specs, vals) if v.shape is not None and v.kind not in ("scalar", "tuple")]
@@ -261,7 +245,7 @@ def _broadcast(crash: Crash, site: Site, vals, expected, ctx: Context, known: di
     first = []
     for k, (spec, v, other) in enumerate(((sa, a, b), (sb, b, a))):
         idx = (i, j)[k]
-        hot = _onehot(spec, v, other, spec.text)
+        hot = one_hot(spec, v, other, spec.text)
         if hot is not None:
             t = [s.text for s in specs]
             t[idx] = hot[0]
@@ -391,43 +375,23 @@ def _pandas(crash: Crash, site: Site, vals, f: Failure, ctx: Context) -> None:
                          f"{fmt(av.shape)}: pandas does not broadcast like numpy; it computes with the values "
                          f"and then has to label the result with {ps.text}'s {pv.shape[0]} index labels, "
                          f"which a result of this shape does not fit")
+    if pv.kind == "DataFrame" and av.shape is not None and len(av.shape) == 1 and av.shape[0] != pv.shape[1]:
+        crash.explanation = (f"{ps.text} is a pandas DataFrame {fmt(pv.shape)} and {as_.text} a numpy array "
+                             f"{fmt(av.shape)}: pandas lines a 1-D array up with the DataFrame's "
+                             f"{pv.shape[1]} column{'s' if pv.shape[1] != 1 else ''}, not its {pv.shape[0]} rows")
     texts = [s.text for s in specs]
     i = specs.index(ps)
     cands = []
-    if pv.kind == "Series" and av.shape is not None and len(av.shape) == 2 and pv.dtype and (
-            pv.dtype.startswith("int") or pv.dtype.startswith("uint")) and pv.shape[0] in av.shape:
-        m = pv.shape[0]
-        k = av.shape[0] if av.shape[1] == m else av.shape[1]
-        if 2 <= k <= 1000:
-            onehot = f"np.eye({k})[{_paren(ps.text)}.to_numpy()]"
-            if av.shape == (k, m):
-                onehot += ".T"
-            t = list(texts)
-            t[i] = onehot
-            new = (k, m) if av.shape == (k, m) else (m, k)
-            out = _shapes.broadcast(new, av.shape)
-            if out is not None:
-                cands.append(Fix(_rebuild(site, t), out,
-                                 f"{ps.text} holds one class label per example; compare {as_.text} with "
-                                 f"one-hot labels {fmt(new)}"))
     t = list(texts)
     if site.kind in ("binop", "compare"):
-        # The numpy version must line up without an outer broadcast: a column for a column, a row for a row.
-        for shape, tail in ((pv.shape, ""), ((pv.shape[0], 1), ".reshape(-1, 1)"), ((1, pv.shape[0]), ".reshape(1, -1)")):
-            if pv.kind != "Series" and tail:
-                break
-            out = _shapes.broadcast(shape, av.shape)
-            if out is None or (_shapes.stretched(shape, out) and _shapes.stretched(av.shape, out)):
-                continue
-            t[i] = f"{_paren(ps.text)}.to_numpy(){tail}"
-            note = f"runs, but repeats {ps.text} along an axis; check it is what you mean" \
-                if _shapes.stretched(shape, out) else ""
-            cands.append(Fix(_rebuild(site, t), out, note))
+        for text, shape, out, why in numpy_versions(site, i, pv, av):
+            t[i] = text
+            cands.append(Fix(_rebuild(site, t), out, why))
             origin = ctx.assignment(ps.name, site) if ps.name else None
-            if origin is not None and not note:
+            if origin is not None and not why:
+                tail = text[len(f"{_paren(ps.text)}.to_numpy()"):]
                 cands.append(Fix(f"{ps.name} = {_paren(origin.site.text)}.to_numpy(){tail} at line "
                                  f"{origin.site.line}", shape, "convert once, where it is made"))
-            break
     elif is_matmul(site, vals):
         out = _matmul_shape(site, pv.shape, av.shape) if i == 0 else _matmul_shape(site, av.shape, pv.shape)
         if out is not None:

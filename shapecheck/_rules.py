@@ -322,7 +322,8 @@ def pandas_mixing(site: Site, rec: Record, ctx: Context) -> Finding | None:
     if not arrays:
         return None
     (ps, pv), (as_, av) = pandas[0], arrays[0]
-    fix = _to_numpy_fix(ps, site, ctx)
+    fix = _to_numpy_fix(ps, site, ctx, pv, av) if how == "pandas" and site.kind != "method" \
+        else _to_numpy_fix(ps, site, ctx)
     if how == "converts":
         msg = f"`{site.text}`: {_callee_text(site)} turns {ps.text} ({pv.kind} {fmt(pv.shape)}) into a numpy " \
               f"array here, and the result is a numpy array"
@@ -382,7 +383,8 @@ def _pandas_behaviour(site: Site, ps: OperandSpec, pv: Value, as_: OperandSpec, 
     if len(av.shape) == 1:
         if av.shape[0] == pv.shape[1]:
             return False, "pandas lines the array up with the columns, as numpy would"
-        return True, f"pandas lines a 1-D array up with the {pv.shape[1]} columns, not the {pv.shape[0]} rows"
+        cols = f"{pv.shape[1]} column" + ("s" if pv.shape[1] != 1 else "")
+        return True, f"pandas lines a 1-D array up with the {cols}, not the {pv.shape[0]} rows"
     if _shapes.broadcast(pv.shape, av.shape) == tuple(pv.shape):
         return False, "pandas pairs them by position, as numpy would, and the result is a DataFrame"
     return True, "pandas cannot broadcast this array against the DataFrame"
@@ -408,12 +410,86 @@ def _misaligned(site: Site, pandas) -> tuple[str, str]:
     return msg, fix
 
 
-def _to_numpy_fix(spec: OperandSpec, site: Site, ctx: Context) -> str:
+def one_hot(spec: OperandSpec, v: Value, other: Value, base: str) -> tuple[str, tuple[int, int]] | None:
+    """Integer class labels (m,) meeting class scores (m, k) or (k, m): the one-hot labels that were meant."""
+    if v.shape is None or len(v.shape) != 1 or other.shape is None or len(other.shape) != 2:
+        return None
+    if not (v.dtype or "").startswith(("int", "uint")):
+        return None
+    m = v.shape[0]
+    if m not in other.shape:
+        return None
+    k = other.shape[1] if other.shape[0] == m else other.shape[0]
+    if not 2 <= k <= 1000 or k == m:
+        return None
+    rows = other.shape[0] == m
+    return f"np.eye({k})[{base}]" + ("" if rows else ".T"), ((m, k) if rows else (k, m))
+
+
+def numpy_versions(site: Site, i: int, pv: Value, av: Value) -> list[tuple[str, tuple, tuple, str]]:
+    """The pandas operand `i` handed to numpy in ways that shape algebra says work, best first:
+    (its new text, its new shape, the result, why).  A version whose result numpy would stretch on
+    both sides (an SC101 outer broadcast), or that is bigger than both operands, is no fix."""
+    spec = site.operands[i]
+    base = f"{_paren(spec.text)}.to_numpy()"
+    versions = []
+    hot = one_hot(spec, pv, av, base)
+    if hot is not None:
+        versions.append((hot[0], hot[1], f"{spec.text} holds one class label per example; compare "
+                                         f"with one-hot labels {fmt(hot[1])}"))
+    versions.append((base, tuple(pv.shape), ""))
+    if pv.kind == "Series":
+        n = pv.shape[0]
+        # (1, n) would act as (n,) does against any array of rank 2 or less: no second version
+        versions.append((base + ".reshape(-1, 1)", (n, 1), ""))
+        if len(av.shape) > 2:
+            versions.append((base + ".reshape(1, -1)", (1, n), ""))
+    elif len(pv.shape) == 2 and pv.shape[1] == 1:
+        versions.append((base + ".ravel()", (pv.shape[0],), ""))
+    out = []
+    for text, shape, why in versions:
+        a, b = (shape, av.shape) if i == 0 else (av.shape, shape)
+        res = _shapes.matmul(a, b) if site.op.startswith("@") or site.callee in ("dot", "matmul") \
+            else _shapes.broadcast(a, b)
+        if res is None or _shapes.prod(res) > max(_shapes.prod(shape), _shapes.prod(av.shape)):
+            continue
+        if not site.op.startswith("@") and site.callee not in ("dot", "matmul") and _shapes.prod(av.shape) > 1 \
+                and _shapes.stretched(shape, res) and _shapes.stretched(av.shape, res):
+            continue  # an outer broadcast: the crash would become a silent (m, m)
+        if not why and _shapes.stretched(shape, res):
+            why = f"runs, but repeats {spec.text} along an axis; check it is what you mean"
+        out.append((text, shape, res, why))
+    # The result numpy would give had the pandas operand been an array of the same kind: the other
+    # operand's shape (or the pandas operand's own) is what was meant.
+    meant = (tuple(av.shape), tuple(pv.shape))
+    out.sort(key=lambda v: (not v[3].startswith(spec.text + " holds"), v[2] not in meant, "repeats" in v[3]))
+    return out
+
+
+def _to_numpy_fix(spec: OperandSpec, site: Site, ctx: Context, pv: Value | None = None,
+                  av: Value | None = None) -> str:
+    i = site.operands.index(spec)
+    base = f"{_paren(spec.text)}.to_numpy()"
+    tail = ""
+    if pv is not None and av is not None and av.shape is not None and pv.shape is not None:
+        versions = numpy_versions(site, i, pv, av)
+        if not versions:
+            return (f"converting {spec.text} with .to_numpy() alone does not line it up with "
+                    f"{site.operands[1 - i].text if len(site.operands) == 2 else 'the array'} {fmt(av.shape)}: "
+                    f"give both the same shape")
+        text, _, res, why = versions[0]
+        if why.startswith(spec.text + " holds"):
+            texts = [s.text for s in site.operands]
+            texts[i] = text
+            expr = f"{texts[0]} {site.op} {texts[1]}" if site.kind in ELEMENTWISE and len(texts) == 2 else text
+            return f"{expr} -> {fmt(res)} ({why})"
+        tail = text[len(base):]
     if spec.name:
         log = ctx.assignment(spec.name, site)
         if log is not None:
-            return f"convert once where it is made: {spec.name} = {_paren(log.site.text)}.to_numpy() (line {log.site.line})"
-    return f"{_paren(spec.text)}.to_numpy()"
+            return (f"convert once where it is made: {spec.name} = {_paren(log.site.text)}.to_numpy(){tail} "
+                    f"(line {log.site.line})")
+    return f"{base}{tail}"
 
 
 # -- running the rules ------------------------------------------------------

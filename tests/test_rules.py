@@ -236,3 +236,18 @@ def test_findings_are_deduplicated_per_site_and_code():
 def test_ignored_codes_are_dropped():
     site, rec = make("y - y_hat", [nd(5), nd(5, 1)])
     assert run([SiteLog(site, [rec], last=rec)], ignore=["sc101"]) == []
+
+
+@pytest.mark.parametrize("pandas_val, arr, want", [
+    (Value("DataFrame", (5, 1), "float64"), nd(5), [("p - y.to_numpy().ravel()", (5,))]),
+    (series(5), nd(5, 1), [("p - y.to_numpy().reshape(-1, 1)", (5, 1))]),
+    (series(5), nd(5), [("p - y.to_numpy()", (5,))]),
+])
+def test_a_pandas_fix_never_becomes_an_outer_broadcast(pandas_val, arr, want):
+    from shapecheck._rules import numpy_versions
+
+    site, rec = make("p - y", [arr, pandas_val])
+    got = [(f"p - {text}", res) for text, _, res, _ in numpy_versions(site, 1, pandas_val, arr)]
+    assert got == want
+    f = pandas_mixing(site, rec, Context([SiteLog(site, [rec], last=rec)]))
+    assert ".to_numpy()" in f.fix and "(5, 5)" not in f.fix
