@@ -16,7 +16,9 @@ from dataclasses import dataclass
 from . import _calls, _shapes
 from ._events import OperandSpec, Record, Site, Value
 from ._report import Crash, Finding, Fix, Operand
-from ._rules import Context, _paren, dims, numpy_versions, one_hot, outer_fixes, rank_outer_fixes
+from ._rules import _GRADIENT as _GRADIENT_OF
+from ._rules import (Context, _paren, _scaled_name, dims, gradient_of_another, numpy_versions, one_hot, outer_fixes, rank_outer_fixes,
+                     reduction_forgotten)
 from ._shapes import fmt
 
 NOTE_MARK = "shapecheck:"  # first word of the note, so that it is never added twice
@@ -75,7 +77,7 @@ def explain(f: Failure, ctx: Context, findings: list[Finding]) -> Crash:
     elif is_matmul(site, vals) and len(_shaped(vals)) >= 2:
         _matmul(crash, site, vals, expected, f.known)
     elif site.kind == "augassign" and len(vals) == 2 and vals[0].shape is not None and vals[1].shape is not None:
-        _inplace(crash, site, vals)
+        _inplace(crash, site, vals, ctx, f.known)
     elif site.kind in ("binop", "compare") and len(_shaped(vals)) == 2:
         _broadcast(crash, site, vals, expected, ctx, f.known)
     elif site.kind in ("call", "method") and site.callee == "reshape":
@@ -296,7 +298,7 @@ def _kept(full: tuple[int, ...] | None, axis: int, reduced: tuple[int, ...]) -> 
     return tuple(reduced[:ax]) + (1,) + tuple(reduced[ax:])
 
 
-def _inplace(crash: Crash, site: Site, vals) -> None:
+def _inplace(crash: Crash, site: Site, vals, ctx: Context, known: dict[str, Value]) -> None:
     (st, sv), (t, v) = site.operands, vals
     out = _shapes.broadcast(t.shape, v.shape)
     what = f"would broadcast it to {fmt(out)}" if out is not None else "does not broadcast with it at all"
@@ -313,7 +315,17 @@ def _inplace(crash: Crash, site: Site, vals) -> None:
         new = "-1, 1" if target[-1:] == (1,) and len(target) == 2 else "1, -1" if target[:1] == (1,) else dims(target)
         cands.append(Fix(f"{st.text} {site.op} {_paren(sv.text)}.reshape({new})", target))
     # A batch axis too many: summing over it leaves exactly the parameter's elements.
-    for axis, size in enumerate(value):
+    grad = sv.name or _scaled_name(sv.text)
+    forgotten = reduction_forgotten(grad, site, ctx, st.text)
+    if gradient_of_another(grad, st.text) and not cands:
+        crash.explanation += f"; {grad} looks like the gradient of another parameter than {st.text}"
+        prefix = grad[:len(grad) - len(_GRADIENT_OF.match(grad).group("of"))]
+        own = prefix + re.sub(r"^.*[.\[]|['\"\]]", "", st.text)
+        if own in known and known[own].shape is not None and tuple(known[own].shape) == target:
+            swapped = re.sub(rf"\b{re.escape(grad)}\b", own, sv.text)
+            cands.append(Fix(f"{st.text} {site.op} {swapped}", target,
+                             f"{own} is the gradient of {st.text}"))
+    for axis, size in enumerate(value if forgotten else ()):
         for keep in (len(value) == len(target), False):
             r = _shapes.reduce(value, axis, keep)
             if size > 1 and r is not None and _shapes.prod(r) == _shapes.prod(target) and \
@@ -494,7 +506,10 @@ def _name_in(spec: OperandSpec) -> tuple[str, bool] | None:
             node = node.operand
         else:
             break
-    return (node.id, transposed) if isinstance(node, ast.Name) else None
+    if isinstance(node, ast.Name):
+        return node.id, transposed
+    scaled = _scaled_name(spec.text)  # `eta * nabla_w`: a learning rate times a gradient
+    return (scaled, False) if scaled else None
 
 
 def _sources(site: Site, ctx: Context):

@@ -161,8 +161,9 @@ def crash_text(report: Report) -> list[str]:
     for i, fx in enumerate(c.fixes):
         lines.append(f"  {'fix:  ' if i == 0 else '      '} {fx}")
     if c.expression and not c.fixes and c.operands:
+        where = ": follow the origin column" if any(o.origin for o in c.operands) else " than this line"
         lines.append("  fix:   no transpose, reshape or swap of these operands makes it work, so one of them got a "
-                     "wrong shape earlier: follow the origin column")
+                     f"wrong shape earlier{where}")
     return lines
 
 

@@ -277,24 +277,132 @@ def operands_of_drift(name, before, after):
 
 
 def _drift_fix(site: Site, name: str, before, after, ctx: Context) -> str | None:
-    for child_id, index in site.self_refs:
-        child = ctx.by_id.get(child_id)
-        if child is None or child.last is None or len(child.last.operands) != 2:
+    """Name the operand that changed the shape (never a scalar), where it got its shape, and a fix
+    that gives `before` back: at that origin when it spelled the shape out, else where it is used."""
+    found = _grower(site, before, ctx, {name}, 0)
+    if found is None:
+        return None
+    use, spec, v = found
+    if spec.name:
+        log = ctx.assignment(spec.name, use)
+        call = _value_site(log, ctx) if log is not None else None
+        if call is not None and call.callee in _calls.REDUCE and ("keepdims", "True") in call.keywords:
+            axis = _calls._literal(dict(call.keywords).get("axis", "None"))
+            if isinstance(axis, int) and _shapes.reduce(v.shape, axis, False) == tuple(before):
+                text = call.text.replace(", keepdims=True", "")
+                return (f"{spec.name} is {fmt(v.shape)} because `{call.text}` at line {call.line} keeps the summed "
+                        f"axis: {spec.name} = {text} there gives {fmt(before)} (or {spec.name}.reshape({dims(before)}) "
+                        f"here)")
+        where = f" from `{log.site.text}` at line {log.site.line}" if log is not None else ""
+    else:
+        where = ""
+    if _shapes.prod(v.shape) == _shapes.prod(before):
+        return (f"{spec.text} is {fmt(v.shape)}{where}: {_paren(spec.text)}.reshape({dims(before)}) gives "
+                f"{fmt(before)} like {name}")
+    for axis in range(len(v.shape)):
+        keep = len(v.shape) == len(before)
+        if _shapes.reduce(v.shape, axis, keep) == tuple(before) \
+                and reduction_forgotten(spec.name or _scaled_name(spec.text), use, ctx, name):
+            k = ", keepdims=True" if keep else ""
+            return (f"{spec.text} is {fmt(v.shape)}{where}: sum it over axis {axis} "
+                    f"(np.sum(..., axis={axis}{k})) to get {fmt(before)}")
+    return f"{spec.text} is {fmt(v.shape)}{where}; it must be {fmt(before)} (or broadcast to it) like {name}"
+
+
+def _value_site(log: SiteLog, ctx: Context) -> Site | None:
+    """The operation whose result an assignment stored (the assignment site itself when it is one)."""
+    if log.site.kind == "assign":
+        inner = ctx.by_id.get(log.site.value_of) if log.site.value_of is not None else None
+        return inner.site if inner is not None else None
+    return log.site
+
+
+def _grower(site: Site, before, ctx: Context, skip: set, depth: int):
+    """(site, operand spec, value) of the operand that makes `site`'s result outgrow `before`: the
+    deepest one, through operand sites, skipping scalars (a scalar never changes a shape)."""
+    log = ctx.by_id.get(site.id)
+    if log is None or log.last is None or len(log.last.operands) != len(site.operands) or depth > 6:
+        return None
+    for spec, v in zip(site.operands, log.last.operands):
+        if any(_mentions(spec.text, n) for n in skip) or v.shape is None or v.kind in ("scalar", "tuple", "other") or (v.size or 0) <= 1:
             continue
-        other_spec = child.site.operands[1 - index]
-        other = child.last.operands[1 - index]
-        if other.shape is None:
-            continue
-        if _shapes.prod(other.shape) == _shapes.prod(before):
-            return (f"make {other_spec.text} {fmt(before)} like {name}: "
-                    f"{_paren(other_spec.text)}.reshape({dims(before)})")
-        for axis in range(len(other.shape)):
-            if _shapes.reduce(other.shape, axis, len(other.shape) == len(before)) == tuple(before):
-                keep = ", keepdims=True" if len(other.shape) == len(before) else ""
-                return (f"{other_spec.text} is {fmt(other.shape)}: sum it over axis {axis} "
-                        f"(np.sum(..., axis={axis}{keep})) to get {fmt(before)}")
-        return f"{other_spec.text} is {fmt(other.shape)}; it must be {fmt(before)} (or broadcast to it) like {name}"
+        if _shapes.broadcast(v.shape, before) == tuple(before):
+            continue  # fits into the old shape: not what changed it
+        if spec.child is not None and spec.child in ctx.by_id:
+            deeper = _grower(ctx.by_id[spec.child].site, before, ctx, skip, depth + 1)
+            if deeper is not None:
+                return deeper
+        scaled = _scaled_name(spec.text)
+        if not spec.name and scaled:
+            spec = OperandSpec(scaled, name=scaled)  # `0.01 * m`: a scalar factor keeps m's shape
+        return site, spec, v
     return None
+
+
+_RATE = re.compile(r"^(lr|eta|alpha|beta\d?|gamma|mu|rho|decay|momentum|reg|lam|lambda_?|eps|epsilon|m|n|"
+                   r"batch_size|num_\w+|n_\w+|(learning|decay)_?rate|step_?size)$", re.IGNORECASE)
+
+
+def _scaled_name(text: str) -> str | None:
+    """`m` for `0.01 * m`, `(1 - beta) * db`, `-g`: a name times numbers."""
+    import ast
+
+    try:
+        node = ast.parse(text.strip(), mode="eval").body
+    except SyntaxError:
+        return None
+
+    def numeric(n) -> bool:
+        return isinstance(n, ast.Constant) or (isinstance(n, ast.Name) and _RATE.match(n.id) is not None) \
+            or (isinstance(n, ast.BinOp) and numeric(n.left) and numeric(n.right))
+
+    while True:
+        if isinstance(node, ast.BinOp) and numeric(node.left):
+            node = node.right
+        elif isinstance(node, ast.BinOp) and numeric(node.right) and not isinstance(node.op, ast.Pow):
+            node = node.left
+        elif isinstance(node, ast.UnaryOp):
+            node = node.operand
+        else:
+            break
+    return node.id if isinstance(node, ast.Name) else None
+
+
+_GRADIENT = re.compile(r"^(?:d|grad_?|g_|nabla_?|delta_?)(?P<of>\w+)$")
+
+
+def gradient_of_another(name: str | None, target: str) -> bool:
+    """`nabla_w` updating `b`, `dW1` updating `self.b1`: a gradient named after another parameter."""
+    m = _GRADIENT.match(name or "")
+    base = re.sub(r"^.*[.\[]|['\"\]]", "", target).lower().lstrip("_")
+    return m is not None and bool(base) and m.group("of").lower().lstrip("_") != base
+
+
+def reduction_forgotten(name: str | None, use: Site, ctx: Context, target: str | None = None) -> bool:
+    """Is a sum over an axis a plausible fix for the array `name`?  Only for a gradient (`dc`, `grad_b`)
+    of the parameter it updates, that was not built as an outer product or an outer broadcast: summing
+    those fits the shapes and means nothing."""
+    if _GRADIENT.match(name or "") is None or (target is not None and gradient_of_another(name, target)):
+        return False  # not a gradient, or `b -= lr * nabla_w`: the gradient of another parameter
+    log = ctx.assignment(name, use)
+    made = _value_site(log, ctx) if log is not None else None
+    made_log = ctx.by_id.get(made.id) if made is not None else None
+    if made is None or made_log is None or made_log.last is None:
+        return True
+    if made.callee == "outer" or made.explicit:
+        return False
+    vals = made_log.last.operands
+    shaped = [v.shape for v in vals if v.shape is not None and v.kind in ("ndarray", "matrix")]
+    if len(shaped) >= 2:
+        a, b = shaped[0], shaped[1]
+        if made.callee in ("dot", "matmul") or made.op == "@":
+            if len(a) >= 1 and len(b) >= 2 and a[-1] == 1:
+                return False  # (n, 1) @ (1, m): an outer product
+        elif made.kind in ELEMENTWISE and made_log.last.result is not None and made_log.last.result.shape:
+            r = made_log.last.result.shape
+            if _shapes.prod(a) > 1 and _shapes.prod(b) > 1 and _shapes.stretched(a, r) and _shapes.stretched(b, r):
+                return False
+    return True
 
 
 # -- SC201 ------------------------------------------------------------------

@@ -1,0 +1,37 @@
+"""What the reports say on the reproducers of issue 13, read end to end through `python -m shapecheck`:
+the fixes that must not be offered, the operands a fix names, the wording that must match numpy."""
+
+from __future__ import annotations
+
+from conftest import FIXTURES
+
+
+def _finding(report: dict, code: str, line: int) -> dict:
+    [f] = [f for f in report["findings"] if f["code"] == code and f["line"] == line]
+    return f
+
+
+def test_drift_fix_names_the_operand_that_changed_the_shape_not_the_scalar(fixture_runs):
+    report = fixture_runs(FIXTURES / "rules" / "sc103_adam_keepdims.py").report
+    m = _finding(report, "SC103", 30)
+    assert "beta1" not in m["fix"]
+    assert m["fix"].startswith("db is (1, 4) because `np.sum(dz, axis=0, keepdims=True)` at line 29 keeps the "
+                               "summed axis: db = np.sum(dz, axis=0) there gives (4,)")
+    b = _finding(report, "SC103", 31)
+    assert b["fix"].startswith("m is (1, 4) from `beta1 * m + (1 - beta1) * db` at line 30: m.reshape(4) gives (4,)")
+
+
+def test_a_sum_is_offered_only_for_a_batch_of_gradients(fixture_runs):
+    report = fixture_runs(FIXTURES / "rules" / "sc103_drift.py").report
+    # dc = dlogits: the bias gradient forgot its sum over the batch
+    assert "sum it over axis 0 (np.sum(..., axis=0)) to get (3,)" in _finding(report, "SC103", 48)["fix"]
+    crash = fixture_runs(FIXTURES / "rules" / "crash_gradient_of_another.py").report["crash"]
+    assert not [fx for fx in crash["fixes"] if "np.sum" in fx], crash["fixes"]
+    assert "nabla_w looks like the gradient of another parameter than b" in crash["explanation"]
+
+
+def test_no_pandas_fix_becomes_an_outer_broadcast(fixture_runs):
+    report = fixture_runs(FIXTURES / "rules" / "crash_frame_column.py").report
+    fixes = report["crash"]["fixes"] + [_finding(report, "SC201", 26)["fix"]]
+    assert all(".ravel()" in fx for fx in fixes), fixes
+    assert "the DataFrame's 1 column, not its 5 rows" in report["crash"]["explanation"]
