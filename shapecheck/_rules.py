@@ -120,6 +120,7 @@ def outer_broadcast(site: Site, rec: Record, ctx: Context) -> Finding | None:
     if not (_shapes.stretched(a.shape, r) and _shapes.stretched(b.shape, r)):
         return None
     sa, sb = site.operands
+    assumed = None
     same_vectors = _is_vector_like(a.shape) and _is_vector_like(b.shape) and _shapes.prod(a.shape) == _shapes.prod(b.shape)
     if site.explicit or sa.explicit or sb.explicit:
         severity, why = "info", "the expression spells the outer broadcast out, so it is probably intended"
@@ -130,12 +131,20 @@ def outer_broadcast(site: Site, rec: Record, ctx: Context) -> Finding | None:
         severity, why = "info", f"{col.text} is {row.text} reshaped: probably an intended pairwise table"
     elif same_vectors:
         severity, why = "warning", None
+    elif assumed := _assumed_shape(sa, a, b, r) or _assumed_shape(sb, b, a, r):
+        severity, why = "warning", None
     elif sa.shaped_by_name or sb.shaped_by_name:
         severity, why = "info", "the operands were shaped on purpose where they were assigned"
     else:
         severity, why = "warning", None
     msg = (f"`{site.text}` stretches both operands: {sa.text} {fmt(a.shape)} and {sb.text} {fmt(b.shape)} "
-           f"broadcast to {fmt(r)}, so every element of one meets every element of the other")
+           f"broadcast to {fmt(r)}, so {_meeting(sa, a, sb, b, r)}")
+    if severity == "warning" and assumed:
+        spec, v, other = assumed
+        log = ctx.assignment(spec.name, site)
+        where = f" by `{log.site.text}` at line {log.site.line}" if log is not None else ""
+        msg += (f"; {spec.text} was reshaped{where}, which assumed a shape it did not have: it now has "
+                f"{len(v.shape)} axes, more than {_other_text(site, spec)}'s {len(other.shape)}")
     rank1 = [(spec, v) for spec, v in ((sa, a), (sb, b)) if len(v.shape) == 1]
     if rank1 and severity == "warning":
         spec, v = rank1[0]
@@ -143,7 +152,53 @@ def outer_broadcast(site: Site, rec: Record, ctx: Context) -> Finding | None:
     if why:
         msg += f" ({why})"
     fix = _outer_fix(site, a, b) if severity == "warning" else None
+    if severity == "warning" and assumed:
+        fix = _assumed_fix(site, *assumed) or fix
     return Finding("SC101", severity, site, operands_of(site, rec), r, msg, fix, rec.count)
+
+
+def _meeting(sa: OperandSpec, a: Value, sb: OperandSpec, b: Value, r) -> str:
+    """What the broadcast pairs up: all with all only when the operands' axes are disjoint."""
+    n = len(r)
+    pa = (1,) * (n - len(a.shape)) + tuple(a.shape)
+    pb = (1,) * (n - len(b.shape)) + tuple(b.shape)
+    if all(x == 1 or y == 1 for x, y in zip(pa, pb)):
+        return "every element of one meets every element of the other"
+    total = _shapes.prod(r)
+    return f"numpy repeats {sa.text} {total // a.size} times and {sb.text} {total // b.size} times to fill it"
+
+
+def _other_text(site: Site, spec: OperandSpec) -> str:
+    return next(s.text for s in site.operands if s is not spec)
+
+
+def _assumed_shape(spec: OperandSpec, v: Value, other: Value, r) -> tuple | None:
+    """`gamma = np.expand_dims(gamma, (0, -1, -2))` on a gamma that already had those axes: a name reshaped
+    from its own incoming value (a parameter, whose shape the function assumed) that then outgrows
+    the array it meets, axes and all.  Intended pairwise tables stay within two or three axes."""
+    if not (spec.shaped_by_name and spec.name and spec.shaped_from == spec.name):
+        return None
+    if len(r) >= 3 and len(v.shape) > len(other.shape) and len(r) > len(other.shape):
+        return spec, v, other
+    return None
+
+
+def _assumed_fix(site: Site, spec: OperandSpec, v: Value, other: Value) -> str | None:
+    """Give the reshaped operand the other's number of axes, its sizes where the other has them."""
+    sizes = [d for d in v.shape if d != 1]
+    n = len(other.shape)
+    new, k = [1] * n, 0
+    for d in sizes:
+        while k < n and other.shape[k] != d:
+            k += 1
+        if k == n:
+            return None
+        new[k] = d
+        k += 1
+    if _shapes.broadcast(tuple(new), other.shape) != tuple(other.shape):
+        return None
+    texts = [f"{s.text}.reshape({dims(new)})" if s is spec else s.text for s in site.operands]
+    return f"{texts[0]} {site.op} {texts[1]} -> {fmt(other.shape)}"
 
 
 def outer_fixes(site: Site, a: Value, b: Value) -> list[tuple[str, tuple[int, ...], int]]:

@@ -251,3 +251,25 @@ def test_a_pandas_fix_never_becomes_an_outer_broadcast(pandas_val, arr, want):
     assert got == want
     f = pandas_mixing(site, rec, Context([SiteLog(site, [rec], last=rec)]))
     assert ".to_numpy()" in f.fix and "(5, 5)" not in f.fix
+
+
+def test_a_parameter_reshaped_on_an_assumed_shape_that_outgrows_the_data_is_a_warning():
+    specs = [OperandSpec("gamma", name="gamma", shaped_by_name=True, shaped_from="gamma"),
+             OperandSpec("x_norm", name="x_norm")]
+    site, rec = make("gamma * x_norm", [nd(1, 1, 6, 1, 1, 1, 1), nd(2, 6, 4, 5)], specs=specs, op="*")
+    assert codes(site, rec) == [W]
+    f = outer_broadcast(site, rec, Context([]))
+    assert "it now has 7 axes, more than x_norm's 4" in f.message
+    assert f.fix == "gamma.reshape(1, 6, 1, 1) * x_norm -> (2, 6, 4, 5)"
+
+
+def test_a_name_reshaped_in_place_into_a_pairwise_table_stays_info():
+    specs = [OperandSpec("x", name="x", shaped_by_name=True, shaped_from="x"), OperandSpec("y", name="y")]
+    assert codes(*make("x - y", [nd(8, 1), nd(5)], specs=specs, op="-")) == [I]
+
+
+def test_a_partial_outer_broadcast_is_not_said_to_pair_every_element():
+    site, rec = make("a * b", [nd(32, 3, 3, 1, 1), nd(1, 3, 3, 1, 4)])
+    f = outer_broadcast(site, rec, Context([]))
+    assert "every element" not in f.message
+    assert "so numpy repeats a 4 times and b 32 times to fill it" in f.message
