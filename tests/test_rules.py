@@ -273,3 +273,9 @@ def test_a_partial_outer_broadcast_is_not_said_to_pair_every_element():
     f = outer_broadcast(site, rec, Context([]))
     assert "every element" not in f.message
     assert "so numpy repeats a 4 times and b 32 times to fill it" in f.message
+
+
+def test_a_pandas_result_has_the_dtype_numpy_promotion_gives():
+    frame_int = Value("DataFrame", (3, 2), "int64")
+    site, rec = make("df - arr", [frame_int, nd(3, 2)])
+    assert (rec.result.kind, rec.result.dtype) == ("DataFrame", "float64")
