@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 import textwrap
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from . import _calls, _shapes
 from ._events import OperandSpec, Record, Site, Value
@@ -68,9 +68,14 @@ def explain(f: Failure, ctx: Context, findings: list[Finding]) -> Crash:
     if rec is None or len(rec.operands) != len(site.operands):
         crash.explanation = "the operands of this operation were not arrays shapecheck records"
         return crash
-    crash.operands = tuple(_operand(spec, v, site, ctx) for spec, v in zip(site.operands, rec.operands)
+    # Dtypes are described once per shape signature: the frame's own arrays say what this run held.
+    vals = tuple(_live_dtype(spec, v, f.known) for spec, v in zip(site.operands, rec.operands))
+    crash.operands = tuple(_operand(spec, v, site, ctx) for spec, v in zip(site.operands, vals)
                            if not _is_literal(spec.text))
-    vals = rec.operands
+    if isinstance(exc, TypeError) and any(v.dtype == "object" and v.kind in ("ndarray", "Series", "DataFrame")
+                                          for v in vals):
+        _object_dtype(crash, site, vals, ctx)
+        return crash
     expected = _expected_shapes(site, f.known)
     if any(v.is_pandas for v in vals):
         _pandas(crash, site, vals, f, ctx)
@@ -87,6 +92,65 @@ def explain(f: Failure, ctx: Context, findings: list[Finding]) -> Crash:
     # A silent broadcast upstream is the cause even when a local rewrite would also run: it goes first.
     _upstream(crash, site, rec, ctx, findings)
     return crash
+
+
+def _live_dtype(spec: OperandSpec, v: Value, known: dict[str, Value]) -> Value:
+    """The operand with the dtype its variable has in the failing frame, when that is surely the
+    operand's own: the variable itself, or object dtype (which arithmetic keeps)."""
+    named = _name_in(spec)
+    kv = known.get(named[0]) if named else None
+    if kv is None or kv.dtype is None or kv.dtype == v.dtype or v.shape is None or kv.shape is None:
+        return v
+    if tuple(kv.shape) not in (tuple(v.shape), _shapes.transpose(tuple(v.shape))):
+        return v
+    if spec.name or kv.dtype == "object":
+        return replace(v, dtype=kv.dtype)
+    return v
+
+
+def _object_dtype(crash: Crash, site: Site, vals, ctx: Context) -> None:
+    """A crash caused by the dtype, not the shape: numbers held as Python objects (pandas' to_numpy()
+    of a frame with a text column, np.array of mixed lists).  Say so, and where the dtype came from."""
+    spec = next(s for s, v in zip(site.operands, vals) if v.dtype == "object")
+    what = f"`{site.callee}`" if site.callee else f"`{site.op}`"
+    crash.explanation = (f"{spec.text} has dtype object (Python objects, not numbers), and numpy's {what} has no "
+                         f"loop for them: the shapes are fine, the dtype is not")
+    named = _name_in(spec)
+    chain = _object_chain(named[0], site, ctx) if named else []
+    if chain:
+        name, log = chain[-1]
+        crash.explanation += f"; {name} became object at line {log.site.line} (`{log.site.text}`)"
+        if re.search(r"\.to_numpy\(|\.values\b|np\.array\(", log.site.text):
+            crash.explanation += ", because pandas gives object when the frame has a non-numeric column"
+        # Convert where the numbers are first taken out of the object array (`X = data[:, :2]`).
+        name, log = chain[-2] if len(chain) >= 2 else chain[-1]
+        crash.explanation += (f"; convert the numeric columns as you take them out: {name} = {_paren(log.site.text)}.astype(float) "
+                              f"at line {log.site.line} (pd.to_numeric for numbers stored as text)")
+
+
+def _object_chain(name: str, site: Site, ctx: Context, depth: int = 8) -> list:
+    """(name, assignment) walking back from `name` through object arrays; the last made the object dtype."""
+    import ast
+
+    chain, seen = [], set()
+    while depth > 0 and name not in seen:
+        seen.add(name)
+        depth -= 1
+        log = ctx.assignment(name, site)
+        value = ctx.value(log) if log is not None else None
+        if value is None or value.dtype != "object":
+            break
+        chain.append((name, log))
+        try:
+            names = [n.id for n in ast.walk(ast.parse(log.site.text.strip(), mode="eval")) if isinstance(n, ast.Name)]
+        except SyntaxError:
+            break
+        upstream = [n for n in names if (a := ctx.assignment(n, log.site, log.site.line)) is not None
+                    and a.site.line < log.site.line and ctx.value(a) is not None and ctx.value(a).dtype == "object"]
+        if not upstream:
+            break
+        name, site = upstream[0], log.site
+    return chain
 
 
 def _is_literal(text: str) -> bool:

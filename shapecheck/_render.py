@@ -160,7 +160,7 @@ def crash_text(report: Report) -> list[str]:
                                       "  ")]
     for i, fx in enumerate(c.fixes):
         lines.append(f"  {'fix:  ' if i == 0 else '      '} {fx}")
-    if c.expression and not c.fixes and c.operands:
+    if c.expression and not c.fixes and c.operands and not any(o.dtype == "object" for o in c.operands):
         where = ": follow the origin column" if any(o.origin for o in c.operands) else " than this line"
         lines.append("  fix:   no transpose, reshape or swap of these operands makes it work, so one of them got a "
                      f"wrong shape earlier{where}")

@@ -35,3 +35,15 @@ def test_no_pandas_fix_becomes_an_outer_broadcast(fixture_runs):
     fixes = report["crash"]["fixes"] + [_finding(report, "SC201", 26)["fix"]]
     assert all(".ravel()" in fx for fx in fixes), fixes
     assert "the DataFrame's 1 column, not its 5 rows" in report["crash"]["explanation"]
+
+
+def test_a_dtype_crash_says_dtype_and_where_it_came_from(fixture_runs):
+    run = fixture_runs(FIXTURES / "rules" / "crash_object_dtype.py")
+    crash = run.report["crash"]
+    [op] = crash["operands"]
+    assert op["dtype"] == "object"  # this run's, not the float64 of the site's first call
+    assert crash["explanation"].startswith("-z has dtype object (Python objects, not numbers), and numpy's "
+                                           "`exp` has no loop for them: the shapes are fine, the dtype is not")
+    assert "data became object at line 29 (`df.to_numpy()`)" in crash["explanation"]
+    assert "X = data[:, :2].astype(float) at line 30" in crash["explanation"]
+    assert "no transpose, reshape or swap" not in run.stderr
