@@ -47,3 +47,27 @@ def test_a_dtype_crash_says_dtype_and_where_it_came_from(fixture_runs):
     assert "data became object at line 29 (`df.to_numpy()`)" in crash["explanation"]
     assert "X = data[:, :2].astype(float) at line 30" in crash["explanation"]
     assert "no transpose, reshape or swap" not in run.stderr
+
+
+def _text_report(script, columns: int) -> str:
+    from conftest import shapecheck
+
+    run = shapecheck(str(script.relative_to(FIXTURES.parent)), env={"COLUMNS": str(columns)})
+    return run.stderr
+
+
+def test_text_report_shows_expressions_on_one_line_and_never_cuts_a_shape():
+    err = _text_report(FIXTURES / "rules" / "report_multiline.py", 100)
+    rows = [line for line in err.splitlines() if line.startswith("|") and "report_multiline.py" in err]
+    assert any("| y_true - y_pred |" in row for row in rows), err
+    assert "\\" not in err.split("Findings", 1)[1]
+    shapes = [row.rstrip("|").rsplit("|", 1)[1].strip() for row in rows[1:]]
+    assert shapes == ["y_true (200,)", "y_pred (200, 1)", "-> (200, 200)"], shapes
+    assert "`y_true - y_pred` stretches both operands" in err
+
+
+def test_the_silencing_footer_only_under_a_shown_finding():
+    quiet = _text_report(FIXTURES / "rules" / "quiet_intended.py", 100)
+    assert "info notes not shown" in quiet and "Silence a finding" not in quiet
+    loud = _text_report(FIXTURES / "rules" / "report_multiline.py", 100)
+    assert "Silence a finding with a trailing `# shapecheck: ignore[SC101]`" in loud
