@@ -72,6 +72,13 @@ def explain(f: Failure, ctx: Context, findings: list[Finding]) -> Crash:
     vals = tuple(_live_dtype(spec, v, f.known) for spec, v in zip(site.operands, rec.operands))
     crash.operands = tuple(_operand(spec, v, site, ctx) for spec, v in zip(site.operands, vals)
                            if not _is_literal(spec.text))
+    if site.kind == "shape-assert":
+        _shape_assert(crash, site, vals, ctx)
+        return crash
+    if isinstance(exc, TypeError) and (site.kind == "convert" or site.callee in ("float", "int", "complex")) \
+            and any(v.shape and v.size == 1 for v in vals):
+        _to_scalar(crash, site, vals, ctx)
+        return crash
     if isinstance(exc, TypeError) and any(v.dtype == "object" and v.kind in ("ndarray", "Series", "DataFrame")
                                           for v in vals):
         _object_dtype(crash, site, vals, ctx)
@@ -106,6 +113,97 @@ def _live_dtype(spec: OperandSpec, v: Value, known: dict[str, Value]) -> Value:
     if spec.name or kv.dtype == "object":
         return replace(v, dtype=kv.dtype)
     return v
+
+
+def _shape_assert(crash: Crash, site: Site, vals, ctx: Context) -> None:
+    """`assert db.shape == b.shape` failed: both shapes, where each got its shape, and the fix at a
+    reduction that dropped the axis the other keeps."""
+    (sa, sb), (a, b) = site.operands, vals
+    crash.explanation = f"the shapes differ: {sa.text} is {fmt(a.shape)}, {sb.text} {'is ' if sb.name else ''}" \
+                        f"{fmt(b.shape)}"
+    for spec, v, other in ((sa, a, b), (sb, b, a)):
+        log = ctx.assignment(spec.name, site) if spec.name else None
+        if log is None:
+            continue
+        fixed = _with_keepdims(log.site.text, v.shape, other.shape)
+        if fixed is not None:
+            crash.explanation += (f"; {spec.text} lost an axis at line {log.site.line}, where `{fixed[1]}` "
+                                  f"drops the summed axis")
+            crash.fixes.append(Fix(f"{spec.text} = {fixed[0]} at line {log.site.line}", tuple(other.shape),
+                                   "keepdims=True keeps the summed axis"))
+    if not crash.fixes:
+        for spec, v, other in ((sa, a, b), (sb, b, a)):
+            if spec.name and _shapes.prod(v.shape) == _shapes.prod(other.shape) and len(v.shape) != len(other.shape):
+                crash.fixes.append(Fix(f"{spec.text}.reshape({dims(other.shape) or '()'})", tuple(other.shape)))
+                break
+
+
+def _with_keepdims(text: str, shape, want) -> tuple[str, str] | None:
+    """(`text` with keepdims=True in its one reduction, the reduction) when that gives `shape` the axis
+    `want` has: np.sum(dZ, axis=1) / m of (3,) against (3, 1)."""
+    import ast
+
+    try:
+        tree = ast.parse(text, mode="eval")
+    except SyntaxError:
+        return None
+    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and n.end_lineno == 1
+             and (getattr(n.func, "attr", None) or getattr(n.func, "id", None)) in _calls.REDUCE
+             and not any(k.arg == "keepdims" for k in n.keywords)]
+    if len(calls) != 1:
+        return None
+    call = calls[0]
+    axis = next((k.value for k in call.keywords if k.arg == "axis"), None)
+    if not isinstance(axis, ast.Constant) or type(axis.value) is not int:
+        return None
+    kept = _kept(shape, axis.value, tuple(shape))
+    if kept is None or kept != tuple(want):
+        return None
+    end = call.end_col_offset - 1
+    return text[:end] + ", keepdims=True" + text[end:], ast.get_source_segment(text, call)
+
+
+def _to_scalar(crash: Crash, site: Site, vals, ctx: Context) -> None:
+    """`float(cost)` of a (1, 1) array, `'%.3f' % loss` of a (1,) one: numpy 2 converts only 0-d arrays
+    to Python numbers.  Say which array, where it got its axes, and take its one value with .item()."""
+    spec, v = next((s, v) for s, v in zip(site.operands, vals) if v.shape and v.size == 1)
+    crash.explanation = (f"{spec.text} is a {fmt(v.shape)} array holding one number, not a number itself: numpy "
+                         f"converts only 0-d arrays to a Python float or int (float(), int(), '%' formatting)")
+    name = _name_in(spec)
+    log = ctx.assignment(name[0], site) if name else None
+    grown = [lg for lg in ctx.logs if lg.site.kind == "augassign" and lg.site.path == site.path and name
+             and lg.site.scope == site.scope and lg.site.operands[0].text == name[0] and lg.site.line < site.line
+             and any(r.operands and r.operands[0].shape in (None, ()) for r in lg.records)]
+    if grown:  # `loss -= np.log(probs[1])`: a number that an array made into an array
+        log = max(grown, key=lambda lg: lg.site.line)
+    if log is not None:
+        crash.explanation += f"; {spec.text} got its shape {fmt(v.shape)} at line {log.site.line} (`{log.site.text}`)"
+        kept = _kept_axis(log.site, ctx)
+        if kept:
+            crash.explanation += f", where {kept}"
+    where = f"{spec.text}.item()"
+    fixed = site.text.replace(spec.text, where) if site.text.count(spec.text) == 1 else where
+    crash.fixes = [Fix(fixed, None, f"takes the one value of {spec.text} {fmt(v.shape)} as a Python number")]
+
+
+def _kept_axis(site: Site, ctx: Context) -> str | None:
+    """`probs[1]` of a (5, 1) array keeps an axis: `probs[1, 0]` (or a reduction that kept one)."""
+    import ast
+
+    try:
+        tree = ast.parse(site.text.strip())  # a statement too: `loss -= np.log(probs[1])`
+    except SyntaxError:
+        return None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and \
+                not isinstance(node.slice, (ast.Tuple, ast.Slice)):
+            log = ctx.assignment(node.value.id, site)
+            value = ctx.value(log) if log is not None else None
+            if value is not None and value.shape is not None and len(value.shape) == 2 and value.shape[1] == 1:
+                index = ast.get_source_segment(site.text.strip(), node.slice)
+                return (f"{node.value.id}[{index}] of {node.value.id} {fmt(value.shape)} keeps an axis: "
+                        f"{node.value.id}[{index}, 0] is one number")
+    return None
 
 
 def _object_dtype(crash: Crash, site: Site, vals, ctx: Context) -> None:

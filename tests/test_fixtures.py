@@ -82,5 +82,5 @@ def test_crash_keeps_pythons_traceback_and_adds_a_note(script: Path, fixture_run
     assert err.startswith("Traceback (most recent call last):"), err[:500]
     assert f'File "{script}", line {crash["line"]}' in err
     assert "shapecheck/" not in err.split("shapecheck: `")[0], "a shapecheck frame leaked into the traceback"
-    note = err.split(f"{crash['type']}: ", 1)[1]
+    note = err.split(f"\n{crash['type']}", 1)[1]  # `AssertionError` alone when it has no message
     assert f"shapecheck: `{crash['expression']}` at {crash['path']}:{crash['line']}" in note

@@ -71,3 +71,37 @@ def test_the_silencing_footer_only_under_a_shown_finding():
     assert "info notes not shown" in quiet and "Silence a finding" not in quiet
     loud = _text_report(FIXTURES / "rules" / "report_multiline.py", 100)
     assert "Silence a finding with a trailing `# shapecheck: ignore[SC101]`" in loud
+
+
+def _numpy_refuses_rank1_scalars() -> bool:
+    import numpy as np
+
+    try:
+        float(np.ones(1))
+    except TypeError:
+        return True
+    return False
+
+
+def test_a_one_element_array_formatted_as_a_number(fixture_runs):
+    run = fixture_runs(FIXTURES / "rules" / "crash_scalar_conversion.py")
+    if not _numpy_refuses_rank1_scalars():  # numpy < 2.x: a DeprecationWarning, and the script goes on
+        assert run.status == 0 and run.report["crash"] is None
+        return
+    crash = run.report["crash"]
+    assert (crash["type"], crash["line"], crash["expression"]) == ("TypeError", 20, "'Loss %.3f' % loss")
+    [op] = crash["operands"]
+    assert (op["text"], op["kind"], op["shape"]) == ("loss", "ndarray", [1])
+    assert crash["explanation"].startswith("loss is a (1,) array holding one number, not a number itself")
+    assert "loss got its shape (1,) at line 19 (`loss -= np.log(probs[1])`), where probs[1] of probs (5, 1) " \
+           "keeps an axis: probs[1, 0] is one number" in crash["explanation"]
+    assert crash["fixes"] == ["'Loss %.3f' % loss.item()  (takes the one value of loss (1,) as a Python number)"]
+    assert "shapecheck: `'Loss %.3f' % loss` at fixtures/rules/crash_scalar_conversion.py:20" in run.stderr
+
+
+def test_a_shape_assertion_names_both_shapes_and_the_reduction(fixture_runs):
+    crash = fixture_runs(FIXTURES / "rules" / "crash_shape_assert.py").report["crash"]
+    assert crash["explanation"] == ("the shapes differ: db is (3,), b is (3, 1); db lost an axis at line 24, "
+                                    "where `np.sum(dZ, axis=1)` drops the summed axis")
+    [origin] = [o["origin"] for o in crash["operands"] if o["text"] == "db"]
+    assert origin == "from `np.sum(dZ, axis=1) / m` at line 24"
