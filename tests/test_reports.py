@@ -105,3 +105,20 @@ def test_a_shape_assertion_names_both_shapes_and_the_reduction(fixture_runs):
                                     "where `np.sum(dZ, axis=1)` drops the summed axis")
     [origin] = [o["origin"] for o in crash["operands"] if o["text"] == "db"]
     assert origin == "from `np.sum(dZ, axis=1) / m` at line 24"
+
+
+def test_float_of_a_one_by_one_array(tmp_path):
+    from conftest import shapecheck
+
+    script = tmp_path / "cost.py"
+    script.write_text("import numpy as np\n\nx = np.ones((3, 1))\nw = np.ones((1, 3))\n"
+                      "cost = np.dot(w, x) / 3\nprint(float(cost))\n")
+    run = shapecheck(str(script), json_report=True, tmp=tmp_path)
+    if not _numpy_refuses_rank1_scalars():
+        assert run.status == 0 and run.report["crash"] is None
+        return
+    crash = run.report["crash"]
+    assert crash["expression"] == "float(cost)"
+    assert crash["explanation"].startswith("cost is a (1, 1) array holding one number")
+    assert "cost got its shape (1, 1) at line 5 (`np.dot(w, x) / 3`)" in crash["explanation"]
+    assert crash["fixes"] == ["float(cost.item())  (takes the one value of cost (1, 1) as a Python number)"]
