@@ -162,7 +162,35 @@ def locate(exc: BaseException) -> Failure | None:
         # still in the frame.  A one-element array of rank >= 1 there is what numpy 2 refuses to convert.
         site, record = _conversion(tb, filename, path, pos)
     known = known_names(tb.tb_frame) if site is not None else {}
-    return Failure(site, record, exc, known, receiver, path, tb.tb_lineno)
+    params = _passed(tb, entries[-2]) if site is not None and len(entries) >= 2 else None
+    return Failure(site, record, exc, known, receiver, path, tb.tb_lineno, params)
+
+
+def _passed(tb, caller) -> dict | None:
+    """The failing function's parameters as the calling line wrote them: {"dvalues": ("loss.dinputs", site)}."""
+    import ast
+
+    code = tb.tb_frame.f_code
+    names = code.co_varnames[:code.co_argcount + code.co_kwonlyargcount]
+    filename = caller.tb_frame.f_code.co_filename
+    pos = _position(caller)
+    text = _segment(filename, pos) if pos is not None else None
+    try:
+        call = ast.parse(text.strip(), mode="eval").body if text else None
+    except SyntaxError:
+        return None
+    if not isinstance(call, ast.Call) or any(isinstance(a, ast.Starred) for a in call.args):
+        return None
+    positional = list(names)
+    if names and names[0] in ("self", "cls") and isinstance(call.func, ast.Attribute):
+        positional = positional[1:]  # a bound method: the receiver is not among the arguments
+    src = text.strip()
+    passed = {p: ast.get_source_segment(src, a) for p, a in zip(positional, call.args)}
+    passed.update({k.arg: ast.get_source_segment(src, k.value) for k in call.keywords if k.arg in names})
+    site = Site(id=-1, path=_recorder.FILES.get(filename, filename), line=pos[0], col=pos[1] + 1,
+                end_line=pos[2], end_col=pos[3], kind="call", op="", text=src, operands=(),
+                scope=caller.tb_frame.f_code.co_qualname.replace(".<locals>", ""))
+    return {p: (a, site) for p, a in passed.items() if a}
 
 
 def _segment(filename: str, pos) -> str | None:

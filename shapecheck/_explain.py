@@ -35,6 +35,8 @@ class Failure:
     receiver: Value | None = None  # for an AttributeError on `x.method`: what x was
     path: str | None = None
     line: int | None = None
+    # The failing function's parameters as its caller passed them: name -> (argument text, call site)
+    params: dict[str, tuple[str, Site]] | None = None
 
 
 MATMUL_CALLEES = frozenset({"dot", "matmul"})
@@ -63,6 +65,8 @@ def explain(f: Failure, ctx: Context, findings: list[Finding]) -> Crash:
     site, rec = f.site, f.record
     if site is None:
         return crash
+    if f.params:
+        ctx.bound[(site.path, site.scope)] = f.params
     if rec is None and f.receiver is not None:
         return _attribute_error(crash, site, f, ctx)
     if rec is None or len(rec.operands) != len(site.operands):
@@ -70,7 +74,7 @@ def explain(f: Failure, ctx: Context, findings: list[Finding]) -> Crash:
         return crash
     # Dtypes are described once per shape signature: the frame's own arrays say what this run held.
     vals = tuple(_live_dtype(spec, v, f.known) for spec, v in zip(site.operands, rec.operands))
-    crash.operands = tuple(_operand(spec, v, site, ctx) for spec, v in zip(site.operands, vals)
+    crash.operands = tuple(_operand(spec, v, site, ctx, f.params) for spec, v in zip(site.operands, vals)
                            if not _is_literal(spec.text))
     if site.kind == "shape-assert":
         _shape_assert(crash, site, vals, ctx)
@@ -260,9 +264,21 @@ def _shaped(vals) -> list[Value]:
     return [v for v in vals if v.shape is not None and v.kind not in ("tuple", "scalar", "other")]
 
 
-def _operand(spec: OperandSpec, v: Value, site: Site, ctx: Context) -> Operand:
+def _operand(spec: OperandSpec, v: Value, site: Site, ctx: Context, params=None) -> Operand:
     named = _name_in(spec)
-    origin = ctx.origin(named[0], site) if named else None
+    origin = None
+    if named and params and named[0] in params and not ctx.assigned_in_scope(named[0], site):
+        # A parameter: where the caller got the value it passed (the traceback's calling line).
+        arg, call = params[named[0]]
+        origin = f"passed as `{arg}` by `{call.text}` at line {call.line}"
+        if call.path != site.path:
+            origin = origin.replace(f"at line {call.line}", f"at {call.path}:{call.line}")
+        passed = _name_in(OperandSpec(arg, name=arg if arg.isidentifier() else None))
+        further = ctx.origin(passed[0], call) if passed else None
+        if further:
+            origin += f", {'' if passed[0] == arg else passed[0] + ' '}{further}"
+    elif named:
+        origin = ctx.origin(named[0], site)
     if origin and not spec.name:
         origin = f"{named[0]} {origin}"  # `0.1 * dw`: dw from `X.T @ dz / m` at line 8
     return Operand.of(spec.text, v, origin)
@@ -637,8 +653,10 @@ def _upstream(crash: Crash, site: Site, rec: Record, ctx: Context, findings: lis
             crash.explanation = (crash.explanation or "") + (
                 f"; {name} is {fmt(before[i])} because `{finding.site.text}` at line {finding.site.line} "
                 f"broadcast {fmt(a.shape)} against {fmt(b.shape)} (SC101)")
-            crash.fixes.insert(0, Fix(f"{expr} at line {finding.site.line}", None,
-                                      f"then {name} is {fmt(after[i])} and `{site.text}` -> {fmt(out)}"))
+            # A sum would fit the shapes of an operand an outer broadcast made, and mean nothing.
+            crash.fixes = [Fix(f"{expr} at line {finding.site.line}", None,
+                               f"then {name} is {fmt(after[i])} and `{site.text}` -> {fmt(out)}")] + \
+                [fx for fx in crash.fixes if "np.sum(" not in fx.expression]
             return
 
 

@@ -25,6 +25,9 @@ class Context:
     def __init__(self, logs: list[SiteLog]):
         self.logs = logs
         self.by_id = {log.site.id: log for log in logs}
+        # (path, scope) -> {parameter: (argument text, calling site)}: a failing function's parameters
+        # as its caller passed them, read from the traceback (so provenance crosses the call).
+        self.bound: dict[tuple[str, str], dict[str, tuple[str, Site]]] = {}
         self._assigned: dict[tuple[str, str, str], list[SiteLog]] = {}
         for log in logs:
             for t in log.site.targets:
@@ -39,7 +42,15 @@ class Context:
             if ran:
                 earlier = [log for log in ran if log.site.line < line]
                 return max(earlier or ran, key=lambda log: log.site.line)
+            passed = self.bound.get((site.path, site.scope), {}).get(name) if scope == site.scope else None
+            if passed is not None and passed[0].isidentifier() and passed[1] is not site:
+                return self.assignment(passed[0], passed[1])
         return None
+
+    def assigned_in_scope(self, name: str, site: Site) -> bool:
+        """Was `name` assigned in `site`'s own scope above it (not only passed in as a parameter)?"""
+        return any(log.last is not None and log.site.line < site.line
+                   for log in self._assigned.get((site.path, site.scope, name), ()))
 
     def value(self, log: SiteLog) -> Value | None:
         """What an assignment site assigned the last time it ran."""

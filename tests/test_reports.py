@@ -122,3 +122,11 @@ def test_float_of_a_one_by_one_array(tmp_path):
     assert crash["explanation"].startswith("cost is a (1, 1) array holding one number")
     assert "cost got its shape (1, 1) at line 5 (`np.dot(w, x) / 3`)" in crash["explanation"]
     assert crash["fixes"] == ["float(cost.item())  (takes the one value of cost (1, 1) as a Python number)"]
+
+
+def test_a_crash_follows_the_bad_array_through_a_parameter(fixture_runs):
+    crash = fixture_runs(FIXTURES / "rules" / "crash_through_parameter.py").report["crash"]
+    origins = {o["text"]: o["origin"] for o in crash["operands"]}
+    assert origins["lr * dW"] == "dW passed as `dW2` by `update(W2, dW2)` at line 32, from `a1.T @ delta` at line 31"
+    assert "because `y_hat - y` at line 30 broadcast (6, 1) against (6,) (SC101)" in crash["explanation"]
+    assert not [fx for fx in crash["fixes"] if "np.sum" in fx], crash["fixes"]
