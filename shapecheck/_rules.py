@@ -389,6 +389,8 @@ def _grower(site: Site, before, ctx: Context, skip: set, depth: int):
     log = ctx.by_id.get(site.id)
     if log is None or log.last is None or len(log.last.operands) != len(site.operands) or depth > 6:
         return None
+    if depth and (site.kind not in ELEMENTWISE or site.op == "@"):
+        return None  # a matrix product's operands do not broadcast into the result: blame the product
     for spec, v in zip(site.operands, log.last.operands):
         if any(_mentions(spec.text, n) for n in skip) or v.shape is None or v.kind in ("scalar", "tuple", "other") or (v.size or 0) <= 1:
             continue
@@ -700,4 +702,39 @@ def run(logs: list[SiteLog], ignore: Iterable[str] = (), since=None) -> list[Fin
                 best[key] = f
             else:
                 old.count += f.count
-    return sorted(best.values(), key=lambda f: (f.site.path, f.site.line, f.code))
+    found = sorted(best.values(), key=lambda f: (f.site.path, f.site.line, f.code))
+    _one_root(found, ctx)
+    return found
+
+
+def _one_root(findings: list[Finding], ctx: Context) -> None:
+    """Outer broadcasts that share their cause — the same rank-1 array, made at one line (`y` that lost
+    its column) — say so, and offer the one reshape there, once it is checked to fix each of them."""
+    groups: dict[tuple[int, str], list[tuple[Finding, int]]] = {}
+    for f in findings:
+        if f.code != "SC101" or f.severity != "warning" or len(f.operands) != 2:
+            continue
+        for i, (spec, op) in enumerate(zip(f.site.operands, f.operands)):
+            if spec.name and op.shape is not None and len(op.shape) == 1:
+                log = ctx.assignment(spec.name, f.site)
+                if log is not None:
+                    groups.setdefault((log.site.id, spec.name), []).append((f, i))
+                break
+    for (sid, name), members in groups.items():
+        if len(members) < 2:
+            continue
+        log = ctx.by_id[sid]
+        column = None
+        for f, i in members:
+            v, other = f.operands[i].shape, f.operands[1 - i].shape
+            new = (v[0], 1)
+            if len(other) != 2 or _shapes.broadcast(new, other) != tuple(other):
+                break  # the column would not fix this one: no shared fix
+            column = new
+        else:
+            others = len(members) - 1
+            for f, _ in members:
+                f.message += (f"; {name} is rank-1 {fmt(column[:1])} since line {log.site.line} (`{log.site.text}`), "
+                              f"as in {others} other finding{'s' if others != 1 else ''}")
+                f.fix = (f"{name} = {_paren(log.site.text)}.reshape(-1, 1) at line {log.site.line} fixes all "
+                         f"{len(members)}; here only: {f.fix}")

@@ -130,3 +130,12 @@ def test_a_crash_follows_the_bad_array_through_a_parameter(fixture_runs):
     assert origins["lr * dW"] == "dW passed as `dW2` by `update(W2, dW2)` at line 32, from `a1.T @ delta` at line 31"
     assert "because `y_hat - y` at line 30 broadcast (6, 1) against (6,) (SC101)" in crash["explanation"]
     assert not [fx for fx in crash["fixes"] if "np.sum" in fx], crash["fixes"]
+
+
+def test_findings_that_share_a_root_lead_to_it(fixture_runs):
+    report = fixture_runs(FIXTURES / "rules" / "sc101_one_root.py").report
+    sc101 = [f for f in report["findings"] if f["code"] == "SC101"]
+    assert [f["line"] for f in sc101] == [28, 29, 30, 33]
+    for f in sc101:
+        assert f["fix"].startswith("y = data[:, -1].reshape(-1, 1) at line 23 fixes all 4; here only: ")
+        assert f["message"].endswith("y is rank-1 (40,) since line 23 (`data[:, -1]`), as in 3 other findings")
