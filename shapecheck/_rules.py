@@ -186,10 +186,10 @@ def _other_text(site: Site, spec: OperandSpec) -> str:
 def _assumed_shape(spec: OperandSpec, v: Value, other: Value, r) -> tuple | None:
     """`gamma = np.expand_dims(gamma, (0, -1, -2))` on a gamma that already had those axes: a name reshaped
     from its own incoming value (a parameter, whose shape the function assumed) that then outgrows
-    the array it meets, axes and all.  Intended pairwise tables stay within two or three axes."""
+    the array it meets by two axes or more.  An intended table adds one axis to the data it meets."""
     if not (spec.shaped_by_name and spec.name and spec.shaped_from == spec.name):
         return None
-    if len(r) >= 3 and len(v.shape) > len(other.shape) and len(r) > len(other.shape):
+    if len(other.shape) >= 2 and len(v.shape) > len(other.shape) and len(r) >= len(other.shape) + 2:
         return spec, v, other
     return None
 

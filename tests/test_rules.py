@@ -279,3 +279,9 @@ def test_a_pandas_result_has_the_dtype_numpy_promotion_gives():
     frame_int = Value("DataFrame", (3, 2), "int64")
     site, rec = make("df - arr", [frame_int, nd(3, 2)])
     assert (rec.result.kind, rec.result.dtype) == ("DataFrame", "float64")
+
+
+def test_a_name_reshaped_in_place_for_one_more_axis_stays_info():
+    # per-feature distances to k thresholds: X = X[:, :, None]; X - c
+    specs = [OperandSpec("X", name="X", shaped_by_name=True, shaped_from="X"), OperandSpec("c", name="c")]
+    assert codes(*make("X - c", [nd(8, 3, 1), nd(3, 5)], specs=specs, op="-")) == [I]
