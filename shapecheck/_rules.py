@@ -734,7 +734,11 @@ def _one_root(findings: list[Finding], ctx: Context) -> None:
         else:
             others = len(members) - 1
             for f, _ in members:
-                f.message += (f"; {name} is rank-1 {fmt(column[:1])} since line {log.site.line} (`{log.site.text}`), "
-                              f"as in {others} other finding{'s' if others != 1 else ''}")
+                shape = fmt(column[:1])
+                said = f"; {name} is rank-1 {shape}, which numpy treats as a row {fmt((1,) + column[:1])}"
+                f.message = f.message.replace(said, "") + (
+                    f"; {name} is rank-1 {shape} since line {log.site.line} (`{log.site.text}`), and numpy treats "
+                    f"it as a row {fmt((1,) + column[:1])}; {others} other finding{'s' if others != 1 else ''} "
+                    f"share{'' if others != 1 else 's'} this cause")
                 f.fix = (f"{name} = {_paren(log.site.text)}.reshape(-1, 1) at line {log.site.line} fixes all "
                          f"{len(members)}; here only: {f.fix}")

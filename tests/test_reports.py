@@ -138,4 +138,6 @@ def test_findings_that_share_a_root_lead_to_it(fixture_runs):
     assert [f["line"] for f in sc101] == [28, 29, 30, 33]
     for f in sc101:
         assert f["fix"].startswith("y = data[:, -1].reshape(-1, 1) at line 23 fixes all 4; here only: ")
-        assert f["message"].endswith("y is rank-1 (40,) since line 23 (`data[:, -1]`), as in 3 other findings")
+        assert f["message"].endswith("; y is rank-1 (40,) since line 23 (`data[:, -1]`), and numpy treats it as a "
+                                     "row (1, 40); 3 other findings share this cause")
+        assert f["message"].count("rank-1") == 1
