@@ -703,6 +703,9 @@ def _sources(site: Site, ctx: Context):
             if log is not None and log.site.id != site.id:
                 yield log.site.value_of if log.site.kind == "assign" and log.site.value_of is not None \
                     else log.site.id
+                ret = ctx.returned(log) if log.site.kind == "assign" and log.site.value_of is None else None
+                if ret is not None:
+                    yield ret.site.id  # `delta = self.cost_derivative(out, y)`: what it returned
 
 
 def _feeding(site: Site, ctx: Context):
@@ -739,7 +742,9 @@ class _Flow:
         if log is None or log.last is None:
             return None
         if log.site.kind == "assign":
-            out = self.site(log.site.value_of, hops + 1) if log.site.value_of is not None else None
+            ret = self.ctx.returned(log) if log.site.value_of is None else None
+            source = log.site.value_of if log.site.value_of is not None else ret.site.id if ret else None
+            out = self.site(source, hops + 1) if source is not None else None
         else:
             shapes = [self.operand(log.site, i, hops) for i in range(len(log.site.operands))]
             if _INVALID in shapes:

@@ -52,6 +52,29 @@ class Context:
         return any(log.last is not None and log.site.line < site.line
                    for log in self._assigned.get((site.path, site.scope, name), ()))
 
+    def returned(self, log: SiteLog) -> SiteLog | None:
+        """For `delta = self.cost_derivative(out, y)`: the recorded operation the called function of the
+        user's returned (`return out - y`), when it has one `return` and it was recorded."""
+        import ast
+
+        try:
+            call = ast.parse(log.site.text.strip(), mode="eval").body
+        except SyntaxError:
+            return None
+        if not isinstance(call, ast.Call):
+            return None
+        name = call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", None)
+        found = []
+        for path in {lg.site.path for lg in self.logs}:
+            for fn in _functions(path, name):
+                returns = [n for n in ast.walk(fn) if isinstance(n, ast.Return) and n.value is not None]
+                if len(returns) == 1:
+                    value = returns[0].value
+                    found += [lg for lg in self.logs if lg.site.path == path and lg.site.line == value.lineno
+                              and lg.site.col == value.col_offset + 1 and lg.site.kind != "assign"
+                              and lg.last is not None]
+        return found[0] if len(found) == 1 else None
+
     def value(self, log: SiteLog) -> Value | None:
         """What an assignment site assigned the last time it ran."""
         return log.last.result if log.last is not None else None
@@ -64,10 +87,34 @@ class Context:
             value = self.value(log)
             shape = f" {fmt(value.shape)}" if parts and value is not None and value.shape is not None else ""
             parts.append(f"`{log.site.text}`{shape} at line {log.site.line}")
+            ret = self.returned(log) if log.site.kind == "assign" else None
+            if ret is not None and ret.last.result is not None and ret.last.result.shape is not None:
+                parts[-1] += f", which returned `{ret.site.text}` {fmt(ret.last.result.shape)} at line {ret.site.line}"
+                break
             if not _mentions(log.site.text, name):
                 break
             log = self.assignment(name, log.site, before_line=log.site.line)
         return "from " + ", itself ".join(parts) if parts else None
+
+
+_TREES: dict[str, object] = {}
+
+
+def _functions(path: str, name: str | None) -> list:
+    """The function definitions called `name` in a user's file (parsed once, only when a crash asks)."""
+    import ast
+
+    if name is None:
+        return []
+    if path not in _TREES:
+        try:
+            with open(path, "rb") as fh:
+                _TREES[path] = ast.parse(fh.read())
+        except (OSError, SyntaxError, ValueError):
+            _TREES[path] = None
+    tree = _TREES[path]
+    return [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == name] \
+        if tree is not None else []
 
 
 def _mentions(text: str, name: str) -> bool:

@@ -141,3 +141,11 @@ def test_findings_that_share_a_root_lead_to_it(fixture_runs):
         assert f["message"].endswith("; y is rank-1 (40,) since line 23 (`data[:, -1]`), and numpy treats it as a "
                                      "row (1, 40); 3 other findings share this cause")
         assert f["message"].count("rank-1") == 1
+
+
+def test_a_crash_follows_the_bad_array_through_a_return(fixture_runs):
+    crash = fixture_runs(FIXTURES / "rules" / "crash_through_return.py").report["crash"]
+    origins = {o["text"]: o["origin"] for o in crash["operands"]}
+    assert origins["delta"] == ("from `self.cost_derivative(out, y)` at line 28, which returned `out - y` (3, 3) "
+                                "at line 24")
+    assert all(origins.values()), origins
