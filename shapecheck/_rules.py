@@ -578,7 +578,8 @@ def _combination(site: Site, vals: tuple[Value, ...]) -> str | None:
     if site.kind == "method" and vals:
         recv = vals[0]
         if recv.is_pandas and site.callee in _PANDAS_ARITHMETIC | {"dot"}:
-            return "pandas"
+            # `df.sub(v, axis=0)`: the user said how to line them up
+            return None if any(k == "axis" for k, _ in site.keywords) else "pandas"
         if recv.kind in ("ndarray", "matrix") and site.callee == "dot":
             return "converts"
     return None

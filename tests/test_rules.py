@@ -285,3 +285,12 @@ def test_a_name_reshaped_in_place_for_one_more_axis_stays_info():
     # per-feature distances to k thresholds: X = X[:, :, None]; X - c
     specs = [OperandSpec("X", name="X", shaped_by_name=True, shaped_from="X"), OperandSpec("c", name="c")]
     assert codes(*make("X - c", [nd(8, 3, 1), nd(3, 5)], specs=specs, op="-")) == [I]
+
+
+def test_a_pandas_method_told_its_axis_is_quiet():
+    specs = [OperandSpec("df", name="df"), OperandSpec("mu", name="mu")]
+    site = Site(id=0, path="net.py", line=3, col=1, end_line=3, end_col=10, kind="method", op="df.sub",
+                text="df.sub(mu, axis=0)", operands=tuple(specs), scope="<module>", callee="sub",
+                keywords=(("axis", "0"),))
+    rec = Record(operands=(frame(6, 3), nd(6)), count=1)
+    assert pandas_findings(site, rec) == []
