@@ -9,6 +9,7 @@ import itertools
 from . import _recorder
 from ._events import replace
 from ._explain import NOTE_MARK, Failure, explain, note
+from ._events import OperandSpec, Record, Site, Value
 from ._report import Crash
 from ._rules import Context, run
 
@@ -154,8 +155,120 @@ def locate(exc: BaseException) -> Failure | None:
                 target = _aug_target(site, tb.tb_frame)
                 if target is not _MISSING:
                     record = replace(record, operands=(_recorder.describe(target),) + record.operands[1:])
+    if site is None and isinstance(exc, AssertionError) and pos is not None:
+        site, record = _shape_assert(tb, filename, path, pos)
+    if site is None and isinstance(exc, TypeError) and pos is not None:
+        # `'%.3f' % loss`, `f"{loss:.3f}"`: Python's own conversions are no sites; the arrays they read are
+        # still in the frame.  A one-element array of rank >= 1 there is what numpy 2 refuses to convert.
+        site, record = _conversion(tb, filename, path, pos)
     known = known_names(tb.tb_frame) if site is not None else {}
-    return Failure(site, record, exc, known, receiver, path, tb.tb_lineno)
+    params = _passed(tb, entries[-2]) if site is not None and len(entries) >= 2 else None
+    return Failure(site, record, exc, known, receiver, path, tb.tb_lineno, params)
+
+
+def _passed(tb, caller) -> dict | None:
+    """The failing function's parameters as the calling line wrote them: {"dvalues": ("loss.dinputs", site)}."""
+    import ast
+
+    code = tb.tb_frame.f_code
+    names = code.co_varnames[:code.co_argcount + code.co_kwonlyargcount]
+    filename = caller.tb_frame.f_code.co_filename
+    pos = _position(caller)
+    text = _segment(filename, pos) if pos is not None else None
+    try:
+        call = ast.parse(text.strip(), mode="eval").body if text else None
+    except SyntaxError:
+        return None
+    if not isinstance(call, ast.Call) or any(isinstance(a, ast.Starred) for a in call.args):
+        return None
+    positional = list(names)
+    if names and names[0] in ("self", "cls") and isinstance(call.func, ast.Attribute):
+        positional = positional[1:]  # a bound method: the receiver is not among the arguments
+    src = text.strip()
+    passed = {p: ast.get_source_segment(src, a) for p, a in zip(positional, call.args)}
+    passed.update({k.arg: ast.get_source_segment(src, k.value) for k in call.keywords if k.arg in names})
+    site = Site(id=-1, path=_recorder.FILES.get(filename, filename), line=pos[0], col=pos[1] + 1,
+                end_line=pos[2], end_col=pos[3], kind="call", op="", text=src, operands=(),
+                scope=caller.tb_frame.f_code.co_qualname.replace(".<locals>", ""))
+    return {p: (a, site) for p, a in passed.items() if a}
+
+
+def _segment(filename: str, pos) -> str | None:
+    """The source text at a traceback position (the user's file, as linecache reads it)."""
+    import linecache
+
+    line, col, end_line, end_col = pos
+    lines = [linecache.getline(filename, n) for n in range(line, end_line + 1)]
+    if not all(lines):
+        return None
+    if len(lines) == 1:
+        return lines[0][col:end_col]
+    return lines[0][col:] + "".join(lines[1:-1]) + lines[-1][:end_col]
+
+
+def _shape_assert(tb, filename: str, path: str, pos) -> tuple:
+    """`assert db.shape == b.shape` (or `== (3, 1)`) that failed: a site comparing the two shapes."""
+    import ast
+
+    text = _segment(filename, pos)
+    try:
+        node = ast.parse(text.strip(), mode="eval").body if text else None
+    except SyntaxError:
+        return None, None
+    if not (isinstance(node, ast.Compare) and len(node.ops) == 1 and isinstance(node.ops[0], ast.Eq)):
+        return None, None
+    specs, vals = [], []
+    for side in (node.left, node.comparators[0]):
+        if isinstance(side, ast.Attribute) and side.attr == "shape" and isinstance(side.value, ast.Name):
+            value = _lookup(tb.tb_frame, side.value.id)
+            if value is _MISSING or _recorder.kind_of_type(type(value)) not in ("ndarray", "Series", "DataFrame"):
+                return None, None
+            specs.append(OperandSpec(side.value.id, name=side.value.id))
+            vals.append(_recorder.describe(value))
+        else:
+            try:
+                shape = ast.literal_eval(side)
+            except (ValueError, SyntaxError, TypeError):
+                return None, None
+            if type(shape) is not tuple or not all(type(d) is int for d in shape):
+                return None, None
+            specs.append(OperandSpec(ast.unparse(side)))
+            vals.append(Value("tuple", shape, literal=shape))
+    if not any(s.name for s in specs):
+        return None, None
+    site = Site(id=-1, path=path, line=pos[0], col=pos[1] + 1, end_line=pos[2], end_col=pos[3],
+                kind="shape-assert", op="==", text=text.strip(), operands=tuple(specs),
+                scope=tb.tb_frame.f_code.co_qualname.replace(".<locals>", ""))
+    return site, Record(operands=tuple(vals))
+
+
+def _conversion(tb, filename: str, path: str, pos) -> tuple:
+    """(a site standing for the failing expression, its array operands) when it reads one-element arrays."""
+    import ast
+
+    line, col, end_line, end_col = pos
+    text = _segment(filename, pos)
+    try:
+        tree = ast.parse(text.strip(), mode="eval") if text else None
+    except SyntaxError:
+        return None, None
+    if tree is None:
+        return None, None
+    specs, vals = [], []
+    for name in dict.fromkeys(n.id for n in ast.walk(tree) if isinstance(n, ast.Name)):
+        value = _lookup(tb.tb_frame, name)
+        if value is _MISSING or _recorder.kind_of_type(type(value)) not in ("ndarray", "Series", "DataFrame"):
+            continue
+        v = _recorder.describe(value)
+        if v.shape and v.size == 1:
+            specs.append(OperandSpec(name, name=name))
+            vals.append(v)
+    if not specs:
+        return None, None
+    scope = tb.tb_frame.f_code.co_qualname.replace(".<locals>", "")
+    site = Site(id=-1, path=path, line=line, col=col + 1, end_line=end_line, end_col=end_col, kind="convert",
+                op="", text=text.strip(), operands=tuple(specs), scope=scope)
+    return site, Record(operands=tuple(vals))
 
 
 _MISSING = object()

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 import re
 import textwrap
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from . import _calls, _shapes
 from ._events import OperandSpec, Record, Site, Value
 from ._report import Crash, Finding, Fix, Operand
-from ._rules import Context, _paren, dims, outer_fixes, rank_outer_fixes
+from ._rules import _GRADIENT as _GRADIENT_OF
+from ._rules import (Context, _paren, _scaled_name, dims, gradient_of_another, numpy_versions, one_hot, outer_fixes, rank_outer_fixes,
+                     reduction_forgotten)
 from ._shapes import fmt
 
 NOTE_MARK = "shapecheck:"  # first word of the note, so that it is never added twice
@@ -33,6 +35,8 @@ class Failure:
     receiver: Value | None = None  # for an AttributeError on `x.method`: what x was
     path: str | None = None
     line: int | None = None
+    # The failing function's parameters as its caller passed them: name -> (argument text, call site)
+    params: dict[str, tuple[str, Site]] | None = None
 
 
 MATMUL_CALLEES = frozenset({"dot", "matmul"})
@@ -61,21 +65,35 @@ def explain(f: Failure, ctx: Context, findings: list[Finding]) -> Crash:
     site, rec = f.site, f.record
     if site is None:
         return crash
+    if f.params:
+        ctx.bound[(site.path, site.scope)] = f.params
     if rec is None and f.receiver is not None:
         return _attribute_error(crash, site, f, ctx)
     if rec is None or len(rec.operands) != len(site.operands):
         crash.explanation = "the operands of this operation were not arrays shapecheck records"
         return crash
-    crash.operands = tuple(_operand(spec, v, site, ctx) for spec, v in zip(site.operands, rec.operands)
+    # Dtypes are described once per shape signature: the frame's own arrays say what this run held.
+    vals = tuple(_live_dtype(spec, v, f.known) for spec, v in zip(site.operands, rec.operands))
+    crash.operands = tuple(_operand(spec, v, site, ctx, f.params) for spec, v in zip(site.operands, vals)
                            if not _is_literal(spec.text))
-    vals = rec.operands
+    if site.kind == "shape-assert":
+        _shape_assert(crash, site, vals, ctx)
+        return crash
+    if isinstance(exc, TypeError) and (site.kind == "convert" or site.callee in ("float", "int", "complex")) \
+            and any(v.shape and v.size == 1 for v in vals):
+        _to_scalar(crash, site, vals, ctx)
+        return crash
+    if isinstance(exc, TypeError) and any(v.dtype == "object" and v.kind in ("ndarray", "Series", "DataFrame")
+                                          for v in vals):
+        _object_dtype(crash, site, vals, ctx)
+        return crash
     expected = _expected_shapes(site, f.known)
     if any(v.is_pandas for v in vals):
         _pandas(crash, site, vals, f, ctx)
     elif is_matmul(site, vals) and len(_shaped(vals)) >= 2:
         _matmul(crash, site, vals, expected, f.known)
     elif site.kind == "augassign" and len(vals) == 2 and vals[0].shape is not None and vals[1].shape is not None:
-        _inplace(crash, site, vals)
+        _inplace(crash, site, vals, ctx, f.known)
     elif site.kind in ("binop", "compare") and len(_shaped(vals)) == 2:
         _broadcast(crash, site, vals, expected, ctx, f.known)
     elif site.kind in ("call", "method") and site.callee == "reshape":
@@ -87,6 +105,156 @@ def explain(f: Failure, ctx: Context, findings: list[Finding]) -> Crash:
     return crash
 
 
+def _live_dtype(spec: OperandSpec, v: Value, known: dict[str, Value]) -> Value:
+    """The operand with the dtype its variable has in the failing frame, when that is surely the
+    operand's own: the variable itself, or object dtype (which arithmetic keeps)."""
+    named = _name_in(spec)
+    kv = known.get(named[0]) if named else None
+    if kv is None or kv.dtype is None or kv.dtype == v.dtype or v.shape is None or kv.shape is None:
+        return v
+    if tuple(kv.shape) not in (tuple(v.shape), _shapes.transpose(tuple(v.shape))):
+        return v
+    if spec.name or kv.dtype == "object":
+        return replace(v, dtype=kv.dtype)
+    return v
+
+
+def _shape_assert(crash: Crash, site: Site, vals, ctx: Context) -> None:
+    """`assert db.shape == b.shape` failed: both shapes, where each got its shape, and the fix at a
+    reduction that dropped the axis the other keeps."""
+    (sa, sb), (a, b) = site.operands, vals
+    crash.explanation = f"the shapes differ: {sa.text} is {fmt(a.shape)}, {sb.text} {'is ' if sb.name else ''}" \
+                        f"{fmt(b.shape)}"
+    for spec, v, other in ((sa, a, b), (sb, b, a)):
+        log = ctx.assignment(spec.name, site) if spec.name else None
+        if log is None:
+            continue
+        fixed = _with_keepdims(log.site.text, v.shape, other.shape)
+        if fixed is not None:
+            crash.explanation += (f"; {spec.text} lost an axis at line {log.site.line}, where `{fixed[1]}` "
+                                  f"drops the summed axis")
+            crash.fixes.append(Fix(f"{spec.text} = {fixed[0]} at line {log.site.line}", tuple(other.shape),
+                                   "keepdims=True keeps the summed axis"))
+    if not crash.fixes:
+        for spec, v, other in ((sa, a, b), (sb, b, a)):
+            if spec.name and _shapes.prod(v.shape) == _shapes.prod(other.shape) and len(v.shape) != len(other.shape):
+                crash.fixes.append(Fix(f"{spec.text}.reshape({dims(other.shape) or '()'})", tuple(other.shape)))
+                break
+
+
+def _with_keepdims(text: str, shape, want) -> tuple[str, str] | None:
+    """(`text` with keepdims=True in its one reduction, the reduction) when that gives `shape` the axis
+    `want` has: np.sum(dZ, axis=1) / m of (3,) against (3, 1)."""
+    import ast
+
+    try:
+        tree = ast.parse(text, mode="eval")
+    except SyntaxError:
+        return None
+    calls = [n for n in ast.walk(tree) if isinstance(n, ast.Call) and n.end_lineno == 1
+             and (getattr(n.func, "attr", None) or getattr(n.func, "id", None)) in _calls.REDUCE
+             and not any(k.arg == "keepdims" for k in n.keywords)]
+    if len(calls) != 1:
+        return None
+    call = calls[0]
+    axis = next((k.value for k in call.keywords if k.arg == "axis"), None)
+    if not isinstance(axis, ast.Constant) or type(axis.value) is not int:
+        return None
+    kept = _kept(shape, axis.value, tuple(shape))
+    if kept is None or kept != tuple(want):
+        return None
+    end = call.end_col_offset - 1
+    return text[:end] + ", keepdims=True" + text[end:], ast.get_source_segment(text, call)
+
+
+def _to_scalar(crash: Crash, site: Site, vals, ctx: Context) -> None:
+    """`float(cost)` of a (1, 1) array, `'%.3f' % loss` of a (1,) one: numpy 2 converts only 0-d arrays
+    to Python numbers.  Say which array, where it got its axes, and take its one value with .item()."""
+    spec, v = next((s, v) for s, v in zip(site.operands, vals) if v.shape and v.size == 1)
+    crash.explanation = (f"{spec.text} is a {fmt(v.shape)} array holding one number, not a number itself: numpy "
+                         f"converts only 0-d arrays to a Python float or int (float(), int(), '%' formatting)")
+    name = _name_in(spec)
+    log = ctx.assignment(name[0], site) if name else None
+    grown = [lg for lg in ctx.logs if lg.site.kind == "augassign" and lg.site.path == site.path and name
+             and lg.site.scope == site.scope and lg.site.operands[0].text == name[0] and lg.site.line < site.line
+             and any(r.operands and r.operands[0].shape in (None, ()) for r in lg.records)]
+    if grown:  # `loss -= np.log(probs[1])`: a number that an array made into an array
+        log = max(grown, key=lambda lg: lg.site.line)
+    if log is not None:
+        crash.explanation += f"; {spec.text} got its shape {fmt(v.shape)} at line {log.site.line} (`{log.site.text}`)"
+        kept = _kept_axis(log.site, ctx)
+        if kept:
+            crash.explanation += f", where {kept}"
+    where = f"{spec.text}.item()"
+    fixed = site.text.replace(spec.text, where) if site.text.count(spec.text) == 1 else where
+    crash.fixes = [Fix(fixed, None, f"takes the one value of {spec.text} {fmt(v.shape)} as a Python number")]
+
+
+def _kept_axis(site: Site, ctx: Context) -> str | None:
+    """`probs[1]` of a (5, 1) array keeps an axis: `probs[1, 0]` (or a reduction that kept one)."""
+    import ast
+
+    try:
+        tree = ast.parse(site.text.strip())  # a statement too: `loss -= np.log(probs[1])`
+    except SyntaxError:
+        return None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and \
+                not isinstance(node.slice, (ast.Tuple, ast.Slice)):
+            log = ctx.assignment(node.value.id, site)
+            value = ctx.value(log) if log is not None else None
+            if value is not None and value.shape is not None and len(value.shape) == 2 and value.shape[1] == 1:
+                index = ast.get_source_segment(site.text.strip(), node.slice)
+                return (f"{node.value.id}[{index}] of {node.value.id} {fmt(value.shape)} keeps an axis: "
+                        f"{node.value.id}[{index}, 0] is one number")
+    return None
+
+
+def _object_dtype(crash: Crash, site: Site, vals, ctx: Context) -> None:
+    """A crash caused by the dtype, not the shape: numbers held as Python objects (pandas' to_numpy()
+    of a frame with a text column, np.array of mixed lists).  Say so, and where the dtype came from."""
+    spec = next(s for s, v in zip(site.operands, vals) if v.dtype == "object")
+    what = f"`{site.callee}`" if site.callee else f"`{site.op}`"
+    crash.explanation = (f"{spec.text} has dtype object (Python objects, not numbers), and numpy's {what} has no "
+                         f"loop for them: the shapes are fine, the dtype is not")
+    named = _name_in(spec)
+    chain = _object_chain(named[0], site, ctx) if named else []
+    if chain:
+        name, log = chain[-1]
+        crash.explanation += f"; {name} became object at line {log.site.line} (`{log.site.text}`)"
+        if re.search(r"\.to_numpy\(|\.values\b|np\.array\(", log.site.text):
+            crash.explanation += ", because pandas gives object when the frame has a non-numeric column"
+        # Convert where the numbers are first taken out of the object array (`X = data[:, :2]`).
+        name, log = chain[-2] if len(chain) >= 2 else chain[-1]
+        crash.explanation += (f"; convert the numeric columns as you take them out: {name} = {_paren(log.site.text)}.astype(float) "
+                              f"at line {log.site.line} (pd.to_numeric for numbers stored as text)")
+
+
+def _object_chain(name: str, site: Site, ctx: Context, depth: int = 8) -> list:
+    """(name, assignment) walking back from `name` through object arrays; the last made the object dtype."""
+    import ast
+
+    chain, seen = [], set()
+    while depth > 0 and name not in seen:
+        seen.add(name)
+        depth -= 1
+        log = ctx.assignment(name, site)
+        value = ctx.value(log) if log is not None else None
+        if value is None or value.dtype != "object":
+            break
+        chain.append((name, log))
+        try:
+            names = [n.id for n in ast.walk(ast.parse(log.site.text.strip(), mode="eval")) if isinstance(n, ast.Name)]
+        except SyntaxError:
+            break
+        upstream = [n for n in names if (a := ctx.assignment(n, log.site, log.site.line)) is not None
+                    and a.site.line < log.site.line and ctx.value(a) is not None and ctx.value(a).dtype == "object"]
+        if not upstream:
+            break
+        name, site = upstream[0], log.site
+    return chain
+
+
 def _is_literal(text: str) -> bool:
     """`28`, `-1`, `(4, 1)`: arguments written as numbers are not operands worth listing."""
     return re.fullmatch(r"[-+(),\s\d.]+", text) is not None
@@ -96,9 +264,21 @@ def _shaped(vals) -> list[Value]:
     return [v for v in vals if v.shape is not None and v.kind not in ("tuple", "scalar", "other")]
 
 
-def _operand(spec: OperandSpec, v: Value, site: Site, ctx: Context) -> Operand:
+def _operand(spec: OperandSpec, v: Value, site: Site, ctx: Context, params=None) -> Operand:
     named = _name_in(spec)
-    origin = ctx.origin(named[0], site) if named else None
+    origin = None
+    if named and params and named[0] in params and not ctx.assigned_in_scope(named[0], site):
+        # A parameter: where the caller got the value it passed (the traceback's calling line).
+        arg, call = params[named[0]]
+        origin = f"passed as `{arg}` by `{call.text}` at line {call.line}"
+        if call.path != site.path:
+            origin = origin.replace(f"at line {call.line}", f"at {call.path}:{call.line}")
+        passed = _name_in(OperandSpec(arg, name=arg if arg.isidentifier() else None))
+        further = ctx.origin(passed[0], call) if passed else None
+        if further:
+            origin += f", {'' if passed[0] == arg else passed[0] + ' '}{further}"
+    elif named:
+        origin = ctx.origin(named[0], site)
     if origin and not spec.name:
         origin = f"{named[0]} {origin}"  # `0.1 * dw`: dw from `X.T @ dz / m` at line 8
     return Operand.of(spec.text, v, origin)
@@ -226,22 +406,6 @@ def _matmul(crash: Crash, site: Site, vals, expected, known: dict[str, Value]) -
     crash.fixes = _rank(cands, expected, known, {s.name for s in specs if s.name})
 
 
-def _onehot(spec: OperandSpec, v: Value, other: Value, base: str) -> tuple[str, tuple[int, int]] | None:
-    """Integer class labels (m,) meeting class scores (m, k) or (k, m): the one-hot labels that were meant."""
-    if v.shape is None or len(v.shape) != 1 or other.shape is None or len(other.shape) != 2:
-        return None
-    if not (v.dtype or "").startswith(("int", "uint")):
-        return None
-    m = v.shape[0]
-    if m not in other.shape:
-        return None
-    k = other.shape[1] if other.shape[0] == m else other.shape[0]
-    if not 2 <= k <= 1000 or k == m:
-        return None
-    rows = other.shape[0] == m
-    return f"np.eye({k})[{base}]" + ("" if rows else ".T"), ((m, k) if rows else (k, m))
-
-
 def _broadcast(crash: Crash, site: Site, vals, expected, ctx: Context, known: dict[str, Value]) -> None:
     specs = site.operands
     arrays = [(s, v) for s, v in zip(specs, vals) if v.shape is not None and v.kind not in ("scalar", "tuple")]
@@ -261,7 +425,7 @@ def _broadcast(crash: Crash, site: Site, vals, expected, ctx: Context, known: di
     first = []
     for k, (spec, v, other) in enumerate(((sa, a, b), (sb, b, a))):
         idx = (i, j)[k]
-        hot = _onehot(spec, v, other, spec.text)
+        hot = one_hot(spec, v, other, spec.text)
         if hot is not None:
             t = [s.text for s in specs]
             t[idx] = hot[0]
@@ -312,7 +476,7 @@ def _kept(full: tuple[int, ...] | None, axis: int, reduced: tuple[int, ...]) -> 
     return tuple(reduced[:ax]) + (1,) + tuple(reduced[ax:])
 
 
-def _inplace(crash: Crash, site: Site, vals) -> None:
+def _inplace(crash: Crash, site: Site, vals, ctx: Context, known: dict[str, Value]) -> None:
     (st, sv), (t, v) = site.operands, vals
     out = _shapes.broadcast(t.shape, v.shape)
     what = f"would broadcast it to {fmt(out)}" if out is not None else "does not broadcast with it at all"
@@ -329,7 +493,17 @@ def _inplace(crash: Crash, site: Site, vals) -> None:
         new = "-1, 1" if target[-1:] == (1,) and len(target) == 2 else "1, -1" if target[:1] == (1,) else dims(target)
         cands.append(Fix(f"{st.text} {site.op} {_paren(sv.text)}.reshape({new})", target))
     # A batch axis too many: summing over it leaves exactly the parameter's elements.
-    for axis, size in enumerate(value):
+    grad = sv.name or _scaled_name(sv.text)
+    forgotten = reduction_forgotten(grad, site, ctx, st.text)
+    if gradient_of_another(grad, st.text) and not cands:
+        crash.explanation += f"; {grad} looks like the gradient of another parameter than {st.text}"
+        prefix = grad[:len(grad) - len(_GRADIENT_OF.match(grad).group("of"))]
+        own = prefix + re.sub(r"^.*[.\[]|['\"\]]", "", st.text)
+        if own in known and known[own].shape is not None and tuple(known[own].shape) == target:
+            swapped = re.sub(rf"\b{re.escape(grad)}\b", own, sv.text)
+            cands.append(Fix(f"{st.text} {site.op} {swapped}", target,
+                             f"{own} is the gradient of {st.text}"))
+    for axis, size in enumerate(value if forgotten else ()):
         for keep in (len(value) == len(target), False):
             r = _shapes.reduce(value, axis, keep)
             if size > 1 and r is not None and _shapes.prod(r) == _shapes.prod(target) and \
@@ -391,43 +565,23 @@ def _pandas(crash: Crash, site: Site, vals, f: Failure, ctx: Context) -> None:
                          f"{fmt(av.shape)}: pandas does not broadcast like numpy; it computes with the values "
                          f"and then has to label the result with {ps.text}'s {pv.shape[0]} index labels, "
                          f"which a result of this shape does not fit")
+    if pv.kind == "DataFrame" and av.shape is not None and len(av.shape) == 1 and av.shape[0] != pv.shape[1]:
+        crash.explanation = (f"{ps.text} is a pandas DataFrame {fmt(pv.shape)} and {as_.text} a numpy array "
+                             f"{fmt(av.shape)}: pandas lines a 1-D array up with the DataFrame's "
+                             f"{pv.shape[1]} column{'s' if pv.shape[1] != 1 else ''}, not its {pv.shape[0]} rows")
     texts = [s.text for s in specs]
     i = specs.index(ps)
     cands = []
-    if pv.kind == "Series" and av.shape is not None and len(av.shape) == 2 and pv.dtype and (
-            pv.dtype.startswith("int") or pv.dtype.startswith("uint")) and pv.shape[0] in av.shape:
-        m = pv.shape[0]
-        k = av.shape[0] if av.shape[1] == m else av.shape[1]
-        if 2 <= k <= 1000:
-            onehot = f"np.eye({k})[{_paren(ps.text)}.to_numpy()]"
-            if av.shape == (k, m):
-                onehot += ".T"
-            t = list(texts)
-            t[i] = onehot
-            new = (k, m) if av.shape == (k, m) else (m, k)
-            out = _shapes.broadcast(new, av.shape)
-            if out is not None:
-                cands.append(Fix(_rebuild(site, t), out,
-                                 f"{ps.text} holds one class label per example; compare {as_.text} with "
-                                 f"one-hot labels {fmt(new)}"))
     t = list(texts)
     if site.kind in ("binop", "compare"):
-        # The numpy version must line up without an outer broadcast: a column for a column, a row for a row.
-        for shape, tail in ((pv.shape, ""), ((pv.shape[0], 1), ".reshape(-1, 1)"), ((1, pv.shape[0]), ".reshape(1, -1)")):
-            if pv.kind != "Series" and tail:
-                break
-            out = _shapes.broadcast(shape, av.shape)
-            if out is None or (_shapes.stretched(shape, out) and _shapes.stretched(av.shape, out)):
-                continue
-            t[i] = f"{_paren(ps.text)}.to_numpy(){tail}"
-            note = f"runs, but repeats {ps.text} along an axis; check it is what you mean" \
-                if _shapes.stretched(shape, out) else ""
-            cands.append(Fix(_rebuild(site, t), out, note))
+        for text, shape, out, why in numpy_versions(site, i, pv, av):
+            t[i] = text
+            cands.append(Fix(_rebuild(site, t), out, why))
             origin = ctx.assignment(ps.name, site) if ps.name else None
-            if origin is not None and not note:
+            if origin is not None and not why:
+                tail = text[len(f"{_paren(ps.text)}.to_numpy()"):]
                 cands.append(Fix(f"{ps.name} = {_paren(origin.site.text)}.to_numpy(){tail} at line "
                                  f"{origin.site.line}", shape, "convert once, where it is made"))
-            break
     elif is_matmul(site, vals):
         out = _matmul_shape(site, pv.shape, av.shape) if i == 0 else _matmul_shape(site, av.shape, pv.shape)
         if out is not None:
@@ -499,8 +653,10 @@ def _upstream(crash: Crash, site: Site, rec: Record, ctx: Context, findings: lis
             crash.explanation = (crash.explanation or "") + (
                 f"; {name} is {fmt(before[i])} because `{finding.site.text}` at line {finding.site.line} "
                 f"broadcast {fmt(a.shape)} against {fmt(b.shape)} (SC101)")
-            crash.fixes.insert(0, Fix(f"{expr} at line {finding.site.line}", None,
-                                      f"then {name} is {fmt(after[i])} and `{site.text}` -> {fmt(out)}"))
+            # A sum would fit the shapes of an operand an outer broadcast made, and mean nothing.
+            crash.fixes = [Fix(f"{expr} at line {finding.site.line}", None,
+                               f"then {name} is {fmt(after[i])} and `{site.text}` -> {fmt(out)}")] + \
+                [fx for fx in crash.fixes if "np.sum(" not in fx.expression]
             return
 
 
@@ -530,7 +686,10 @@ def _name_in(spec: OperandSpec) -> tuple[str, bool] | None:
             node = node.operand
         else:
             break
-    return (node.id, transposed) if isinstance(node, ast.Name) else None
+    if isinstance(node, ast.Name):
+        return node.id, transposed
+    scaled = _scaled_name(spec.text)  # `eta * nabla_w`: a learning rate times a gradient
+    return (scaled, False) if scaled else None
 
 
 def _sources(site: Site, ctx: Context):
@@ -544,6 +703,9 @@ def _sources(site: Site, ctx: Context):
             if log is not None and log.site.id != site.id:
                 yield log.site.value_of if log.site.kind == "assign" and log.site.value_of is not None \
                     else log.site.id
+                ret = ctx.returned(log) if log.site.kind == "assign" and log.site.value_of is None else None
+                if ret is not None:
+                    yield ret.site.id  # `delta = self.cost_derivative(out, y)`: what it returned
 
 
 def _feeding(site: Site, ctx: Context):
@@ -580,7 +742,9 @@ class _Flow:
         if log is None or log.last is None:
             return None
         if log.site.kind == "assign":
-            out = self.site(log.site.value_of, hops + 1) if log.site.value_of is not None else None
+            ret = self.ctx.returned(log) if log.site.value_of is None else None
+            source = log.site.value_of if log.site.value_of is not None else ret.site.id if ret else None
+            out = self.site(source, hops + 1) if source is not None else None
         else:
             shapes = [self.operand(log.site, i, hops) for i in range(len(log.site.operands))]
             if _INVALID in shapes:

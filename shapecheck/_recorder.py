@@ -522,7 +522,7 @@ def _analyse(site: Site, rec: Record, operands) -> None:
                 pv = a if a_pandas else b
                 kind = "DataFrame" if "DataFrame" in (a.kind, b.kind) and len(shape) == 2 else "Series"
                 rec.result = Value(kind if len(shape) else "scalar", shape, "bool" if site.kind == "compare"
-                                   else pv.dtype)
+                                   else _result_dtype(a, b) or pv.dtype)  # int frame - float array: float
             return
         if site.op == "@" or (site.op == "*" and "matrix" in (a.kind, b.kind)):
             shape = _shapes.matmul(a.shape, b.shape) if site.op == "@" else _shapes.dot(a.shape, b.shape)

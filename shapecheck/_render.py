@@ -113,10 +113,10 @@ def findings_details(findings: list[Finding], width: int, script: str | None) ->
     out = []
     for f in _ordered(findings):
         out.append("")
-        out.append(textwrap.fill(f"{f.code} {_short(f.site.path, script)}:{f.site.line}  {f.message}", width,
+        out.append(_fill(f"{f.code} {_short(f.site.path, script)}:{f.site.line}  {flat(f.message)}", width,
                                  subsequent_indent="    "))
         if f.fix:
-            out.append(textwrap.fill(f"fix: {f.fix}", width, initial_indent="    ", subsequent_indent="         "))
+            out.append(_fill(f"fix: {flat(f.fix)}", width, initial_indent="    ", subsequent_indent="         "))
     return out
 
 
@@ -131,8 +131,12 @@ def findings_table(findings: list[Finding], width: int, script: str | None = Non
     locations = [f"{_short(f.site.path, script)}:{f.site.line}" for f in findings]
     if width < WIDE:
         rest = max(width - len("code  ") - len("severity  ") - max(len("location  "), *map(len, locations)) - 16, 24)
-        rows = [[f.code, f.severity, loc, _wrap(f.site.text, rest // 2), _wrap(_operands_text(f.operands, f.result),
-                                                                            rest - rest // 2)]
+        # The shapes column takes what its longest operand needs (up to most of the room), so that a
+        # shape is never cut; the expression column wraps in what is left.
+        longest = max(len(p) for f in findings for p in _shape_parts(f.operands, f.result) or [""])
+        w_shapes = min(max(rest - rest // 2, longest), rest - 14)
+        rows = [[f.code, f.severity, loc, _wrap(flat(f.site.text), rest - w_shapes),
+                 _wrap_shapes(f.operands, f.result, w_shapes)]
                 for f, loc in zip(findings, locations)]
         return tabulate(rows, ["code", "severity", "location", "expression", "shapes"], tablefmt="grid")
     # tabulate pads headers by 2; each grid column adds 3 (two spaces and a bar), plus the closing bar
@@ -141,8 +145,8 @@ def findings_table(findings: list[Finding], width: int, script: str | None = Non
     share = (18, 20, 36, 26) if any(f.fix for f in findings) else (20, 22, 58, 0)
     w_expr, w_shapes, w_msg = (max(12, rest * p // 100) for p in share[:3])
     w_fix = max(14, rest - w_expr - w_shapes - w_msg)
-    rows = [[f.code, f.severity, loc, _wrap(f.site.text, w_expr), _wrap(_operands_text(f.operands, f.result), w_shapes),
-             _wrap(f.message, w_msg), _wrap(f.fix or "", w_fix)] for f, loc in zip(findings, locations)]
+    rows = [[f.code, f.severity, loc, _wrap(flat(f.site.text), w_expr), _wrap_shapes(f.operands, f.result, w_shapes),
+             _wrap(flat(f.message), w_msg), _wrap(flat(f.fix or ""), w_fix)] for f, loc in zip(findings, locations)]
     return tabulate(rows, ["code", "severity", "location", "expression", "shapes", "message", "fix"],
                     tablefmt="grid")
 
@@ -152,21 +156,23 @@ def crash_text(report: Report) -> list[str]:
     where = f"{c.path}:{c.line}" if c.path else "outside the traced code"
     lines = [f"Crash: {c.type} at {where}"]
     if c.expression:
-        lines.append(f"  in `{c.expression}`")
+        lines.append(f"  in `{flat(c.expression)}`")
     if c.message:
         lines.append(f"  {c.type}: {c.message}")
     if c.operands:
-        rows = [[o.text, o.kind, fmt(o.shape), o.dtype or "", _wrap(o.origin or "", 60)] for o in c.operands]
+        rows = [[flat(o.text), o.kind, fmt(o.shape), o.dtype or "", _wrap(flat(o.origin or ""), 60)]
+                for o in c.operands]
         lines += ["", textwrap.indent(tabulate(rows, ["operand", "kind", "shape", "dtype", "origin"],
                                                tablefmt="simple"), "  ")]
     if c.explanation:
-        lines += ["", textwrap.indent(textwrap.fill(f"cause: {c.explanation}", 96, subsequent_indent="       "),
+        lines += ["", textwrap.indent(_fill(f"cause: {flat(c.explanation)}", 96, subsequent_indent="       "),
                                       "  ")]
     for i, fx in enumerate(c.fixes):
-        lines.append(f"  {'fix:  ' if i == 0 else '      '} {fx}")
-    if c.expression and not c.fixes and c.operands:
+        lines.append(f"  {'fix:  ' if i == 0 else '      '} {flat(str(fx))}")
+    if c.expression and not c.fixes and c.operands and not any(o.dtype == "object" for o in c.operands):
+        where = ": follow the origin column" if any(o.origin for o in c.operands) else " than this line"
         lines.append("  fix:   no transpose, reshape or swap of these operands makes it work, so one of them got a "
-                     "wrong shape earlier: follow the origin column")
+                     f"wrong shape earlier{where}")
     return lines
 
 
@@ -249,8 +255,44 @@ def render(report: Report, format: str = "text", **options) -> str:
     return text(report, **options)
 
 
+_CONTINUED = re.compile(r"[ \t]*\\?[ \t]*\r?\n[ \t]*")
+
+
+def flat(s: str) -> str:
+    """Source text on one line, as the report shows it: a backslash continuation or a line break inside
+    brackets, with the spaces around it, becomes one space."""
+    return _CONTINUED.sub(" ", s)
+
+
+def _shape_parts(ops: tuple[Operand, ...], result) -> list[str]:
+    return [f"{flat(o.text)} {fmt(o.shape)}" for o in ops] + ([f"-> {fmt(result)}"] if result is not None else [])
+
+
+def _wrap_shapes(ops: tuple[Operand, ...], result, width: int) -> str:
+    """The shapes column, wrapped between operands (`y (1, 200)` stays whole) when it can be."""
+    parts = _shape_parts(ops, result)
+    lines: list[str] = []
+    for part in parts:
+        if lines and len(lines[-1]) + 1 + len(part) <= width:
+            lines[-1] += " " + part
+        elif len(part) <= width:
+            lines.append(part)
+        else:
+            lines += textwrap.wrap(part, width, break_long_words=True, break_on_hyphens=False)
+    return "\n".join(lines)
+
+
+_SHAPE = re.compile(r"\((?:-?\d+, )+-?\d*\)")
+
+
+def _fill(s: str, width: int, **kw) -> str:
+    """textwrap.fill that never breaks inside a shape: `(1, 200)` stays on one line."""
+    s = _SHAPE.sub(lambda m: m.group(0).replace(" ", "\0") if len(m.group(0)) <= width // 2 else m.group(0), s)
+    return textwrap.fill(s, width, break_on_hyphens=False, **kw).replace("\0", " ")
+
+
 def _wrap(s: str, width: int) -> str:
-    return "\n".join(textwrap.wrap(s, width, break_long_words=True, break_on_hyphens=False)) if s else ""
+    return _fill(s, width, break_long_words=True) if s else ""
 
 
 def _github(rows, headers) -> str:
@@ -260,7 +302,7 @@ def _github(rows, headers) -> str:
 
 def _line(s: str) -> str:
     """Text on one Markdown line."""
-    return " ".join(s.splitlines())
+    return " ".join(flat(s).splitlines())
 
 
 def _cell(s: str) -> str:

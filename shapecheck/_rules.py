@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from . import _shapes
+from . import _calls, _shapes
 from ._events import OperandSpec, Record, Site, SiteLog, Value
 from ._report import Finding, operands_of, rank
 from ._shapes import fmt
@@ -25,6 +25,9 @@ class Context:
     def __init__(self, logs: list[SiteLog]):
         self.logs = logs
         self.by_id = {log.site.id: log for log in logs}
+        # (path, scope) -> {parameter: (argument text, calling site)}: a failing function's parameters
+        # as its caller passed them, read from the traceback (so provenance crosses the call).
+        self.bound: dict[tuple[str, str], dict[str, tuple[str, Site]]] = {}
         self._assigned: dict[tuple[str, str, str], list[SiteLog]] = {}
         for log in logs:
             for t in log.site.targets:
@@ -39,7 +42,38 @@ class Context:
             if ran:
                 earlier = [log for log in ran if log.site.line < line]
                 return max(earlier or ran, key=lambda log: log.site.line)
+            passed = self.bound.get((site.path, site.scope), {}).get(name) if scope == site.scope else None
+            if passed is not None and passed[0].isidentifier() and passed[1] is not site:
+                return self.assignment(passed[0], passed[1])
         return None
+
+    def assigned_in_scope(self, name: str, site: Site) -> bool:
+        """Was `name` assigned in `site`'s own scope above it (not only passed in as a parameter)?"""
+        return any(log.last is not None and log.site.line < site.line
+                   for log in self._assigned.get((site.path, site.scope, name), ()))
+
+    def returned(self, log: SiteLog) -> SiteLog | None:
+        """For `delta = self.cost_derivative(out, y)`: the recorded operation the called function of the
+        user's returned (`return out - y`), when it has one `return` and it was recorded."""
+        import ast
+
+        try:
+            call = ast.parse(log.site.text.strip(), mode="eval").body
+        except SyntaxError:
+            return None
+        if not isinstance(call, ast.Call):
+            return None
+        name = call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", None)
+        found = []
+        for path in {lg.site.path for lg in self.logs}:
+            for fn in _functions(path, name):
+                returns = [n for n in ast.walk(fn) if isinstance(n, ast.Return) and n.value is not None]
+                if len(returns) == 1:
+                    value = returns[0].value
+                    found += [lg for lg in self.logs if lg.site.path == path and lg.site.line == value.lineno
+                              and lg.site.col == value.col_offset + 1 and lg.site.kind != "assign"
+                              and lg.last is not None]
+        return found[0] if len(found) == 1 else None
 
     def value(self, log: SiteLog) -> Value | None:
         """What an assignment site assigned the last time it ran."""
@@ -53,10 +87,34 @@ class Context:
             value = self.value(log)
             shape = f" {fmt(value.shape)}" if parts and value is not None and value.shape is not None else ""
             parts.append(f"`{log.site.text}`{shape} at line {log.site.line}")
+            ret = self.returned(log) if log.site.kind == "assign" else None
+            if ret is not None and ret.last.result is not None and ret.last.result.shape is not None:
+                parts[-1] += f", which returned `{ret.site.text}` {fmt(ret.last.result.shape)} at line {ret.site.line}"
+                break
             if not _mentions(log.site.text, name):
                 break
             log = self.assignment(name, log.site, before_line=log.site.line)
         return "from " + ", itself ".join(parts) if parts else None
+
+
+_TREES: dict[str, object] = {}
+
+
+def _functions(path: str, name: str | None) -> list:
+    """The function definitions called `name` in a user's file (parsed once, only when a crash asks)."""
+    import ast
+
+    if name is None:
+        return []
+    if path not in _TREES:
+        try:
+            with open(path, "rb") as fh:
+                _TREES[path] = ast.parse(fh.read())
+        except (OSError, SyntaxError, ValueError):
+            _TREES[path] = None
+    tree = _TREES[path]
+    return [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == name] \
+        if tree is not None else []
 
 
 def _mentions(text: str, name: str) -> bool:
@@ -120,6 +178,7 @@ def outer_broadcast(site: Site, rec: Record, ctx: Context) -> Finding | None:
     if not (_shapes.stretched(a.shape, r) and _shapes.stretched(b.shape, r)):
         return None
     sa, sb = site.operands
+    assumed = None
     same_vectors = _is_vector_like(a.shape) and _is_vector_like(b.shape) and _shapes.prod(a.shape) == _shapes.prod(b.shape)
     if site.explicit or sa.explicit or sb.explicit:
         severity, why = "info", "the expression spells the outer broadcast out, so it is probably intended"
@@ -130,12 +189,20 @@ def outer_broadcast(site: Site, rec: Record, ctx: Context) -> Finding | None:
         severity, why = "info", f"{col.text} is {row.text} reshaped: probably an intended pairwise table"
     elif same_vectors:
         severity, why = "warning", None
+    elif assumed := _assumed_shape(sa, a, b, r) or _assumed_shape(sb, b, a, r):
+        severity, why = "warning", None
     elif sa.shaped_by_name or sb.shaped_by_name:
         severity, why = "info", "the operands were shaped on purpose where they were assigned"
     else:
         severity, why = "warning", None
     msg = (f"`{site.text}` stretches both operands: {sa.text} {fmt(a.shape)} and {sb.text} {fmt(b.shape)} "
-           f"broadcast to {fmt(r)}, so every element of one meets every element of the other")
+           f"broadcast to {fmt(r)}, so {_meeting(sa, a, sb, b, r)}")
+    if severity == "warning" and assumed:
+        spec, v, other = assumed
+        log = ctx.assignment(spec.name, site)
+        where = f" by `{log.site.text}` at line {log.site.line}" if log is not None else ""
+        msg += (f"; {spec.text} was reshaped{where}, which assumed a shape it did not have: it now has "
+                f"{len(v.shape)} axes, more than {_other_text(site, spec)}'s {len(other.shape)}")
     rank1 = [(spec, v) for spec, v in ((sa, a), (sb, b)) if len(v.shape) == 1]
     if rank1 and severity == "warning":
         spec, v = rank1[0]
@@ -143,7 +210,53 @@ def outer_broadcast(site: Site, rec: Record, ctx: Context) -> Finding | None:
     if why:
         msg += f" ({why})"
     fix = _outer_fix(site, a, b) if severity == "warning" else None
+    if severity == "warning" and assumed:
+        fix = _assumed_fix(site, *assumed) or fix
     return Finding("SC101", severity, site, operands_of(site, rec), r, msg, fix, rec.count)
+
+
+def _meeting(sa: OperandSpec, a: Value, sb: OperandSpec, b: Value, r) -> str:
+    """What the broadcast pairs up: all with all only when the operands' axes are disjoint."""
+    n = len(r)
+    pa = (1,) * (n - len(a.shape)) + tuple(a.shape)
+    pb = (1,) * (n - len(b.shape)) + tuple(b.shape)
+    if all(x == 1 or y == 1 for x, y in zip(pa, pb)):
+        return "every element of one meets every element of the other"
+    total = _shapes.prod(r)
+    return f"numpy repeats {sa.text} {total // a.size} times and {sb.text} {total // b.size} times to fill it"
+
+
+def _other_text(site: Site, spec: OperandSpec) -> str:
+    return next(s.text for s in site.operands if s is not spec)
+
+
+def _assumed_shape(spec: OperandSpec, v: Value, other: Value, r) -> tuple | None:
+    """`gamma = np.expand_dims(gamma, (0, -1, -2))` on a gamma that already had those axes: a name reshaped
+    from its own incoming value (a parameter, whose shape the function assumed) that then outgrows
+    the array it meets by two axes or more.  An intended table adds one axis to the data it meets."""
+    if not (spec.shaped_by_name and spec.name and spec.shaped_from == spec.name):
+        return None
+    if len(other.shape) >= 2 and len(v.shape) > len(other.shape) and len(r) >= len(other.shape) + 2:
+        return spec, v, other
+    return None
+
+
+def _assumed_fix(site: Site, spec: OperandSpec, v: Value, other: Value) -> str | None:
+    """Give the reshaped operand the other's number of axes, its sizes where the other has them."""
+    sizes = [d for d in v.shape if d != 1]
+    n = len(other.shape)
+    new, k = [1] * n, 0
+    for d in sizes:
+        while k < n and other.shape[k] != d:
+            k += 1
+        if k == n:
+            return None
+        new[k] = d
+        k += 1
+    if _shapes.broadcast(tuple(new), other.shape) != tuple(other.shape):
+        return None
+    texts = [f"{s.text}.reshape({dims(new)})" if s is spec else s.text for s in site.operands]
+    return f"{texts[0]} {site.op} {texts[1]} -> {fmt(other.shape)}"
 
 
 def outer_fixes(site: Site, a: Value, b: Value) -> list[tuple[str, tuple[int, ...], int]]:
@@ -277,24 +390,134 @@ def operands_of_drift(name, before, after):
 
 
 def _drift_fix(site: Site, name: str, before, after, ctx: Context) -> str | None:
-    for child_id, index in site.self_refs:
-        child = ctx.by_id.get(child_id)
-        if child is None or child.last is None or len(child.last.operands) != 2:
+    """Name the operand that changed the shape (never a scalar), where it got its shape, and a fix
+    that gives `before` back: at that origin when it spelled the shape out, else where it is used."""
+    found = _grower(site, before, ctx, {name}, 0)
+    if found is None:
+        return None
+    use, spec, v = found
+    if spec.name:
+        log = ctx.assignment(spec.name, use)
+        call = _value_site(log, ctx) if log is not None else None
+        if call is not None and call.callee in _calls.REDUCE and ("keepdims", "True") in call.keywords:
+            axis = _calls._literal(dict(call.keywords).get("axis", "None"))
+            if isinstance(axis, int) and _shapes.reduce(v.shape, axis, False) == tuple(before):
+                text = call.text.replace(", keepdims=True", "")
+                return (f"{spec.name} is {fmt(v.shape)} because `{call.text}` at line {call.line} keeps the summed "
+                        f"axis: {spec.name} = {text} there gives {fmt(before)} (or {spec.name}.reshape({dims(before)}) "
+                        f"here)")
+        where = f" from `{log.site.text}` at line {log.site.line}" if log is not None else ""
+    else:
+        where = ""
+    if _shapes.prod(v.shape) == _shapes.prod(before):
+        return (f"{spec.text} is {fmt(v.shape)}{where}: {_paren(spec.text)}.reshape({dims(before)}) gives "
+                f"{fmt(before)} like {name}")
+    for axis in range(len(v.shape)):
+        keep = len(v.shape) == len(before)
+        if _shapes.reduce(v.shape, axis, keep) == tuple(before) \
+                and reduction_forgotten(spec.name or _scaled_name(spec.text), use, ctx, name):
+            k = ", keepdims=True" if keep else ""
+            return (f"{spec.text} is {fmt(v.shape)}{where}: sum it over axis {axis} "
+                    f"(np.sum(..., axis={axis}{k})) to get {fmt(before)}")
+    return f"{spec.text} is {fmt(v.shape)}{where}; it must be {fmt(before)} (or broadcast to it) like {name}"
+
+
+def _value_site(log: SiteLog, ctx: Context) -> Site | None:
+    """The operation whose result an assignment stored (the assignment site itself when it is one)."""
+    if log.site.kind == "assign":
+        inner = ctx.by_id.get(log.site.value_of) if log.site.value_of is not None else None
+        return inner.site if inner is not None else None
+    return log.site
+
+
+def _grower(site: Site, before, ctx: Context, skip: set, depth: int):
+    """(site, operand spec, value) of the operand that makes `site`'s result outgrow `before`: the
+    deepest one, through operand sites, skipping scalars (a scalar never changes a shape)."""
+    log = ctx.by_id.get(site.id)
+    if log is None or log.last is None or len(log.last.operands) != len(site.operands) or depth > 6:
+        return None
+    if depth and (site.kind not in ELEMENTWISE or site.op == "@"):
+        return None  # a matrix product's operands do not broadcast into the result: blame the product
+    for spec, v in zip(site.operands, log.last.operands):
+        if any(_mentions(spec.text, n) for n in skip) or v.shape is None or v.kind in ("scalar", "tuple", "other") or (v.size or 0) <= 1:
             continue
-        other_spec = child.site.operands[1 - index]
-        other = child.last.operands[1 - index]
-        if other.shape is None:
-            continue
-        if _shapes.prod(other.shape) == _shapes.prod(before):
-            return (f"make {other_spec.text} {fmt(before)} like {name}: "
-                    f"{_paren(other_spec.text)}.reshape({dims(before)})")
-        for axis in range(len(other.shape)):
-            if _shapes.reduce(other.shape, axis, len(other.shape) == len(before)) == tuple(before):
-                keep = ", keepdims=True" if len(other.shape) == len(before) else ""
-                return (f"{other_spec.text} is {fmt(other.shape)}: sum it over axis {axis} "
-                        f"(np.sum(..., axis={axis}{keep})) to get {fmt(before)}")
-        return f"{other_spec.text} is {fmt(other.shape)}; it must be {fmt(before)} (or broadcast to it) like {name}"
+        if _shapes.broadcast(v.shape, before) == tuple(before):
+            continue  # fits into the old shape: not what changed it
+        if spec.child is not None and spec.child in ctx.by_id:
+            deeper = _grower(ctx.by_id[spec.child].site, before, ctx, skip, depth + 1)
+            if deeper is not None:
+                return deeper
+        scaled = _scaled_name(spec.text)
+        if not spec.name and scaled:
+            spec = OperandSpec(scaled, name=scaled)  # `0.01 * m`: a scalar factor keeps m's shape
+        return site, spec, v
     return None
+
+
+_RATE = re.compile(r"^(lr|eta|alpha|beta\d?|gamma|mu|rho|decay|momentum|reg|lam|lambda_?|eps|epsilon|m|n|"
+                   r"batch_size|num_\w+|n_\w+|(learning|decay)_?rate|step_?size)$", re.IGNORECASE)
+
+
+def _scaled_name(text: str) -> str | None:
+    """`m` for `0.01 * m`, `(1 - beta) * db`, `-g`: a name times numbers."""
+    import ast
+
+    try:
+        node = ast.parse(text.strip(), mode="eval").body
+    except SyntaxError:
+        return None
+
+    def numeric(n) -> bool:
+        return isinstance(n, ast.Constant) or (isinstance(n, ast.Name) and _RATE.match(n.id) is not None) \
+            or (isinstance(n, ast.BinOp) and numeric(n.left) and numeric(n.right))
+
+    while True:
+        if isinstance(node, ast.BinOp) and numeric(node.left):
+            node = node.right
+        elif isinstance(node, ast.BinOp) and numeric(node.right) and not isinstance(node.op, ast.Pow):
+            node = node.left
+        elif isinstance(node, ast.UnaryOp):
+            node = node.operand
+        else:
+            break
+    return node.id if isinstance(node, ast.Name) else None
+
+
+_GRADIENT = re.compile(r"^(?:d|grad_?|g_|nabla_?|delta_?)(?P<of>\w+)$")
+
+
+def gradient_of_another(name: str | None, target: str) -> bool:
+    """`nabla_w` updating `b`, `dW1` updating `self.b1`: a gradient named after another parameter."""
+    m = _GRADIENT.match(name or "")
+    base = re.sub(r"^.*[.\[]|['\"\]]", "", target).lower().lstrip("_")
+    return m is not None and bool(base) and m.group("of").lower().lstrip("_") != base
+
+
+def reduction_forgotten(name: str | None, use: Site, ctx: Context, target: str | None = None) -> bool:
+    """Is a sum over an axis a plausible fix for the array `name`?  Only for a gradient (`dc`, `grad_b`)
+    of the parameter it updates, that was not built as an outer product or an outer broadcast: summing
+    those fits the shapes and means nothing."""
+    if _GRADIENT.match(name or "") is None or (target is not None and gradient_of_another(name, target)):
+        return False  # not a gradient, or `b -= lr * nabla_w`: the gradient of another parameter
+    log = ctx.assignment(name, use)
+    made = _value_site(log, ctx) if log is not None else None
+    made_log = ctx.by_id.get(made.id) if made is not None else None
+    if made is None or made_log is None or made_log.last is None:
+        return True
+    if made.callee == "outer" or made.explicit:
+        return False
+    vals = made_log.last.operands
+    shaped = [v.shape for v in vals if v.shape is not None and v.kind in ("ndarray", "matrix")]
+    if len(shaped) >= 2:
+        a, b = shaped[0], shaped[1]
+        if made.callee in ("dot", "matmul") or made.op == "@":
+            if len(a) >= 1 and len(b) >= 2 and a[-1] == 1:
+                return False  # (n, 1) @ (1, m): an outer product
+        elif made.kind in ELEMENTWISE and made_log.last.result is not None and made_log.last.result.shape:
+            r = made_log.last.result.shape
+            if _shapes.prod(a) > 1 and _shapes.prod(b) > 1 and _shapes.stretched(a, r) and _shapes.stretched(b, r):
+                return False
+    return True
 
 
 # -- SC201 ------------------------------------------------------------------
@@ -311,6 +534,9 @@ def pandas_mixing(site: Site, rec: Record, ctx: Context) -> Finding | None:
               if v.kind in ("ndarray", "matrix") and v.size is not None and v.size > 1]
     if not pandas:
         return None
+    how = _combination(site, vals)
+    if how is None:
+        return None  # `reg.fit(X, y)`, `train_test_split(X, y)`: arguments passed on, not combined
     ops = operands_of(site, rec, {s.text: o for s, v in pandas if s.name and (o := ctx.origin(s.name, site))})
     result = rec.result.shape if rec.result else None
     if len(pandas) == 2 and rec.aligned is False:
@@ -319,9 +545,11 @@ def pandas_mixing(site: Site, rec: Record, ctx: Context) -> Finding | None:
     if not arrays:
         return None
     (ps, pv), (as_, av) = pandas[0], arrays[0]
-    fix = _to_numpy_fix(ps, site, ctx)
-    if site.kind == "call":
-        msg = f"`{site.text}`: {site.op} turns {ps.text} ({pv.kind} {fmt(pv.shape)}) into a numpy array here"
+    fix = _to_numpy_fix(ps, site, ctx, pv, av) if how == "pandas" and site.kind != "method" \
+        else _to_numpy_fix(ps, site, ctx)
+    if how == "converts":
+        msg = f"`{site.text}`: {_callee_text(site)} turns {ps.text} ({pv.kind} {fmt(pv.shape)}) into a numpy " \
+              f"array here, and the result is a numpy array"
         return Finding("SC201", "info", site, ops, result, msg, fix, rec.count)
     differs, what = _pandas_behaviour(site, ps, pv, as_, av)
     msg = f"`{site.text}`: {ps.text} is a pandas {pv.kind} {fmt(pv.shape)}, {as_.text} a numpy array " \
@@ -329,10 +557,46 @@ def pandas_mixing(site: Site, rec: Record, ctx: Context) -> Finding | None:
     return Finding("SC201", "warning" if differs else "info", site, ops, result, msg, fix, rec.count)
 
 
+# ufuncs hand pandas operands to pandas (`np.maximum(s, a)` is a Series); `np.dot` and the other
+# numpy functions convert them to arrays first.
+_UFUNCS = frozenset(_calls.ELEMENTWISE_N - {"where"})
+_PANDAS_ARITHMETIC = frozenset("""
+    add sub subtract mul multiply div divide truediv floordiv mod pow radd rsub rmul rdiv rtruediv
+    rfloordiv rmod rpow eq ne lt gt le ge
+""".split())
+
+
+def _combination(site: Site, vals: tuple[Value, ...]) -> str | None:
+    """How a site combines its operands: "pandas" (pandas' rules decide), "converts" (numpy turns the
+    pandas operands into arrays), or None (they are only passed on: a user's function or method)."""
+    if site.kind in ("binop", "compare", "augassign"):
+        return "pandas"
+    if site.kind == "call":
+        if site.callee in _UFUNCS:
+            return "pandas"
+        return "converts" if site.op.startswith(("np.", "numpy.")) else None
+    if site.kind == "method" and vals:
+        recv = vals[0]
+        if recv.is_pandas and site.callee in _PANDAS_ARITHMETIC | {"dot"}:
+            # `df.sub(v, axis=0)`: the user said how to line them up
+            return None if any(k == "axis" for k, _ in site.keywords) else "pandas"
+        if recv.kind in ("ndarray", "matrix") and site.callee == "dot":
+            return "converts"
+    return None
+
+
+def _callee_text(site: Site) -> str:
+    return f"ndarray.{site.callee}" if site.kind == "method" else site.op
+
+
 def _pandas_behaviour(site: Site, ps: OperandSpec, pv: Value, as_: OperandSpec, av: Value) -> tuple[bool, str]:
     """(does pandas do something numpy would not here?, what it does)."""
     if site.op in ("@", "@=") or site.callee == "dot":
-        return False, "the result is a pandas object with columns 0..k-1"
+        if pv.kind == "DataFrame" and site.operands[0] is ps:
+            return False, f"the result is a DataFrame with {ps.text}'s row labels and columns 0..k-1"
+        if pv.kind == "DataFrame":
+            return False, f"the result is a DataFrame with {ps.text}'s column labels"
+        return False, "the result is a numpy array"
     if pv.kind == "Series":
         if len(av.shape) >= 2:
             return True, (f"pandas does not broadcast a 2-D array against a Series: it tries to fit the result "
@@ -343,7 +607,8 @@ def _pandas_behaviour(site: Site, ps: OperandSpec, pv: Value, as_: OperandSpec, 
     if len(av.shape) == 1:
         if av.shape[0] == pv.shape[1]:
             return False, "pandas lines the array up with the columns, as numpy would"
-        return True, f"pandas lines a 1-D array up with the {pv.shape[1]} columns, not the {pv.shape[0]} rows"
+        cols = f"{pv.shape[1]} column" + ("s" if pv.shape[1] != 1 else "")
+        return True, f"pandas lines a 1-D array up with the {cols}, not the {pv.shape[0]} rows"
     if _shapes.broadcast(pv.shape, av.shape) == tuple(pv.shape):
         return False, "pandas pairs them by position, as numpy would, and the result is a DataFrame"
     return True, "pandas cannot broadcast this array against the DataFrame"
@@ -369,12 +634,86 @@ def _misaligned(site: Site, pandas) -> tuple[str, str]:
     return msg, fix
 
 
-def _to_numpy_fix(spec: OperandSpec, site: Site, ctx: Context) -> str:
+def one_hot(spec: OperandSpec, v: Value, other: Value, base: str) -> tuple[str, tuple[int, int]] | None:
+    """Integer class labels (m,) meeting class scores (m, k) or (k, m): the one-hot labels that were meant."""
+    if v.shape is None or len(v.shape) != 1 or other.shape is None or len(other.shape) != 2:
+        return None
+    if not (v.dtype or "").startswith(("int", "uint")):
+        return None
+    m = v.shape[0]
+    if m not in other.shape:
+        return None
+    k = other.shape[1] if other.shape[0] == m else other.shape[0]
+    if not 2 <= k <= 1000 or k == m:
+        return None
+    rows = other.shape[0] == m
+    return f"np.eye({k})[{base}]" + ("" if rows else ".T"), ((m, k) if rows else (k, m))
+
+
+def numpy_versions(site: Site, i: int, pv: Value, av: Value) -> list[tuple[str, tuple, tuple, str]]:
+    """The pandas operand `i` handed to numpy in ways that shape algebra says work, best first:
+    (its new text, its new shape, the result, why).  A version whose result numpy would stretch on
+    both sides (an SC101 outer broadcast), or that is bigger than both operands, is no fix."""
+    spec = site.operands[i]
+    base = f"{_paren(spec.text)}.to_numpy()"
+    versions = []
+    hot = one_hot(spec, pv, av, base)
+    if hot is not None:
+        versions.append((hot[0], hot[1], f"{spec.text} holds one class label per example; compare "
+                                         f"with one-hot labels {fmt(hot[1])}"))
+    versions.append((base, tuple(pv.shape), ""))
+    if pv.kind == "Series":
+        n = pv.shape[0]
+        # (1, n) would act as (n,) does against any array of rank 2 or less: no second version
+        versions.append((base + ".reshape(-1, 1)", (n, 1), ""))
+        if len(av.shape) > 2:
+            versions.append((base + ".reshape(1, -1)", (1, n), ""))
+    elif len(pv.shape) == 2 and pv.shape[1] == 1:
+        versions.append((base + ".ravel()", (pv.shape[0],), ""))
+    out = []
+    for text, shape, why in versions:
+        a, b = (shape, av.shape) if i == 0 else (av.shape, shape)
+        res = _shapes.matmul(a, b) if site.op.startswith("@") or site.callee in ("dot", "matmul") \
+            else _shapes.broadcast(a, b)
+        if res is None or _shapes.prod(res) > max(_shapes.prod(shape), _shapes.prod(av.shape)):
+            continue
+        if not site.op.startswith("@") and site.callee not in ("dot", "matmul") and _shapes.prod(av.shape) > 1 \
+                and _shapes.stretched(shape, res) and _shapes.stretched(av.shape, res):
+            continue  # an outer broadcast: the crash would become a silent (m, m)
+        if not why and _shapes.stretched(shape, res):
+            why = f"runs, but repeats {spec.text} along an axis; check it is what you mean"
+        out.append((text, shape, res, why))
+    # The result numpy would give had the pandas operand been an array of the same kind: the other
+    # operand's shape (or the pandas operand's own) is what was meant.
+    meant = (tuple(av.shape), tuple(pv.shape))
+    out.sort(key=lambda v: (not v[3].startswith(spec.text + " holds"), v[2] not in meant, "repeats" in v[3]))
+    return out
+
+
+def _to_numpy_fix(spec: OperandSpec, site: Site, ctx: Context, pv: Value | None = None,
+                  av: Value | None = None) -> str:
+    i = site.operands.index(spec)
+    base = f"{_paren(spec.text)}.to_numpy()"
+    tail = ""
+    if pv is not None and av is not None and av.shape is not None and pv.shape is not None:
+        versions = numpy_versions(site, i, pv, av)
+        if not versions:
+            return (f"converting {spec.text} with .to_numpy() alone does not line it up with "
+                    f"{site.operands[1 - i].text if len(site.operands) == 2 else 'the array'} {fmt(av.shape)}: "
+                    f"give both the same shape")
+        text, _, res, why = versions[0]
+        if why.startswith(spec.text + " holds"):
+            texts = [s.text for s in site.operands]
+            texts[i] = text
+            expr = f"{texts[0]} {site.op} {texts[1]}" if site.kind in ELEMENTWISE and len(texts) == 2 else text
+            return f"{expr} -> {fmt(res)} ({why})"
+        tail = text[len(base):]
     if spec.name:
         log = ctx.assignment(spec.name, site)
         if log is not None:
-            return f"convert once where it is made: {spec.name} = {_paren(log.site.text)}.to_numpy() (line {log.site.line})"
-    return f"{_paren(spec.text)}.to_numpy()"
+            return (f"convert once where it is made: {spec.name} = {_paren(log.site.text)}.to_numpy(){tail} "
+                    f"(line {log.site.line})")
+    return f"{base}{tail}"
 
 
 # -- running the rules ------------------------------------------------------
@@ -411,4 +750,43 @@ def run(logs: list[SiteLog], ignore: Iterable[str] = (), since=None) -> list[Fin
                 best[key] = f
             else:
                 old.count += f.count
-    return sorted(best.values(), key=lambda f: (f.site.path, f.site.line, f.code))
+    found = sorted(best.values(), key=lambda f: (f.site.path, f.site.line, f.code))
+    _one_root(found, ctx)
+    return found
+
+
+def _one_root(findings: list[Finding], ctx: Context) -> None:
+    """Outer broadcasts that share their cause — the same rank-1 array, made at one line (`y` that lost
+    its column) — say so, and offer the one reshape there, once it is checked to fix each of them."""
+    groups: dict[tuple[int, str], list[tuple[Finding, int]]] = {}
+    for f in findings:
+        if f.code != "SC101" or f.severity != "warning" or len(f.operands) != 2:
+            continue
+        for i, (spec, op) in enumerate(zip(f.site.operands, f.operands)):
+            if spec.name and op.shape is not None and len(op.shape) == 1:
+                log = ctx.assignment(spec.name, f.site)
+                if log is not None:
+                    groups.setdefault((log.site.id, spec.name), []).append((f, i))
+                break
+    for (sid, name), members in groups.items():
+        if len(members) < 2:
+            continue
+        log = ctx.by_id[sid]
+        column = None
+        for f, i in members:
+            v, other = f.operands[i].shape, f.operands[1 - i].shape
+            new = (v[0], 1)
+            if len(other) != 2 or _shapes.broadcast(new, other) != tuple(other):
+                break  # the column would not fix this one: no shared fix
+            column = new
+        else:
+            others = len(members) - 1
+            for f, _ in members:
+                shape = fmt(column[:1])
+                said = f"; {name} is rank-1 {shape}, which numpy treats as a row {fmt((1,) + column[:1])}"
+                f.message = f.message.replace(said, "") + (
+                    f"; {name} is rank-1 {shape} since line {log.site.line} (`{log.site.text}`), and numpy treats "
+                    f"it as a row {fmt((1,) + column[:1])}; {others} other finding{'s' if others != 1 else ''} "
+                    f"share{'' if others != 1 else 's'} this cause")
+                f.fix = (f"{name} = {_paren(log.site.text)}.reshape(-1, 1) at line {log.site.line} fixes all "
+                         f"{len(members)}; here only: {f.fix}")

@@ -75,8 +75,12 @@ def test_crash_keeps_pythons_traceback_and_adds_a_note(script: Path, fixture_run
     run = fixture_runs(script)
     crash = run.report["crash"]
     err = run.stderr
+    # numpy chains some errors to a cause that has no traceback (`AttributeError: 'float' object has no
+    # attribute 'exp'` above an object-dtype TypeError): Python prints the cause first, as without shapecheck.
+    cause = "\n\nThe above exception was the direct cause of the following exception:\n\n"
+    err = err.rsplit(cause, 1)[-1]
     assert err.startswith("Traceback (most recent call last):"), err[:500]
     assert f'File "{script}", line {crash["line"]}' in err
     assert "shapecheck/" not in err.split("shapecheck: `")[0], "a shapecheck frame leaked into the traceback"
-    note = err.split(f"{crash['type']}: ", 1)[1]
+    note = err.split(f"\n{crash['type']}", 1)[1]  # `AssertionError` alone when it has no message
     assert f"shapecheck: `{crash['expression']}` at {crash['path']}:{crash['line']}" in note

@@ -170,6 +170,49 @@ def test_pandas_mixing(vals, kind, aligned, want):
     assert codes(site, rec) == want
 
 
+def _method(text, vals, callee):
+    recv, inner = text.split(f".{callee}(")
+    specs = [OperandSpec(recv, name=recv if recv.isidentifier() else None)]
+    specs += [OperandSpec(t.strip(), name=t.strip()) for t in inner[:-1].split(",")]
+    return make(text, vals, kind="method", op=f"{recv}.{callee}", specs=specs, callee=callee)
+
+
+def pandas_findings(site, rec):
+    return [(f.severity, f.message) for f in [pandas_mixing(site, rec, Context([SiteLog(site, [rec], last=rec)]))]
+            if f is not None]
+
+
+@pytest.mark.parametrize("text, callee", [("reg.fit(X, y)", "fit"), ("reg.score(X, y)", "score")])
+def test_a_method_that_passes_an_array_and_a_series_combines_nothing(text, callee):
+    model = Value("other", None, type_name="LinearRegression")
+    assert pandas_findings(*_method(text, [model, nd(20, 2), series(20)], callee)) == []
+
+
+def test_a_function_that_passes_them_on_combines_nothing():
+    site, rec = make("train_test_split(X, y)", [nd(20, 2), series(20)], kind="call", op="train_test_split",
+                     callee="train_test_split")
+    assert pandas_findings(site, rec) == []
+
+
+def test_ndarray_dot_converts_a_dataframe_and_returns_an_array():
+    [(severity, msg)] = pandas_findings(*_method("X.T.dot(y)", [nd(3, 20), frame(20, 2)], "dot"))
+    assert severity == "info"
+    assert msg == "`X.T.dot(y)`: ndarray.dot turns y (DataFrame (20, 2)) into a numpy array here, and the " \
+                  "result is a numpy array"
+
+
+def test_a_pandas_method_that_combines_is_judged_like_an_operator():
+    [(severity, msg)] = pandas_findings(*_method("s.sub(P)", [series(300), nd(10, 300)], "sub"))
+    assert severity == "warning" and "pandas does not broadcast a 2-D array against a Series" in msg
+    [(severity, msg)] = pandas_findings(*_method("df.dot(W)", [frame(6, 3), nd(3, 2)], "dot"))
+    assert severity == "info" and msg.endswith("the result is a DataFrame with df's row labels and columns 0..k-1")
+
+
+def test_a_ufunc_hands_pandas_operands_to_pandas():
+    site, rec = make("np.maximum(s, a)", [series(6), nd(5)], kind="call", op="np.maximum", callee="maximum")
+    assert codes(site, rec) == [("SC201", "warning")]
+
+
 def test_drift_from_the_recorded_update():
     site = Site(id=0, path="net.py", line=9, col=5, end_line=9, end_col=20, kind="binop", op="-",
                 text="b - lr * db", operands=(OperandSpec("b", name="b"), OperandSpec("lr * db")),
@@ -193,3 +236,61 @@ def test_findings_are_deduplicated_per_site_and_code():
 def test_ignored_codes_are_dropped():
     site, rec = make("y - y_hat", [nd(5), nd(5, 1)])
     assert run([SiteLog(site, [rec], last=rec)], ignore=["sc101"]) == []
+
+
+@pytest.mark.parametrize("pandas_val, arr, want", [
+    (Value("DataFrame", (5, 1), "float64"), nd(5), [("p - y.to_numpy().ravel()", (5,))]),
+    (series(5), nd(5, 1), [("p - y.to_numpy().reshape(-1, 1)", (5, 1))]),
+    (series(5), nd(5), [("p - y.to_numpy()", (5,))]),
+])
+def test_a_pandas_fix_never_becomes_an_outer_broadcast(pandas_val, arr, want):
+    from shapecheck._rules import numpy_versions
+
+    site, rec = make("p - y", [arr, pandas_val])
+    got = [(f"p - {text}", res) for text, _, res, _ in numpy_versions(site, 1, pandas_val, arr)]
+    assert got == want
+    f = pandas_mixing(site, rec, Context([SiteLog(site, [rec], last=rec)]))
+    assert ".to_numpy()" in f.fix and "(5, 5)" not in f.fix
+
+
+def test_a_parameter_reshaped_on_an_assumed_shape_that_outgrows_the_data_is_a_warning():
+    specs = [OperandSpec("gamma", name="gamma", shaped_by_name=True, shaped_from="gamma"),
+             OperandSpec("x_norm", name="x_norm")]
+    site, rec = make("gamma * x_norm", [nd(1, 1, 6, 1, 1, 1, 1), nd(2, 6, 4, 5)], specs=specs, op="*")
+    assert codes(site, rec) == [W]
+    f = outer_broadcast(site, rec, Context([]))
+    assert "it now has 7 axes, more than x_norm's 4" in f.message
+    assert f.fix == "gamma.reshape(1, 6, 1, 1) * x_norm -> (2, 6, 4, 5)"
+
+
+def test_a_name_reshaped_in_place_into_a_pairwise_table_stays_info():
+    specs = [OperandSpec("x", name="x", shaped_by_name=True, shaped_from="x"), OperandSpec("y", name="y")]
+    assert codes(*make("x - y", [nd(8, 1), nd(5)], specs=specs, op="-")) == [I]
+
+
+def test_a_partial_outer_broadcast_is_not_said_to_pair_every_element():
+    site, rec = make("a * b", [nd(32, 3, 3, 1, 1), nd(1, 3, 3, 1, 4)])
+    f = outer_broadcast(site, rec, Context([]))
+    assert "every element" not in f.message
+    assert "so numpy repeats a 4 times and b 32 times to fill it" in f.message
+
+
+def test_a_pandas_result_has_the_dtype_numpy_promotion_gives():
+    frame_int = Value("DataFrame", (3, 2), "int64")
+    site, rec = make("df - arr", [frame_int, nd(3, 2)])
+    assert (rec.result.kind, rec.result.dtype) == ("DataFrame", "float64")
+
+
+def test_a_name_reshaped_in_place_for_one_more_axis_stays_info():
+    # per-feature distances to k thresholds: X = X[:, :, None]; X - c
+    specs = [OperandSpec("X", name="X", shaped_by_name=True, shaped_from="X"), OperandSpec("c", name="c")]
+    assert codes(*make("X - c", [nd(8, 3, 1), nd(3, 5)], specs=specs, op="-")) == [I]
+
+
+def test_a_pandas_method_told_its_axis_is_quiet():
+    specs = [OperandSpec("df", name="df"), OperandSpec("mu", name="mu")]
+    site = Site(id=0, path="net.py", line=3, col=1, end_line=3, end_col=10, kind="method", op="df.sub",
+                text="df.sub(mu, axis=0)", operands=tuple(specs), scope="<module>", callee="sub",
+                keywords=(("axis", "0"),))
+    rec = Record(operands=(frame(6, 3), nd(6)), count=1)
+    assert pandas_findings(site, rec) == []

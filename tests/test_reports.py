@@ -1,0 +1,151 @@
+"""What the reports say on the reproducers of issue 13, read end to end through `python -m shapecheck`:
+the fixes that must not be offered, the operands a fix names, the wording that must match numpy."""
+
+from __future__ import annotations
+
+from conftest import FIXTURES
+
+
+def _finding(report: dict, code: str, line: int) -> dict:
+    [f] = [f for f in report["findings"] if f["code"] == code and f["line"] == line]
+    return f
+
+
+def test_drift_fix_names_the_operand_that_changed_the_shape_not_the_scalar(fixture_runs):
+    report = fixture_runs(FIXTURES / "rules" / "sc103_adam_keepdims.py").report
+    m = _finding(report, "SC103", 30)
+    assert "beta1" not in m["fix"]
+    assert m["fix"].startswith("db is (1, 4) because `np.sum(dz, axis=0, keepdims=True)` at line 29 keeps the "
+                               "summed axis: db = np.sum(dz, axis=0) there gives (4,)")
+    b = _finding(report, "SC103", 31)
+    assert b["fix"].startswith("m is (1, 4) from `beta1 * m + (1 - beta1) * db` at line 30: m.reshape(4) gives (4,)")
+
+
+def test_a_sum_is_offered_only_for_a_batch_of_gradients(fixture_runs):
+    report = fixture_runs(FIXTURES / "rules" / "sc103_drift.py").report
+    # dc = dlogits: the bias gradient forgot its sum over the batch
+    assert "sum it over axis 0 (np.sum(..., axis=0)) to get (3,)" in _finding(report, "SC103", 48)["fix"]
+    crash = fixture_runs(FIXTURES / "rules" / "crash_gradient_of_another.py").report["crash"]
+    assert not [fx for fx in crash["fixes"] if "np.sum" in fx], crash["fixes"]
+    assert "nabla_w looks like the gradient of another parameter than b" in crash["explanation"]
+
+
+def test_no_pandas_fix_becomes_an_outer_broadcast(fixture_runs):
+    report = fixture_runs(FIXTURES / "rules" / "crash_frame_column.py").report
+    fixes = report["crash"]["fixes"] + [_finding(report, "SC201", 26)["fix"]]
+    assert all(".ravel()" in fx for fx in fixes), fixes
+    assert "the DataFrame's 1 column, not its 5 rows" in report["crash"]["explanation"]
+
+
+def test_a_dtype_crash_says_dtype_and_where_it_came_from(fixture_runs):
+    run = fixture_runs(FIXTURES / "rules" / "crash_object_dtype.py")
+    crash = run.report["crash"]
+    [op] = crash["operands"]
+    assert op["dtype"] == "object"  # this run's, not the float64 of the site's first call
+    assert crash["explanation"].startswith("-z has dtype object (Python objects, not numbers), and numpy's "
+                                           "`exp` has no loop for them: the shapes are fine, the dtype is not")
+    assert "data became object at line 29 (`df.to_numpy()`)" in crash["explanation"]
+    assert "X = data[:, :2].astype(float) at line 30" in crash["explanation"]
+    assert "no transpose, reshape or swap" not in run.stderr
+
+
+def _text_report(script, columns: int) -> str:
+    from conftest import shapecheck
+
+    run = shapecheck(str(script.relative_to(FIXTURES.parent)), env={"COLUMNS": str(columns)})
+    return run.stderr
+
+
+def test_text_report_shows_expressions_on_one_line_and_never_cuts_a_shape():
+    err = _text_report(FIXTURES / "rules" / "report_multiline.py", 100)
+    rows = [line for line in err.splitlines() if line.startswith("|") and "report_multiline.py" in err]
+    assert any("| y_true - y_pred |" in row for row in rows), err
+    assert "\\" not in err.split("Findings", 1)[1]
+    shapes = [row.rstrip("|").rsplit("|", 1)[1].strip() for row in rows[1:]]
+    assert shapes == ["y_true (200,)", "y_pred (200, 1)", "-> (200, 200)"], shapes
+    assert "`y_true - y_pred` stretches both operands" in err
+
+
+def test_the_silencing_footer_only_under_a_shown_finding():
+    quiet = _text_report(FIXTURES / "rules" / "quiet_intended.py", 100)
+    assert "info notes not shown" in quiet and "Silence a finding" not in quiet
+    loud = _text_report(FIXTURES / "rules" / "report_multiline.py", 100)
+    assert "Silence a finding with a trailing `# shapecheck: ignore[SC101]`" in loud
+
+
+def _numpy_refuses_rank1_scalars() -> bool:
+    import numpy as np
+
+    try:
+        float(np.ones(1))
+    except TypeError:
+        return True
+    return False
+
+
+def test_a_one_element_array_formatted_as_a_number(fixture_runs):
+    run = fixture_runs(FIXTURES / "rules" / "crash_scalar_conversion.py")
+    if not _numpy_refuses_rank1_scalars():  # numpy < 2.x: a DeprecationWarning, and the script goes on
+        assert run.status == 0 and run.report["crash"] is None
+        return
+    crash = run.report["crash"]
+    assert (crash["type"], crash["line"], crash["expression"]) == ("TypeError", 20, "'Loss %.3f' % loss")
+    [op] = crash["operands"]
+    assert (op["text"], op["kind"], op["shape"]) == ("loss", "ndarray", [1])
+    assert crash["explanation"].startswith("loss is a (1,) array holding one number, not a number itself")
+    assert "loss got its shape (1,) at line 19 (`loss -= np.log(probs[1])`), where probs[1] of probs (5, 1) " \
+           "keeps an axis: probs[1, 0] is one number" in crash["explanation"]
+    assert crash["fixes"] == ["'Loss %.3f' % loss.item()  (takes the one value of loss (1,) as a Python number)"]
+    assert "shapecheck: `'Loss %.3f' % loss` at fixtures/rules/crash_scalar_conversion.py:20" in run.stderr
+
+
+def test_a_shape_assertion_names_both_shapes_and_the_reduction(fixture_runs):
+    crash = fixture_runs(FIXTURES / "rules" / "crash_shape_assert.py").report["crash"]
+    assert crash["explanation"] == ("the shapes differ: db is (3,), b is (3, 1); db lost an axis at line 24, "
+                                    "where `np.sum(dZ, axis=1)` drops the summed axis")
+    [origin] = [o["origin"] for o in crash["operands"] if o["text"] == "db"]
+    assert origin == "from `np.sum(dZ, axis=1) / m` at line 24"
+
+
+def test_float_of_a_one_by_one_array(tmp_path):
+    from conftest import shapecheck
+
+    script = tmp_path / "cost.py"
+    script.write_text("import numpy as np\n\nx = np.ones((3, 1))\nw = np.ones((1, 3))\n"
+                      "cost = np.dot(w, x) / 3\nprint(float(cost))\n")
+    run = shapecheck(str(script), json_report=True, tmp=tmp_path)
+    if not _numpy_refuses_rank1_scalars():
+        assert run.status == 0 and run.report["crash"] is None
+        return
+    crash = run.report["crash"]
+    assert crash["expression"] == "float(cost)"
+    assert crash["explanation"].startswith("cost is a (1, 1) array holding one number")
+    assert "cost got its shape (1, 1) at line 5 (`np.dot(w, x) / 3`)" in crash["explanation"]
+    assert crash["fixes"] == ["float(cost.item())  (takes the one value of cost (1, 1) as a Python number)"]
+
+
+def test_a_crash_follows_the_bad_array_through_a_parameter(fixture_runs):
+    crash = fixture_runs(FIXTURES / "rules" / "crash_through_parameter.py").report["crash"]
+    origins = {o["text"]: o["origin"] for o in crash["operands"]}
+    assert origins["lr * dW"] == "dW passed as `dW2` by `update(W2, dW2)` at line 32, from `a1.T @ delta` at line 31"
+    assert "because `y_hat - y` at line 30 broadcast (6, 1) against (6,) (SC101)" in crash["explanation"]
+    assert not [fx for fx in crash["fixes"] if "np.sum" in fx], crash["fixes"]
+
+
+def test_findings_that_share_a_root_lead_to_it(fixture_runs):
+    report = fixture_runs(FIXTURES / "rules" / "sc101_one_root.py").report
+    sc101 = [f for f in report["findings"] if f["code"] == "SC101"]
+    assert [f["line"] for f in sc101] == [28, 29, 30, 33]
+    for f in sc101:
+        assert f["fix"].startswith("y = data[:, -1].reshape(-1, 1) at line 23 fixes all 4; here only: ")
+        assert f["message"].endswith("; y is rank-1 (40,) since line 23 (`data[:, -1]`), and numpy treats it as a "
+                                     "row (1, 40); 3 other findings share this cause")
+        assert f["message"].count("rank-1") == 1
+
+
+def test_a_crash_follows_the_bad_array_through_a_return(fixture_runs):
+    crash = fixture_runs(FIXTURES / "rules" / "crash_through_return.py").report["crash"]
+    origins = {o["text"]: o["origin"] for o in crash["operands"]}
+    assert origins["delta"] == ("from `self.cost_derivative(out, y)` at line 28, which returned `out - y` (3, 3) "
+                                "at line 24")
+    assert all(origins.values()), origins
