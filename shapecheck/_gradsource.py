@@ -1,0 +1,306 @@
+"""Where a gradient came from: one call of the user's gradient function under a line tracer.
+
+Only for rows that failed, once: ``sys.settrace`` follows the user's own frames
+(not numpy's, not the standard library's, not shapecheck's), and after each
+statement looks at the arrays its frame can reach (locals, one level into
+dicts, lists, tuples and ``self``). An array seen for the first time was made
+by that statement; arrays are held until the call is over, so an ``id`` is
+never reused meanwhile. The returned gradient's identity then names the
+statement that produced it — ``grads["db1"] = ...``, a ``db1`` returned in a
+tuple, ``self.dW`` of a layer object, ``nabla_w[-1]`` in a list — and the
+arrays that statement read (recorded as it started) give the backward chain.
+An array first seen as an argument, or reached through more than one level,
+has no producer: nothing is said about it rather than a guess.
+"""
+
+from __future__ import annotations
+
+import ast
+import linecache
+import os
+import sys
+import sysconfig
+import types
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+_OWN = os.path.dirname(os.path.abspath(__file__))
+_LIBS = tuple({os.path.abspath(p) for k in ("stdlib", "platstdlib", "purelib", "platlib")
+               if (p := sysconfig.get_paths().get(k))})
+MAX_NODES = 20000  # a gradient function making more arrays than this is not traced further
+
+
+@dataclass(eq=False)
+class Node:
+    """One array and the statement that made it."""
+
+    code: types.CodeType
+    path: str  # the file as shown to the user
+    line: int
+    stmt: ast.stmt
+    text: str  # the statement's source, one line
+    name: str  # how the frame reached it first: "dZ1", "self.dW", "grads['db1']"
+    reads: dict  # source text of an array read by the statement -> id of that array
+    scope: dict  # name -> int/float value or ndarray shape, in the frame when the statement ran
+    order: int
+    globals: dict = field(default=None, repr=False)  # the frame's module globals (to find numpy's name)
+    modifiers: list = field(default_factory=list)  # (line, text) of in-place updates of it afterwards
+
+
+@dataclass
+class Trace:
+    """The arrays one traced call made: id -> Node, plus the call's result."""
+
+    nodes: dict
+    result: Any
+    held: list  # every array seen, alive while the trace is used
+    final_read: int | None = None  # the newest array the outermost return statement read (a loss as a float)
+
+
+def _statements(filename: str, module_globals: dict | None) -> list[ast.stmt] | None:
+    lines = linecache.getlines(filename, module_globals)
+    if not lines:
+        return None
+    try:
+        tree = ast.parse("".join(lines))
+    except (SyntaxError, ValueError):
+        return None
+    return [n for n in ast.walk(tree) if isinstance(n, ast.stmt)]
+
+
+class _Tracer:
+    def __init__(self):
+        self.nodes: dict[int, Node] = {}
+        self.seen: set[int] = set()
+        self.held: list = []
+        self.current: dict = {}  # frame -> (stmt, reads, scope) of the statement running in it
+        self.files: dict[str, Any] = {}  # filename -> {line: innermost statement} or None (not user code)
+        self.order = 0
+        self.outer = None  # the frame of the traced call itself
+        self.final_read: int | None = None
+
+    # -- which code is the user's ----------------------------------------------------------
+
+    def _table(self, code: types.CodeType, frame) -> dict | None:
+        fn = code.co_filename
+        if fn in self.files:
+            return self.files[fn]
+        table = None
+        path = os.path.abspath(fn)
+        if not (path.startswith(_OWN + os.sep) or (fn.startswith("<") and not fn.startswith("<ipython"))
+                or any(path.startswith(lib + os.sep) for lib in _LIBS)):
+            stmts = _statements(fn, frame.f_globals)
+            if stmts is not None:
+                table = {}
+                # innermost statement per line; a compound statement only owns its header lines
+                for s in sorted(stmts, key=lambda s: (s.lineno, -(s.end_lineno or s.lineno))):
+                    end = s.end_lineno or s.lineno
+                    body = getattr(s, "body", None)
+                    if isinstance(body, list) and body and isinstance(body[0], ast.stmt):
+                        end = body[0].lineno - 1
+                    for ln in range(s.lineno, end + 1):
+                        table[ln] = s
+        self.files[fn] = table
+        return table
+
+    # -- the trace functions ----------------------------------------------------------------
+
+    def global_trace(self, frame, event, arg):
+        if event != "call" or self._table(frame.f_code, frame) is None:
+            return None
+        if self.outer is None:
+            self.outer = frame
+        # Arguments are inputs: seen, made by no statement of this call.
+        for v in frame.f_locals.values():
+            for _, a in _arrays(v, ""):
+                self._mark(a)
+        return self.local_trace
+
+    def local_trace(self, frame, event, arg):
+        try:
+            if event == "line":
+                table = self.files.get(frame.f_code.co_filename)
+                stmt = table.get(frame.f_lineno) if table else None
+                prev = self.current.get(frame)
+                if prev is not None and prev[0] is stmt:
+                    return self.local_trace
+                if prev is not None:
+                    self._after(frame, prev)
+                if stmt is not None:
+                    self.current[frame] = (stmt, _reads(frame, stmt), _scope(frame))
+                else:
+                    self.current.pop(frame, None)
+            elif event == "return":
+                prev = self.current.pop(frame, None)
+                if prev is not None:
+                    self._after(frame, prev)
+                    for name, a in _arrays(arg, "<returned>"):
+                        self._new(frame, prev, name, a)
+                    if frame is self.outer:
+                        made = [self.nodes[i] for i in prev[1].values() if i in self.nodes]
+                        if made:
+                            newest = max(made, key=lambda n: n.order)
+                            self.final_read = next(i for i, n in self.nodes.items() if n is newest)
+        except Exception:  # a failure of ours must never reach the user's code
+            pass
+        return self.local_trace
+
+    # -- bookkeeping ------------------------------------------------------------------------
+
+    def _mark(self, a) -> None:
+        if id(a) not in self.seen:
+            self.seen.add(id(a))
+            self.held.append(a)
+
+    def _new(self, frame, running, name: str, a) -> None:
+        if id(a) in self.seen:
+            return
+        self._mark(a)
+        if len(self.nodes) >= MAX_NODES:
+            return
+        stmt, reads, scope = running
+        code = frame.f_code
+        from ._runner import display_path
+        self.order += 1
+        self.nodes[id(a)] = Node(code, display_path(code.co_filename), stmt.lineno, stmt,
+                                 _text(code.co_filename, stmt, frame.f_globals), name, reads, scope, self.order,
+                                 frame.f_globals)
+
+    def _after(self, frame, running) -> None:
+        """A statement finished: arrays seen now for the first time are its; an in-place update is noted."""
+        stmt = running[0]
+        for key, v in list(frame.f_locals.items()):
+            if key.startswith("__sc"):
+                continue
+            for name, a in _arrays(v, key):
+                self._new(frame, running, name, a)
+        if isinstance(stmt, ast.AugAssign) or (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1
+                                               and isinstance(stmt.targets[0], ast.Subscript)):
+            target = stmt.target if isinstance(stmt, ast.AugAssign) else stmt.targets[0].value
+            obj = _resolve(frame, target)
+            node = self.nodes.get(id(obj)) if isinstance(obj, np.ndarray) else None
+            if node is not None and node.stmt is not stmt:
+                entry = (stmt.lineno, _text(frame.f_code.co_filename, stmt, frame.f_globals))
+                if entry not in node.modifiers:
+                    node.modifiers.append(entry)
+
+
+def _arrays(v, name: str, depth: int = 0):
+    """(how reached, array) for the arrays reachable from one local: itself, one level into containers,
+    and the attributes of an object with a plain ``__dict__`` (``self``), never calling user code."""
+    t = type(v)
+    if t is np.ndarray or t is np.float64 or t is np.float32:
+        yield name, v
+        return
+    if depth > 1:
+        return
+    if t is dict:
+        for k, x in list(v.items()):
+            if type(x) is np.ndarray or (depth == 0 and type(x) in (dict, list, tuple)):
+                yield from _arrays(x, f"{name}[{k!r}]", depth + 1)
+    elif t is list or t is tuple:
+        for i, x in enumerate(list(v)):
+            if type(x) is np.ndarray or (depth == 0 and type(x) in (dict, list, tuple)):
+                yield from _arrays(x, f"{name}[{i}]", depth + 1)
+    elif depth == 0 and name == "self":
+        d = _instance_dict(v)
+        for k, x in list(d.items()):
+            yield from _arrays(x, f"self.{k}", depth + 1)
+
+
+def _instance_dict(obj) -> dict:
+    try:
+        d = object.__getattribute__(obj, "__dict__")
+    except Exception:
+        return {}
+    return d if type(d) is dict else {}
+
+
+def _resolve(frame, expr: ast.expr):
+    """The object a simple expression names in a frame (a name, `self.x`, `d["k"]`, `l[0]`), read without
+    calling anything of the user's; None otherwise."""
+    if isinstance(expr, ast.Name):
+        return frame.f_locals.get(expr.id, frame.f_globals.get(expr.id))
+    if isinstance(expr, ast.Attribute):
+        base = _resolve(frame, expr.value)
+        return _instance_dict(base).get(expr.attr) if base is not None else None
+    if isinstance(expr, ast.Subscript) and isinstance(expr.slice, ast.Constant):
+        base = _resolve(frame, expr.value)
+        key = expr.slice.value
+        if type(base) is dict:
+            return base.get(key)
+        if type(base) in (list, tuple) and type(key) is int and -len(base) <= key < len(base):
+            return base[key]
+    return None
+
+
+def _reads(frame, stmt: ast.stmt) -> dict:
+    """Source text -> id of each array the statement is about to read through a simple expression."""
+    out = {}
+    value = getattr(stmt, "value", None)
+    roots = [value] if value is not None else []
+    if isinstance(stmt, ast.AugAssign):
+        roots.append(stmt.target)
+    for root in roots:
+        for n in ast.walk(root):
+            if isinstance(n, (ast.Name, ast.Attribute, ast.Subscript)) and isinstance(getattr(n, "ctx", None), ast.Load):
+                obj = _resolve(frame, n)
+                if type(obj) in (np.ndarray, np.float64, np.float32):
+                    out.setdefault(ast.unparse(n), id(obj))
+    return out
+
+
+def _scope(frame) -> dict:
+    """Numbers and array shapes the frame can name (locals, then module globals), for fixes by a dimension."""
+    out = {}
+    for source in (frame.f_globals, frame.f_locals):
+        for k, v in list(source.items()):
+            if k.startswith("__"):
+                continue
+            t = type(v)
+            if t is int or t is float:
+                out[k] = v
+            elif t is np.ndarray:
+                out[k] = v.shape
+    return out
+
+
+def _text(filename: str, stmt: ast.stmt, module_globals) -> str:
+    """The statement's own source on one line, without a trailing comment (columns are UTF-8 offsets)."""
+    lines = linecache.getlines(filename, module_globals)[stmt.lineno - 1:(stmt.end_lineno or stmt.lineno)]
+    if not lines:
+        return ""
+    raw = [ln.encode() for ln in lines]
+    raw[-1] = raw[-1][:stmt.end_col_offset]
+    raw[0] = raw[0][stmt.col_offset:]
+    return " ".join(b.decode(errors="replace").strip() for b in raw)
+
+
+def traced_call(fn, *args) -> Trace:
+    """Call ``fn(*args)`` once with the line tracer on; the tracer in place before is put back."""
+    tracer = _Tracer()
+    previous = sys.gettrace()
+    sys.settrace(tracer.global_trace)
+    try:
+        result = fn(*args)
+    finally:
+        sys.settrace(previous)
+    return Trace(tracer.nodes, result, tracer.held, tracer.final_read)
+
+
+def ancestors(trace: Trace, start: int, limit: int = 200) -> list[Node]:
+    """The nodes an array was computed from (itself first), breadth first."""
+    out, todo, seen = [], [start], set()
+    while todo and len(out) < limit:
+        i = todo.pop(0)
+        if i in seen:
+            continue
+        seen.add(i)
+        node = trace.nodes.get(i)
+        if node is None:
+            continue
+        out.append(node)
+        todo.extend(node.reads.values())
+    return out
