@@ -78,10 +78,13 @@ class Fix:
     after: str
     kind: str  # sign | scale | transpose | shape | array
     rows: tuple  # the parameters whose check passes with it
+    at_loss: bool = False  # an edit of the loss rather than of a gradient
+    alternative: Fix | None = None  # another verified edit (at the loss) when the check cannot tell which
 
     def to_dict(self) -> dict:
         return {"path": self.path, "line": self.line, "before": self.before, "after": self.after,
-                "kind": self.kind, "rows": list(self.rows), "verified": True}
+                "kind": self.kind, "rows": list(self.rows), "verified": True, "at_loss": self.at_loss,
+                "alternative": None if self.alternative is None else self.alternative.to_dict()}
 
 
 @dataclass
@@ -111,25 +114,32 @@ def explain(rows: list, report_kind: str, loss, grads, combined: bool, params, l
     raw = trace.result[1] if combined and isinstance(trace.result, (tuple, list)) and len(trace.result) == 2 \
         else trace.result
     values = _gradtree.lookup_grads(raw, leaves).values
-    forward = _forward_lines(trace, combined, loss, params, leaves, out)
+    forward, loss_node = _forward(trace, combined, loss, params, leaves, out)
     ok_ids = {}
     for i, r in enumerate(rows):
         if r.status in ("ok", "kink") and type(values[i]) is np.ndarray:
             for n in _gradsource.ancestors(trace, id(values[i])):
                 ok_ids.setdefault(id(n), r.name)
     nodes = {i: trace.nodes.get(id(values[i])) if type(values[i]) is np.ndarray else None for i in failed}
+    for n in nodes.values():  # a wrong gradient's own statement is never "right", whatever else it fed
+        if n is not None:
+            ok_ids.pop(id(n), None)
     chains: dict[int, list[Node]] = {}
+    rights: dict[int, list[Node]] = {}
     for i in failed:
         node = nodes[i]
         if node is None or (node.code.co_filename, node.line) in forward:
             continue
         chain, right = _chain(trace, node, ok_ids, forward)
-        chains[i] = chain
+        chains[i], rights[i] = chain, right
         steps = tuple(_step(n) for n in chain) + tuple(_step(n, ok_ids[id(n)]) for n in right)
         out.rows[i] = dataclasses.replace(out.rows[i], location=_loc(node), chain=steps)
-    out.overall_extra = _overall_extra(rows, failed, chains, ok_ids, trace, report_kind, forward)
-    _search(out, rows, failed, nodes, chains, trace, values, report_kind, loss, grads, combined, params, leaves,
-            options)
+    out.overall_extra = _overall_extra(rows, failed, chains, rights, report_kind, loss_node)
+    args = (out, rows, failed, values, loss, grads, combined, params, leaves, options)
+    if report_kind in ("sign", "scale"):
+        _search_uniform(args, chains, loss_node)
+    else:
+        _search(args, nodes, chains)
     del trace
     return out
 
@@ -139,23 +149,30 @@ def _fresh(params, leaves):
     return _gradtree.materialise(work, [leaf.scalar for leaf in leaves])
 
 
-def _forward_lines(trace, combined, loss, params, leaves, out) -> set:
-    """(file, line) of the statements the loss value was computed from: the forward pass."""
+def _forward(trace, combined, loss, params, leaves, out) -> tuple[set, Node | None]:
+    """(file, line) of the forward pass's statements, and the node of the loss value (None if unclear).
+
+    A separate loss is traced once more: every statement it ran is forward (or loss) code. A combined
+    loss_and_grads ran both in one call: the statements the loss value was computed from are the forward ones.
+    """
     if combined:
-        t, value = trace, trace.result[0] if isinstance(trace.result, (tuple, list)) else None
+        t = trace
+        value = trace.result[0] if isinstance(trace.result, (tuple, list)) and trace.result else None
     else:
         try:
             t = _gradsource.traced_call(loss, _fresh(params, leaves))
         except Exception:
-            return set()
+            return set(), None
         out.evaluations += 1
         value = t.result
-    start = id(value) if type(value) is np.ndarray else None
-    if start is None or start not in t.nodes:
-        start = t.final_read
-    if start is None:
-        return set()
-    return {(n.code.co_filename, n.line) for n in _gradsource.ancestors(t, start, limit=10000)}
+    start = id(value) if type(value) in (np.ndarray, np.float64, np.float32) and id(value) in t.nodes \
+        else t.final_read
+    loss_node = t.nodes.get(start) if start is not None else None
+    if not combined:
+        return {(n.code.co_filename, n.line) for n in t.nodes.values()}, loss_node
+    if loss_node is None:
+        return set(), None
+    return {(n.code.co_filename, n.line) for n in _gradsource.ancestors(t, start, limit=10000)}, loss_node
 
 
 def _chain(trace, node: Node, ok_ids: dict, forward: set) -> tuple[list[Node], list[Node]]:
@@ -166,12 +183,13 @@ def _chain(trace, node: Node, ok_ids: dict, forward: set) -> tuple[list[Node], l
         if id(n) in seen:
             continue
         seen.add(id(n))
+        if n is not node and (n.code.co_filename, n.line) in forward:
+            continue
         if id(n) in ok_ids:
             right.append(n)
             continue
-        if n is not node and (n.code.co_filename, n.line) in forward:
-            continue
         chain.append(n)
+        todo.extend(n.modifiers)
         todo.extend(m for m in (trace.nodes.get(r) for r in n.reads.values()) if m is not None)
     chain.sort(key=lambda n: n.order)
     right.sort(key=lambda n: n.order)
@@ -179,43 +197,61 @@ def _chain(trace, node: Node, ok_ids: dict, forward: set) -> tuple[list[Node], l
 
 
 def _loc(n: Node) -> Location:
-    return Location(n.path, n.line, n.text, n.name)
+    # The line of the value itself in a statement over several lines (a dict literal returned).
+    expr = _gradsource.value_expr(n.stmt, n.name)
+    return Location(n.path, n.line if expr is None else expr.lineno, n.text, label(n))
 
 
 def _step(n: Node, feeds: str = "") -> ChainStep:
-    return ChainStep(n.path, n.line, n.text, n.name, bool(feeds), feeds)
+    return ChainStep(n.path, n.line, n.text, label(n), bool(feeds), feeds)
 
 
-def _overall_extra(rows, failed, chains, ok_ids, trace, report_kind, forward) -> str:
+def _first_step(chains: dict, failed: list) -> Node | None:
+    """The earliest backward statement every failed gradient was computed from."""
+    if not chains or len(chains) != len(failed) or not all(chains.values()):
+        return None
+    common = set.intersection(*({id(n) for n in c} for c in chains.values()))
+    shared = [n for c in chains.values() for n in c if id(n) in common]
+    return min(shared, key=lambda n: n.order) if shared else None
+
+
+def _overall_extra(rows, failed, chains, rights, report_kind, loss_node) -> str:
     if report_kind in ("sign", "scale"):
-        firsts = [c[0] for c in chains.values() if c]
-        if not firsts or len(chains) != len(failed):
-            return ""
-        first = min(firsts, key=lambda n: n.order)
-        if not all(first in c for c in chains.values()):
-            return ""
-        return (f"The first backward step, which every gradient is computed from: `{first.text}` at "
-                f"{first.path}:{first.line}.")
+        first = _first_step(chains, failed)
+        parts = []
+        if loss_node is not None:
+            parts.append(f"the loss is computed by `{loss_node.text}` at {loss_node.path}:{loss_node.line}")
+        if first is not None:
+            parts.append(f"the first backward step, which every gradient is computed from, is `{first.text}` at "
+                         f"{first.path}:{first.line}")
+        return (" and ".join(parts)[0].upper() + " and ".join(parts)[1:] + ".") if parts else ""
     if len(chains) != len(failed) or not any(r.status in ("ok", "kink") for r in rows):
         return ""
     common = set.intersection(*({id(n) for n in c} for c in chains.values()))
     if not common:
         return ""
     last = max((n for c in chains.values() for n in c if id(n) in common), key=lambda n: n.order)
-    boundary = [n for n in trace.nodes.values() if id(n) in ok_ids and n.order < last.order
-                and any(n in _ancestor_nodes(trace, c[-1]) for c in chains.values())]
+    boundary = [n for r in rights.values() for n in r if n.order < last.order]
     if not boundary:
         return ""
     b = max(boundary, key=lambda n: n.order)
     ok = [r.name for r in rows if r.status in ("ok", "kink")]
     bad = [rows[i].name for i in failed]
     return (f"{_and(ok)} {'is' if len(ok) == 1 else 'are'} right, {_and(bad)} {'is' if len(bad) == 1 else 'are'} "
-            f"wrong: the mistake is between line {b.line} ({b.name}, right) and line {last.line} ({last.name}).")
+            f"wrong: the mistake is between line {b.line} ({label(b)}, right) and line {last.line} ({label(last)}).")
 
 
-def _ancestor_nodes(trace, node: Node) -> list:
-    key = next((k for k, v in trace.nodes.items() if v is node), None)
-    return _gradsource.ancestors(trace, key) if key is not None else []
+def label(n) -> str:
+    """What a node's array is called: its name, or the expression that made it when it was returned."""
+    if not n.name.startswith("<returned>"):
+        return n.name
+    expr = _gradsource.value_expr(n.stmt, n.name)
+    if expr is not None:
+        return _segment(n, expr) or ast.unparse(expr)
+    s = n.stmt
+    if isinstance(s, ast.Assign) and len(s.targets) == 1 and isinstance(s.targets[0], ast.Name):
+        return s.targets[0].id + n.name[len("<returned>"):]  # made in a comprehension: g['W1']
+    return "the value returned"
 
 
 def _and(names: list) -> str:
@@ -226,22 +262,7 @@ def _and(names: list) -> str:
 
 
 def _value_expr(node: Node) -> ast.expr | None:
-    """The expression whose value became the node's array (one element of a returned tuple)."""
-    s = node.stmt
-    value = getattr(s, "value", None)
-    if not isinstance(s, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Return)) or value is None:
-        return None
-    m = re.fullmatch(r"<returned>\[(\d+)\]", node.name)
-    if isinstance(s, ast.Return) and isinstance(value, ast.Tuple):
-        return value.elts[int(m.group(1))] if m and int(m.group(1)) < len(value.elts) else None
-    if isinstance(s, ast.Assign) and isinstance(s.targets[0], ast.Tuple):
-        if not isinstance(value, ast.Tuple) or len(value.elts) != len(s.targets[0].elts):
-            return None
-        for t, v in zip(s.targets[0].elts, value.elts):
-            if ast.unparse(t) == node.name:
-                return v
-        return None
-    return value
+    return _gradsource.value_expr(node.stmt, node.name)
 
 
 _ATOMS = (ast.Name, ast.Attribute, ast.Subscript, ast.Call, ast.Constant)
@@ -253,8 +274,9 @@ def _paren(text: str, expr: ast.expr, loose: tuple = (ast.Add, ast.Sub)) -> str:
     return f"({text})"
 
 
-def _edits(node: Node, row, numpy_name: str | None) -> list[tuple[str, str]]:
-    """(kind, new text of the value expression) implied by the row's diagnosis, likeliest first."""
+def _edits(node: Node, row, numpy_name: str | None, invert: bool = False) -> list[tuple[str, str]]:
+    """(kind, new text of the value expression) implied by the row's diagnosis, likeliest first.
+    ``invert``: the edit is of the loss, which must change the other way for the gradient to match."""
     expr = _value_expr(node)
     if expr is None or expr.lineno != expr.end_lineno:
         return []
@@ -272,7 +294,7 @@ def _edits(node: Node, row, numpy_name: str | None) -> list[tuple[str, str]]:
                else f"-({v})")
     scale = []
     if factor not in (None, 0.0) and factor > 0 and factor != 1.0:
-        for e, op in _dims(node, factor):
+        for e, op in _dims(node, 1 / factor if invert else factor):
             scale.append(f"{_paren(v, expr)} {op} {e}")
     tr = [v[:-2]] if v.endswith(".T") else []
     tr.append(f"{v}.T" if isinstance(expr, _ATOMS) else f"({v}).T")
@@ -337,56 +359,89 @@ def _dims(node: Node, factor: float) -> list[tuple[str, str]]:
 
 
 def _substitutions(node: Node, expr: ast.expr, v: str) -> list[str]:
-    """The expression with one array name replaced by another of the same shape in scope."""
-    names = sorted({n.id for n in ast.walk(expr) if isinstance(n, ast.Name)})
+    """The expression with one array it reads replaced by another array of the same shape in scope
+    (`1 - Z1 ** 2` -> `1 - A1 ** 2`: a derivative taken of the wrong array)."""
     out = []
-    for name in names:
-        shp = node.scope.get(name)
+    base = expr.col_offset
+    subs = [n for n in ast.walk(expr) if isinstance(n, (ast.Name, ast.Attribute, ast.Subscript))
+            and isinstance(getattr(n, "ctx", None), ast.Load) and n.lineno == n.end_lineno == expr.lineno]
+    raw = v.encode()
+    for sub in subs:
+        text = ast.unparse(sub)
+        shp = node.scope.get(text)
         if type(shp) is not tuple:
             continue
-        others = [k for k, s in node.scope.items() if s == shp and k != name and not k.startswith("_")]
-        digits = re.sub(r"\D", "", name)
-        others.sort(key=lambda k: (re.sub(r"\D", "", k) != digits, k[1:] != name[1:], k))
+        others = [k for k, s in node.scope.items() if s == shp and k != text and k.isidentifier()
+                  and not k.startswith("_")]
+        digits = re.sub(r"\D", "", text)
+        others.sort(key=lambda k: (re.sub(r"\D", "", k) != digits, k))
         for other in others[:6]:
-            out.append(re.sub(rf"(?<![\w.]){re.escape(name)}(?!\w)", other, v))
+            out.append((raw[:sub.col_offset - base] + other.encode() + raw[sub.end_col_offset - base:]).decode())
     return out
 
 
 # -- verification -----------------------------------------------------------------------------------
 
 
-def _search(out: Outcome, rows, failed, nodes, chains, trace, values, report_kind, loss, grads, combined, params,
-            leaves, options) -> None:
+def _search(args, nodes, chains) -> None:
+    """For each failed row, the first edit of its statement or chain with which its check passes."""
+    out, rows, failed = args[:3]
     fixed: set[int] = set()
     for i in failed:
         if i in fixed or i not in chains:
             continue
-        row = out.rows[i]
-        candidates = []
         statements = [nodes[i]] + [n for n in reversed(chains[i]) if n is not nodes[i]][:3]
-        if report_kind in ("sign", "scale") and chains[i][0] not in statements:
-            statements.insert(0, chains[i][0])  # the first backward step, which every gradient shares
-        for n in statements:
-            candidates += [(n, k, t) for k, t in _edits(n, row, _numpy_name(n))]
-        for n, kind, new in candidates[:MAX_CANDIDATES]:
-            if out.evaluations >= MAX_EVALUATIONS:
-                break
+        candidates = [(n, k, t) for n in statements for k, t in _edits(n, out.rows[i], _numpy_name(n))]
+        candidates = candidates[:MAX_CANDIDATES]
+        for n, kind, new in candidates:
             affected = [j for j in failed if j not in fixed and j in chains and n in chains[j]]
-            out.tried += 1
-            text = _edited_statement(n, new)
-            if text is None or not affected:
-                continue
-            ok = _verify(out, n, text, affected, rows, values, loss, grads, combined, params, leaves, options)
-            if ok:
-                fix = Fix(n.path, n.line, n.text, text, kind, tuple(rows[j].name for j in affected))
+            fix = _try(args, n, kind, new, affected)
+            if fix is not None:
                 for j in affected:
                     out.rows[j] = dataclasses.replace(out.rows[j], fix=fix)
                     fixed.add(j)
                 break
         if i not in fixed:
-            lines = sorted({n.line for n, _, _ in candidates[:MAX_CANDIDATES]})
-            out.rows[i] = dataclasses.replace(out.rows[i], fix_tried=min(len(candidates), MAX_CANDIDATES),
-                                              fix_lines=tuple(lines))
+            out.rows[i] = dataclasses.replace(out.rows[i], fix_tried=len(candidates),
+                                              fix_lines=tuple(sorted({n.line for n, _, _ in candidates})))
+
+
+def _search_uniform(args, chains, loss_node) -> None:
+    """Every gradient off by one sign or factor: an edit of the first backward step, or of the loss, with
+    which every row passes. Both are shown when both verify: the check cannot tell which one was meant."""
+    out, rows, failed = args[:3]
+    first = _first_step(chains, failed)
+    row = out.rows[failed[-1]]
+    found, tried = [], 0
+    for n, at_loss in ((first, False), (loss_node, True)):
+        if n is None:
+            continue
+        for kind, new in _edits(n, row, _numpy_name(n), invert=at_loss)[:MAX_CANDIDATES // 2]:
+            tried += 1
+            fix = _try(args, n, kind, new, list(failed), at_loss=at_loss)
+            if fix is not None:
+                found.append(fix)
+                break
+    if found:
+        fix = dataclasses.replace(found[0], alternative=found[1] if len(found) > 1 else None)
+        for j in failed:
+            out.rows[j] = dataclasses.replace(out.rows[j], fix=fix)
+    else:
+        lines = tuple(sorted({n.line for n in (first, loss_node) if n is not None}))
+        for j in failed:
+            out.rows[j] = dataclasses.replace(out.rows[j], fix_tried=tried, fix_lines=lines)
+
+
+def _try(args, n: Node, kind: str, new: str, affected: list, at_loss: bool = False) -> Fix | None:
+    out, rows = args[0], args[1]
+    if out.evaluations >= MAX_EVALUATIONS or not affected:
+        return None
+    out.tried += 1
+    edited = _edited_statement(n, new)
+    if edited is None or not _verify(args, n, edited[0], affected, at_loss):
+        return None
+    return Fix(n.path, n.line if edited[1] == n.text else _value_expr(n).lineno, edited[1], edited[2], kind,
+               tuple(rows[j].name for j in affected), at_loss)
 
 
 def _numpy_name(n: Node) -> str | None:
@@ -394,14 +449,39 @@ def _numpy_name(n: Node) -> str | None:
     return next((k for k, v in g.items() if v is np), None)
 
 
-def _edited_statement(n: Node, new_value: str) -> str | None:
+def _edited_statement(n: Node, new_value: str) -> tuple[str, str, str] | None:
+    """(the edited statement's source, the line as it was, the line as edited) — the lines for display:
+    the whole statement when it fits on one line, else the physical line that changed."""
     expr = _value_expr(n)
     s = n.stmt
-    if expr is None or s.lineno != s.end_lineno:
+    if expr is None or expr.lineno != expr.end_lineno:
         return None
-    raw = linecache.getlines(n.code.co_filename)[s.lineno - 1].encode()
-    edited = raw[:expr.col_offset] + new_value.encode() + raw[expr.end_col_offset:s.end_col_offset]
-    return edited[s.col_offset:].decode(errors="replace").strip()
+    lines = [ln.encode() for ln in linecache.getlines(n.code.co_filename)[s.lineno - 1:s.end_lineno]]
+    if len(lines) != s.end_lineno - s.lineno + 1:
+        return None
+    k = expr.lineno - s.lineno
+    before = lines[k]
+    lines[k] = before[:expr.col_offset] + new_value.encode() + before[expr.end_col_offset:]
+    after = lines[k]
+    lines[-1] = lines[-1][:s.end_col_offset + (len(after) - len(before) if k == len(lines) - 1 else 0)]
+    lines[0] = lines[0][s.col_offset:]
+    text = b"".join(lines).decode(errors="replace")
+    if len(lines) == 1:
+        return text, n.text, text.strip()
+    return text, _code(before.decode(errors="replace")), _code(after.decode(errors="replace"))
+
+
+def _code(line: str) -> str:
+    """A physical line without its comment (a `#` outside quotes) and surrounding blanks."""
+    quote = None
+    for i, ch in enumerate(line):
+        if quote:
+            quote = None if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "#":
+            return line[:i].strip()
+    return line.strip()
 
 
 def _compile_edit(n: Node, text: str) -> types.CodeType | None:
@@ -458,11 +538,11 @@ def _swapped(code: types.CodeType, new: types.CodeType):
             f.__code__ = code
 
 
-def _verify(out: Outcome, n: Node, text: str, affected: list, rows, values, loss, grads, combined, params, leaves,
-            options) -> bool:
+def _verify(args, n: Node, text: str, affected: list, at_loss: bool) -> bool:
     """Does the check of the affected rows pass with the edit, the ok rows' gradients unchanged?"""
     from ._gradcheck import _gradcheck
 
+    out, rows, failed, values, loss, grads, combined, params, leaves, options = args
     new = _compile_edit(n, text)
     if new is None:
         return False
@@ -482,7 +562,7 @@ def _verify(out: Outcome, n: Node, text: str, affected: list, rows, values, loss
             for j, r in enumerate(rows):
                 if r.status in ("ok", "kink") and not _same(values[j], now[j]):
                     return False
-            if not any(not _same(values[j], now[j]) for j in affected):
+            if not at_loss and not any(not _same(values[j], now[j]) for j in affected):
                 return False
             sub_params, sub_loss, sub_grads = _sub_problem(affected, loss, grads, combined, params, leaves)
             try:

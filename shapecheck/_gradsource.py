@@ -29,7 +29,8 @@ import numpy as np
 _OWN = os.path.dirname(os.path.abspath(__file__))
 _LIBS = tuple({os.path.abspath(p) for k in ("stdlib", "platstdlib", "purelib", "platlib")
                if (p := sysconfig.get_paths().get(k))})
-MAX_NODES = 20000  # a gradient function making more arrays than this is not traced further
+MAX_NODES = 20000
+_MAKERS = (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Return, ast.Expr)  # statements that compute a value  # a gradient function making more arrays than this is not traced further
 
 
 @dataclass(eq=False)
@@ -129,7 +130,8 @@ class _Tracer:
                 if prev is not None:
                     self._after(frame, prev)
                 if stmt is not None:
-                    self.current[frame] = (stmt, _reads(frame, stmt), _scope(frame))
+                    reads, shapes = _reads(frame, stmt)
+                    self.current[frame] = (stmt, reads, {**_scope(frame), **shapes})
                 else:
                     self.current.pop(frame, None)
             elif event == "return":
@@ -158,10 +160,16 @@ class _Tracer:
         if id(a) in self.seen:
             return
         self._mark(a)
-        if len(self.nodes) >= MAX_NODES:
+        # A loop or with statement binds arrays it did not compute (`for x, y in zip(xs, ys)`): inputs.
+        if len(self.nodes) >= MAX_NODES or not isinstance(running[0], _MAKERS):
             return
         stmt, reads, scope = running
         code = frame.f_code
+        expr = value_expr(stmt, name)
+        if expr is not None and expr is not getattr(stmt, "value", None):
+            # One element of a returned tuple or dict literal: it read only what its own expression reads.
+            inner = {ast.unparse(n) for n in ast.walk(expr)}
+            reads = {k: v for k, v in reads.items() if k in inner}
         from ._runner import display_path
         self.order += 1
         self.nodes[id(a)] = Node(code, display_path(code.co_filename), stmt.lineno, stmt,
@@ -178,13 +186,81 @@ class _Tracer:
                 self._new(frame, running, name, a)
         if isinstance(stmt, ast.AugAssign) or (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1
                                                and isinstance(stmt.targets[0], ast.Subscript)):
-            target = stmt.target if isinstance(stmt, ast.AugAssign) else stmt.targets[0].value
-            obj = _resolve(frame, target)
-            node = self.nodes.get(id(obj)) if isinstance(obj, np.ndarray) else None
-            if node is not None and node.stmt is not stmt:
-                entry = (stmt.lineno, _text(frame.f_code.co_filename, stmt, frame.f_globals))
-                if entry not in node.modifiers:
-                    node.modifiers.append(entry)
+            self._modified(frame, running)
+        if isinstance(stmt, ast.Return) and isinstance(stmt.value, (ast.DictComp, ast.ListComp)):
+            self._comprehension(frame, stmt)
+
+    def _modified(self, frame, running) -> None:
+        """`g["W2"] += d2 @ a1.T`, `dW[mask] = 0`: the array's value now also comes from this statement,
+        which becomes a node of its own (first run only) among the array's modifiers."""
+        stmt, reads, scope = running
+        target = stmt.target if isinstance(stmt, ast.AugAssign) else stmt.targets[0].value
+        obj = _resolve(frame, target)
+        node = self.nodes.get(id(obj)) if type(obj) is np.ndarray else None
+        if node is None or node.stmt is stmt or any(m.stmt is stmt for m in node.modifiers):
+            return
+        code = frame.f_code
+        from ._runner import display_path
+        self.order += 1
+        name = ast.unparse(target) if isinstance(stmt, ast.AugAssign) else ""
+        node.modifiers.append(Node(code, display_path(code.co_filename), stmt.lineno, stmt,
+                                   _text(code.co_filename, stmt, frame.f_globals), name, dict(reads), scope,
+                                   self.order, frame.f_globals))
+
+    def _comprehension(self, frame, stmt: ast.Return) -> None:
+        """`return {k: v / m for k, v in g.items()}`: each value was made (in the comprehension's frame) from
+        the entry of `g` with the same key, which the comprehension's own frame could not see."""
+        comp = stmt.value
+        if len(comp.generators) != 1:
+            return
+        it = comp.generators[0].iter
+        items = isinstance(it, ast.Call) and isinstance(it.func, ast.Attribute) and it.func.attr == "items" \
+            and not it.args and isinstance(it.func.value, ast.Name)
+        source = _resolve(frame, it.func.value if items else it) if items or isinstance(it, ast.Name) else None
+        label = ast.unparse(it.func.value if items else it)
+        for n in self.nodes.values():
+            if n.stmt is not stmt or n.reads or not n.name.startswith("<returned>["):
+                continue
+            key = n.name[len("<returned>["):-1]
+            if items and type(source) is dict:
+                entry = next((v for k, v in source.items() if repr(k) == key), None)
+            elif type(source) in (list, tuple) and key.isdigit() and int(key) < len(source):
+                entry = source[int(key)]
+            else:
+                entry = None
+            if type(entry) is np.ndarray:
+                n.reads = {f"{label}[{key}]": id(entry)}
+
+
+def value_expr(stmt: ast.stmt, name: str) -> ast.expr | None:
+    """The expression whose value a node's array is: the statement's value, or the element of a tuple,
+    list or dict literal that the name (`<returned>[1]`, `grads['db1']`, `dW`) points at; None if unclear."""
+    value = getattr(stmt, "value", None)
+    if not isinstance(stmt, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Return)) or value is None:
+        return None
+    targets = ["<returned>"] if isinstance(stmt, ast.Return) else \
+        [ast.unparse(t) for t in (stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target])]
+    if name in targets:
+        return value
+    if isinstance(stmt, ast.Assign) and isinstance(stmt.targets[0], (ast.Tuple, ast.List)) and \
+            isinstance(value, (ast.Tuple, ast.List)) and len(value.elts) == len(stmt.targets[0].elts):
+        for t, v in zip(stmt.targets[0].elts, value.elts):
+            if ast.unparse(t) == name:
+                return v
+        return None
+    for t in targets:
+        if not name.startswith(t + "["):
+            continue
+        key = name[len(t):]
+        if isinstance(value, (ast.Tuple, ast.List)):
+            for i, v in enumerate(value.elts):
+                if key == f"[{i}]" and not isinstance(v, ast.Starred):
+                    return v
+        if isinstance(value, ast.Dict):
+            for k, v in zip(value.keys, value.values):
+                if isinstance(k, ast.Constant) and key == f"[{k.value!r}]":
+                    return v
+    return None
 
 
 def _arrays(v, name: str, depth: int = 0):
@@ -236,9 +312,10 @@ def _resolve(frame, expr: ast.expr):
     return None
 
 
-def _reads(frame, stmt: ast.stmt) -> dict:
-    """Source text -> id of each array the statement is about to read through a simple expression."""
-    out = {}
+def _reads(frame, stmt: ast.stmt) -> tuple[dict, dict]:
+    """Source text -> id of each array the statement is about to read through a simple expression, and
+    source text -> shape of those that are arrays."""
+    out, shapes = {}, {}
     value = getattr(stmt, "value", None)
     roots = [value] if value is not None else []
     if isinstance(stmt, ast.AugAssign):
@@ -249,7 +326,9 @@ def _reads(frame, stmt: ast.stmt) -> dict:
                 obj = _resolve(frame, n)
                 if type(obj) in (np.ndarray, np.float64, np.float32):
                     out.setdefault(ast.unparse(n), id(obj))
-    return out
+                    if type(obj) is np.ndarray:
+                        shapes.setdefault(ast.unparse(n), obj.shape)
+    return out, shapes
 
 
 def _scope(frame) -> dict:
@@ -303,4 +382,7 @@ def ancestors(trace: Trace, start: int, limit: int = 200) -> list[Node]:
             continue
         out.append(node)
         todo.extend(node.reads.values())
+        for mod in node.modifiers:
+            out.append(mod)
+            todo.extend(mod.reads.values())
     return out
