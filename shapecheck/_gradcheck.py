@@ -1029,8 +1029,9 @@ def _run(loss, grads, combined, params, leaves, plan, eps, rtol, atol, seed, use
         if found.overall_extra:
             text += " " + found.overall_extra
         if extra or found.tried:
-            notes.append(f"locating the statements and verifying fixes used {extra} more loss evaluations "
-                         f"({found.tried} candidate edits tried, in memory; your files were not touched).")
+            edits = f"{found.tried} candidate edit{'s' if found.tried != 1 else ''}"
+            notes.append(f"locating the statements and verifying fixes used {extra} more loss evaluation"
+                         f"{'s' if extra != 1 else ''} ({edits} tried, in memory; your files were not touched).")
     return GradReport(rows=tuple(rows), passed=passed, mode=plan.name, evaluations=ev.count,
                       loss=loss0, overall_kind=summary.kind, overall_factor=summary.factor,
                       overall_text=text, look_first=summary.look_first, notes=tuple(notes),

@@ -115,20 +115,32 @@ def explain(rows: list, report_kind: str, loss, grads, combined: bool, params, l
         else trace.result
     values = _gradtree.lookup_grads(raw, leaves).values
     forward, loss_node = _forward(trace, combined, loss, params, leaves, out)
-    ok_ids = {}
-    for i, r in enumerate(rows):
+    ok_ids, depth = {}, {}
+    for i, r in enumerate(rows):  # each array that fed an ok gradient -> the nearest such gradient
         if r.status in ("ok", "kink") and type(values[i]) is np.ndarray:
-            for n in _gradsource.ancestors(trace, id(values[i])):
-                ok_ids.setdefault(id(n), r.name)
+            for d, n in enumerate(_gradsource.ancestors(trace, id(values[i]))):
+                if d < depth.get(id(n), 1 << 30):
+                    ok_ids[id(n)], depth[id(n)] = r.name, d
     nodes = {i: trace.nodes.get(id(values[i])) if type(values[i]) is np.ndarray else None for i in failed}
-    for n in nodes.values():  # a wrong gradient's own statement is never "right", whatever else it fed
-        if n is not None:
-            ok_ids.pop(id(n), None)
     chains: dict[int, list[Node]] = {}
     rights: dict[int, list[Node]] = {}
     for i in failed:
         node = nodes[i]
         if node is None or (node.code.co_filename, node.line) in forward:
+            nodes[i] = None
+            continue
+        stores = [m for m in node.modifiers if m.alias]
+        if len(stores) == 1 and id(node) in ok_ids and \
+                not [m for m in node.modifiers if not m.alias and m.order > stores[0].order]:
+            # `nabla_b[-2] = delta` where delta also fed a gradient that checked ok: the value is right there,
+            # and became this parameter's gradient at the one place it was stored.
+            node = nodes[i] = stores[0]
+    for n in nodes.values():  # a wrong gradient's own statement is never "right", whatever else it fed
+        if n is not None:
+            ok_ids.pop(id(n), None)
+    for i in failed:
+        node = nodes[i]
+        if node is None:
             continue
         chain, right = _chain(trace, node, ok_ids, forward)
         chains[i], rights[i] = chain, right
@@ -189,7 +201,7 @@ def _chain(trace, node: Node, ok_ids: dict, forward: set) -> tuple[list[Node], l
             right.append(n)
             continue
         chain.append(n)
-        todo.extend(n.modifiers)
+        todo.extend(m for m in n.modifiers if not m.alias or n is node)
         todo.extend(m for m in (trace.nodes.get(r) for r in n.reads.values()) if m is not None)
     chain.sort(key=lambda n: n.order)
     right.sort(key=lambda n: n.order)
@@ -203,7 +215,8 @@ def _loc(n: Node) -> Location:
 
 
 def _step(n: Node, feeds: str = "") -> ChainStep:
-    return ChainStep(n.path, n.line, n.text, label(n), bool(feeds), feeds)
+    loc = _loc(n)
+    return ChainStep(loc.path, loc.line, loc.statement, loc.name, bool(feeds), feeds)
 
 
 def _first_step(chains: dict, failed: list) -> Node | None:
@@ -286,8 +299,14 @@ def _edits(node: Node, row, numpy_name: str | None, invert: bool = False) -> lis
     kind, factor = row.diagnosis.kind, row.diagnosis.factor
     out: list[tuple[str, str]] = []
     neg = []
-    if isinstance(expr, ast.BinOp) and isinstance(expr.op, ast.Sub):
-        neg.append(f"{_segment(node, expr.right)} - {_paren(_segment(node, expr.left), expr.left)}")
+    raw, base = v.encode(), expr.col_offset
+    for sub in ast.walk(expr):  # `y - a` for `a - y`, anywhere in the expression
+        if isinstance(sub, ast.BinOp) and isinstance(sub.op, ast.Sub) and sub.lineno == sub.end_lineno \
+                and not isinstance(sub.right, ast.BinOp):
+            left, right = _segment(node, sub.left), _segment(node, sub.right)
+            if left and right:
+                swapped = f"{right} - {_paren(left, sub.left)}".encode()
+                neg.append((raw[:sub.col_offset - base] + swapped + raw[sub.end_col_offset - base:]).decode())
     if isinstance(expr, ast.UnaryOp) and isinstance(expr.op, ast.USub):
         neg.append(_segment(node, expr.operand))
     neg.append(f"-{_paren(v, expr, (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.MatMult))}" if isinstance(expr, _ATOMS)
@@ -366,8 +385,10 @@ def _substitutions(node: Node, expr: ast.expr, v: str) -> list[str]:
     subs = [n for n in ast.walk(expr) if isinstance(n, (ast.Name, ast.Attribute, ast.Subscript))
             and isinstance(getattr(n, "ctx", None), ast.Load) and n.lineno == n.end_lineno == expr.lineno]
     raw = v.encode()
+    by_text: dict[str, list] = {}
     for sub in subs:
-        text = ast.unparse(sub)
+        by_text.setdefault(ast.unparse(sub), []).append(sub)
+    for text, group in by_text.items():
         shp = node.scope.get(text)
         if type(shp) is not tuple:
             continue
@@ -375,8 +396,14 @@ def _substitutions(node: Node, expr: ast.expr, v: str) -> list[str]:
                   and not k.startswith("_")]
         digits = re.sub(r"\D", "", text)
         others.sort(key=lambda k: (re.sub(r"\D", "", k) != digits, k))
+        # every occurrence at once (`z * (1 - z)` -> `a * (1 - a)`), then each alone
+        choices = [group] + ([[g] for g in group] if len(group) > 1 else [])
         for other in others[:6]:
-            out.append((raw[:sub.col_offset - base] + other.encode() + raw[sub.end_col_offset - base:]).decode())
+            for chosen in choices:
+                edited = raw
+                for g in sorted(chosen, key=lambda g: -g.col_offset):
+                    edited = edited[:g.col_offset - base] + other.encode() + edited[g.end_col_offset - base:]
+                out.append(edited.decode())
     return out
 
 

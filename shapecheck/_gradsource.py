@@ -30,6 +30,7 @@ _OWN = os.path.dirname(os.path.abspath(__file__))
 _LIBS = tuple({os.path.abspath(p) for k in ("stdlib", "platstdlib", "purelib", "platlib")
                if (p := sysconfig.get_paths().get(k))})
 MAX_NODES = 20000
+_ALIASES = (ast.Name, ast.Attribute, ast.Subscript)
 _MAKERS = (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Return, ast.Expr)  # statements that compute a value  # a gradient function making more arrays than this is not traced further
 
 
@@ -47,7 +48,8 @@ class Node:
     scope: dict  # name -> int/float value or ndarray shape, in the frame when the statement ran
     order: int
     globals: dict = field(default=None, repr=False)  # the frame's module globals (to find numpy's name)
-    modifiers: list = field(default_factory=list)  # (line, text) of in-place updates of it afterwards
+    modifiers: list = field(default_factory=list)  # later statements that updated it in place, or stored it
+    alias: bool = False  # a modifier that only stored it under another name (`nabla_b[-2] = delta`)
 
 
 @dataclass
@@ -113,9 +115,13 @@ class _Tracer:
             return None
         if self.outer is None:
             self.outer = frame
-        # Arguments are inputs: seen, made by no statement of this call.
-        for v in frame.f_locals.values():
-            for _, a in _arrays(v, ""):
+        # An argument computed in the call itself (`layer.backward(2 * (out - y) / n)`) was made by the
+        # caller's statement; other arguments are inputs: seen, made by no statement of this call.
+        caller = self.current.get(frame.f_back) if frame.f_back is not None else None
+        for k, v in frame.f_locals.items():
+            for name, a in _arrays(v, k):
+                if caller is not None and type(a) is np.ndarray:
+                    self._new(frame.f_back, caller, name, a)
                 self._mark(a)
         return self.local_trace
 
@@ -187,6 +193,9 @@ class _Tracer:
         if isinstance(stmt, ast.AugAssign) or (isinstance(stmt, ast.Assign) and len(stmt.targets) == 1
                                                and isinstance(stmt.targets[0], ast.Subscript)):
             self._modified(frame, running)
+        if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.value, _ALIASES) \
+                and not isinstance(stmt.targets[0], ast.Tuple):
+            self._stored(frame, running)
         if isinstance(stmt, ast.Return) and isinstance(stmt.value, (ast.DictComp, ast.ListComp)):
             self._comprehension(frame, stmt)
 
@@ -206,6 +215,21 @@ class _Tracer:
         node.modifiers.append(Node(code, display_path(code.co_filename), stmt.lineno, stmt,
                                    _text(code.co_filename, stmt, frame.f_globals), name, dict(reads), scope,
                                    self.order, frame.f_globals))
+
+    def _stored(self, frame, running) -> None:
+        """`nabla_b[-2] = delta`: an array made earlier, stored under another name; the statement joins its
+        modifiers (the value returned went through it, and an edit there touches this use only)."""
+        stmt = running[0]
+        obj = _resolve(frame, stmt.value)
+        node = self.nodes.get(id(obj)) if type(obj) is np.ndarray else None
+        if node is None or node.stmt is stmt or any(m.stmt is stmt for m in node.modifiers):
+            return
+        code = frame.f_code
+        from ._runner import display_path
+        self.order += 1
+        node.modifiers.append(Node(code, display_path(code.co_filename), stmt.lineno, stmt,
+                                   _text(code.co_filename, stmt, frame.f_globals), ast.unparse(stmt.targets[0]),
+                                   dict(running[1]), running[2], self.order, frame.f_globals, alias=True))
 
     def _comprehension(self, frame, stmt: ast.Return) -> None:
         """`return {k: v / m for k, v in g.items()}`: each value was made (in the comprehension's frame) from
@@ -383,6 +407,7 @@ def ancestors(trace: Trace, start: int, limit: int = 200) -> list[Node]:
         out.append(node)
         todo.extend(node.reads.values())
         for mod in node.modifiers:
-            out.append(mod)
-            todo.extend(mod.reads.values())
+            if not mod.alias:  # storing it elsewhere does not change its value
+                out.append(mod)
+                todo.extend(mod.reads.values())
     return out
