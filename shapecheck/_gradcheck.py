@@ -1022,6 +1022,9 @@ def _run(loss, grads, combined, params, leaves, plan, eps, rtol, atol, seed, use
     passed = problem is None and all(r.status in ("ok", "kink") for r in rows)
     text, extra = summary.text, 0
     if problem is None and not passed and not _gradfix.searching():
+        # The check's own copies go before the search makes its own: memory stays a few times a parameter.
+        g0 = raw0 = lookup = None
+        ev.work = ev.arrays = ev.flat = ev.pristine = None
         # Only for failed rows: where each wrong gradient was computed, and a fix the check confirms.
         found = _gradfix.explain(rows, summary.kind, loss, grads, combined, params, leaves,
                                  dict(mode=plan.name, eps=eps, rtol=rtol, atol=atol, seed=seed))

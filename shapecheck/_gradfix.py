@@ -20,6 +20,7 @@ import contextlib
 import contextvars
 import dataclasses
 import gc
+import hashlib
 import linecache
 import re
 import types
@@ -114,6 +115,7 @@ def explain(rows: list, report_kind: str, loss, grads, combined: bool, params, l
     raw = trace.result[1] if combined and isinstance(trace.result, (tuple, list)) and len(trace.result) == 2 \
         else trace.result
     values = _gradtree.lookup_grads(raw, leaves).values
+    raw = None
     forward, loss_node = _forward(trace, combined, loss, params, leaves, out)
     ok_ids, depth = {}, {}
     for i, r in enumerate(rows):  # each array that fed an ok gradient -> the nearest such gradient
@@ -147,6 +149,10 @@ def explain(rows: list, report_kind: str, loss, grads, combined: bool, params, l
         steps = tuple(_step(n) for n in chain) + tuple(_step(n, ok_ids[id(n)]) for n in right)
         out.rows[i] = dataclasses.replace(out.rows[i], location=_loc(node), chain=steps)
     out.overall_extra = _overall_extra(rows, failed, chains, rights, report_kind, loss_node)
+    # The arrays of the traced call are let go: the search compares gradients by digest, not by holding them.
+    values = [_digest(v) for v in values]
+    trace.held.clear()
+    trace.result = None
     args = (out, rows, failed, values, loss, grads, combined, params, leaves, options)
     if report_kind in ("sign", "scale"):
         _search_uniform(args, chains, loss_node)
@@ -591,6 +597,7 @@ def _verify(args, n: Node, text: str, affected: list, at_loss: bool) -> bool:
                     return False
             if not at_loss and not any(not _same(values[j], now[j]) for j in affected):
                 return False
+            result = now = None
             sub_params, sub_loss, sub_grads = _sub_problem(affected, loss, grads, combined, params, leaves)
             try:
                 report = _gradcheck(sub_loss, sub_grads, sub_params, options["mode"], options["eps"],
@@ -603,26 +610,38 @@ def _verify(args, n: Node, text: str, affected: list, at_loss: bool) -> bool:
         _SEARCHING.reset(token)
 
 
-def _same(a, b) -> bool:
-    if type(a) is not np.ndarray or type(b) is not np.ndarray:
-        return a is b or (a is None and b is None)
-    return a.shape == b.shape and bool(np.array_equal(a, b, equal_nan=True))
+def _digest(a) -> tuple | None:
+    """What identifies a gradient's values without holding them: dtype, shape and a hash of the bytes."""
+    if type(a) is not np.ndarray:
+        return None
+    return a.dtype.str, a.shape, hashlib.blake2b(np.ascontiguousarray(a).data, digest_size=16).digest()
+
+
+def _same(digest, b) -> bool:
+    return digest is not None and digest == _digest(b)
 
 
 def _sub_problem(affected: list, loss, grads, combined, params, leaves):
-    """The check restricted to some leaves: the others stay at their values, in a private copy."""
-    work, arrays = _gradtree.private_copy(params)
-    scalar = [leaf.scalar for leaf in leaves]
-    sub = {leaves[j].name: np.array(arrays[j], copy=True) for j in affected}
+    """The check restricted to some leaves: the others are held at their values (a private copy), the
+    affected ones are the sub-check's own (private) arrays."""
+    names = {j: leaves[j].name for j in affected}
+    counter = iter(range(len(leaves)))
+    # The user's own arrays as the sub-check's parameters: the check only reads them (its loss sees copies).
+    sub = {names[j]: leaves[j].value for j in affected}
+    frozen = _gradtree.map_leaves(params, lambda v: (lambda j: None if j in names else np.array(v, copy=True))(
+        next(counter)))
 
     def full(p):
-        for j in affected:
-            arrays[j][...] = p[leaves[j].name]
-        return _gradtree.materialise(work, scalar)
+        it = iter(range(len(leaves)))
+
+        def leaf(v):
+            j = next(it)
+            return p[names[j]] if j in names else (v.dtype.type(v[()]) if leaves[j].scalar else v)
+        return _gradtree.map_leaves(frozen, leaf)
 
     def pick(raw):
         vals = _gradtree.lookup_grads(raw, leaves).values
-        return {leaves[j].name: vals[j] for j in affected}
+        return {names[j]: vals[j] for j in affected}
 
     if combined:
         def sub_loss(p):

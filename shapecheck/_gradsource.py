@@ -390,6 +390,9 @@ def traced_call(fn, *args) -> Trace:
         result = fn(*args)
     finally:
         sys.settrace(previous)
+        # The frames it held (and their arrays) go now, not at the next garbage collection.
+        tracer.outer = None
+        tracer.current.clear()
     return Trace(tracer.nodes, result, tracer.held, tracer.final_read)
 
 
