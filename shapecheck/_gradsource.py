@@ -82,6 +82,7 @@ class _Tracer:
         self.files: dict[str, Any] = {}  # filename -> {line: innermost statement} or None (not user code)
         self.order = 0
         self.outer = None  # the frame of the traced call itself
+        self.globals_seen: dict[int, tuple] = {}
         self.final_read: int | None = None
 
     # -- which code is the user's ----------------------------------------------------------
@@ -120,7 +121,8 @@ class _Tracer:
         caller = self.current.get(frame.f_back) if frame.f_back is not None else None
         for k, v in frame.f_locals.items():
             for name, a in _arrays(v, k):
-                if caller is not None and type(a) is np.ndarray:
+                if caller is not None and type(a) is np.ndarray and id(a) not in self.seen \
+                        and not _named(frame.f_back, a):
                     self._new(frame.f_back, caller, name, a)
                 self._mark(a)
         return self.local_trace
@@ -157,6 +159,18 @@ class _Tracer:
 
     # -- bookkeeping ------------------------------------------------------------------------
 
+    def _data(self, frame) -> set:
+        """Ids of the arrays a module's globals held when the call first ran code of that module."""
+        g = frame.f_globals
+        if id(g) not in self.globals_seen:
+            found = set()
+            for k, v in list(g.items()):
+                for _, a in _arrays(v, ""):
+                    found.add(id(a))
+                    self._mark(a)
+            self.globals_seen[id(g)] = (g, found)
+        return self.globals_seen[id(g)][1]
+
     def _mark(self, a) -> None:
         if id(a) not in self.seen:
             self.seen.add(id(a))
@@ -166,8 +180,9 @@ class _Tracer:
         if id(a) in self.seen:
             return
         self._mark(a)
-        # A loop or with statement binds arrays it did not compute (`for x, y in zip(xs, ys)`): inputs.
-        if len(self.nodes) >= MAX_NODES or not isinstance(running[0], _MAKERS):
+        # A loop or with statement binds arrays it did not compute (`for x, y in zip(xs, ys)`), and the
+        # module's data (X, Y) was there before the call: inputs, made by no statement of it.
+        if len(self.nodes) >= MAX_NODES or not isinstance(running[0], _MAKERS) or id(a) in self._data(frame):
             return
         stmt, reads, scope = running
         code = frame.f_code
@@ -308,6 +323,15 @@ def _arrays(v, name: str, depth: int = 0):
         d = _instance_dict(v)
         for k, x in list(d.items()):
             yield from _arrays(x, f"self.{k}", depth + 1)
+
+
+def _named(frame, a) -> bool:
+    """Can the frame reach the array by a name (a local, or a module global such as the data X)?"""
+    for source in (frame.f_locals, frame.f_globals):
+        for k, v in list(source.items()):
+            if v is a or any(x is a for _, x in _arrays(v, "")):
+                return True
+    return False
 
 
 def _instance_dict(obj) -> dict:
