@@ -16,11 +16,13 @@ has no producer: nothing is said about it rather than a guess.
 from __future__ import annotations
 
 import ast
+import copy
 import linecache
 import os
 import sys
 import sysconfig
 import types
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +32,7 @@ _OWN = os.path.dirname(os.path.abspath(__file__))
 _LIBS = tuple({os.path.abspath(p) for k in ("stdlib", "platstdlib", "purelib", "platlib")
                if (p := sysconfig.get_paths().get(k))})
 MAX_NODES = 20000
+_COMPREHENSIONS = ("<listcomp>", "<dictcomp>", "<setcomp>", "<genexpr>")
 _ALIASES = (ast.Name, ast.Attribute, ast.Subscript)
 _MAKERS = (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Return, ast.Expr)  # statements that compute a value  # a gradient function making more arrays than this is not traced further
 
@@ -83,6 +86,7 @@ class _Tracer:
         self.order = 0
         self.outer = None  # the frame of the traced call itself
         self.globals_seen: dict[int, tuple] = {}
+        self.codes: dict = {}  # code -> does its file still hold it
         self.final_read: int | None = None
 
     # -- which code is the user's ----------------------------------------------------------
@@ -111,8 +115,22 @@ class _Tracer:
 
     # -- the trace functions ----------------------------------------------------------------
 
+    def _trusted(self, frame) -> bool:
+        """Does the file still hold the code running in this frame? (Else its lines would be another
+        code's: nothing is said about a function whose file was edited after it was defined.)"""
+        code = frame.f_code
+        if code not in self.codes:
+            if code.co_name in _COMPREHENSIONS:  # a comprehension runs its defining function's text
+                back = frame.f_back
+                ok = back is not None and back.f_code.co_filename == code.co_filename and \
+                    self.codes.get(back.f_code, False)
+            else:
+                ok = source_matches(code, frame.f_globals)
+            self.codes[code] = ok
+        return self.codes[code]
+
     def global_trace(self, frame, event, arg):
-        if event != "call" or self._table(frame.f_code, frame) is None:
+        if event != "call" or self._table(frame.f_code, frame) is None or not self._trusted(frame):
             return None
         if self.outer is None:
             self.outer = frame
@@ -323,6 +341,29 @@ def _arrays(v, name: str, depth: int = 0):
         d = _instance_dict(v)
         for k, x in list(d.items()):
             yield from _arrays(x, f"self.{k}", depth + 1)
+
+
+def source_matches(code: types.CodeType, globals_: dict) -> bool:
+    """Does the def block at the code's first line compile to this very code (the checks of `_trace`)?
+    Code rewritten by shapecheck was compiled from the file's text moments ago."""
+    from . import _trace
+
+    if _trace._is_rewritten(code):
+        return True
+    lines = linecache.getlines(code.co_filename, globals_)
+    try:
+        with warnings.catch_warnings():  # compiling the block again must not warn a second time
+            warnings.simplefilter("ignore")
+            source, node = _trace._own_source(lines, code)
+            if node is None:
+                return False
+            rewrite = _trace._pytest_rewriter(globals_, code.co_filename, source)
+            if rewrite is not None:
+                rewrite(node)
+            return any(_trace._same_code(_trace._compile_def(copy.deepcopy(node), code, code.co_filename, guess),
+                                         code) for guess in _trace._import_guesses(code, node, lines, globals_))
+    except Exception:
+        return False
 
 
 def _named(frame, a) -> bool:
