@@ -319,6 +319,21 @@ def _edits(node: Node, row, numpy_name: str | None, invert: bool = False) -> lis
                else f"-({v})")
     scale = []
     if factor not in (None, 0.0) and factor > 0 and factor != 1.0:
+        # a factor that is there but should not be: `x / m` -> `x`, `2 * x` -> `x`
+        for sub in ast.walk(expr):
+            if not isinstance(sub, ast.BinOp) or sub.lineno != sub.end_lineno:
+                continue
+            pairs = []
+            if isinstance(sub.op, ast.Div):
+                pairs.append((sub.right, sub.left, 1 / factor))
+            if isinstance(sub.op, ast.Mult):
+                pairs += [(sub.right, sub.left, factor), (sub.left, sub.right, factor)]
+            for dropped, kept, want in pairs:
+                value = _number(node, dropped)
+                kept_text = _segment(node, kept)
+                if value and kept_text and abs(value / want - 1) <= 1e-6:
+                    scale.append((raw[:sub.col_offset - base] + kept_text.encode()
+                                  + raw[sub.end_col_offset - base:]).decode())
         for e, op in _dims(node, 1 / factor if invert else factor):
             scale.append(f"{_paren(v, expr)} {op} {e}")
     tr = [v[:-2]] if v.endswith(".T") else []
@@ -352,6 +367,19 @@ def _edits(node: Node, row, numpy_name: str | None, invert: bool = False) -> lis
             seen.add(t)
             out.append((kinds[t], t))
     return out
+
+
+def _number(node: Node, expr: ast.expr) -> float | None:
+    """The value of a number written as a constant or a name of a number in scope (`m`, `2`, `1. / m`)."""
+    if isinstance(expr, ast.Constant) and type(expr.value) in (int, float):
+        return float(expr.value)
+    if isinstance(expr, ast.Name) and type(node.scope.get(expr.id)) in (int, float):
+        return float(node.scope[expr.id])
+    if isinstance(expr, ast.BinOp) and isinstance(expr.op, (ast.Div, ast.Mult)):
+        a, b = _number(node, expr.left), _number(node, expr.right)
+        if a is not None and b:
+            return a / b if isinstance(expr.op, ast.Div) else a * b
+    return None
 
 
 def _segment(node: Node, expr: ast.expr) -> str | None:
@@ -416,27 +444,51 @@ def _substitutions(node: Node, expr: ast.expr, v: str) -> list[str]:
 # -- verification -----------------------------------------------------------------------------------
 
 
-def _search(args, nodes, chains) -> None:
-    """For each failed row, the first edit of its statement or chain with which its check passes."""
-    out, rows, failed = args[:3]
-    fixed: set[int] = set()
+def _groups(failed: list, chains: dict) -> list[list[int]]:
+    """Failed rows joined when their chains share a statement: one mistake upstream spoils them all, and
+    a fix must make all of them pass (an edit downstream that compensates for one row is no fix)."""
+    groups: list[tuple[set, list]] = []
     for i in failed:
-        if i in fixed or i not in chains:
+        if i not in chains:
             continue
-        statements = [nodes[i]] + [n for n in reversed(chains[i]) if n is not nodes[i]][:3]
-        candidates = [(n, k, t) for n in statements for k, t in _edits(n, out.rows[i], _numpy_name(n))]
+        ids = {id(n) for n in chains[i]}
+        joined = [g for g in groups if g[0] & ids]
+        for g in joined:
+            groups.remove(g)
+            ids |= g[0]
+        groups.append((ids, sorted([i] + [j for g in joined for j in g[1]])))
+    return [g[1] for g in groups]
+
+
+def _search(args, nodes, chains) -> None:
+    """For each group of failed rows, the first edit of a statement they all come from (the row's own
+    statement first when it is alone) with which all of them pass."""
+    out, rows, failed = args[:3]
+    for group in _groups(failed, chains):
+        shared = set.intersection(*({id(n) for n in chains[i]} for i in group))
+        ordered = sorted({id(n): n for i in group for n in chains[i] if id(n) in shared}.values(),
+                         key=lambda n: -n.order)
+        if len(group) == 1:
+            i = group[0]
+            ordered = [nodes[i]] + [n for n in ordered if n is not nodes[i]]
+        # the edits each row's diagnosis implies, specific diagnoses first
+        diagnosed = sorted(group, key=lambda i: out.rows[i].diagnosis.kind in ("unknown", "partial", "zero"))
+        candidates, seen = [], set()
+        for n in ordered[:4]:
+            for i in diagnosed:
+                for kind, text in _edits(n, out.rows[i], _numpy_name(n)):
+                    if (id(n), text) not in seen:
+                        seen.add((id(n), text))
+                        candidates.append((n, kind, text))
         candidates = candidates[:MAX_CANDIDATES]
+        fix = None
         for n, kind, new in candidates:
-            affected = [j for j in failed if j not in fixed and j in chains and n in chains[j]]
-            fix = _try(args, n, kind, new, affected)
+            fix = _try(args, n, kind, new, group)
             if fix is not None:
-                for j in affected:
-                    out.rows[j] = dataclasses.replace(out.rows[j], fix=fix)
-                    fixed.add(j)
                 break
-        if i not in fixed:
-            out.rows[i] = dataclasses.replace(out.rows[i], fix_tried=len(candidates),
-                                              fix_lines=tuple(sorted({n.line for n, _, _ in candidates})))
+        for i in group:
+            out.rows[i] = dataclasses.replace(out.rows[i], fix=fix) if fix is not None else dataclasses.replace(
+                out.rows[i], fix_tried=len(candidates), fix_lines=tuple(sorted({n.line for n, _, _ in candidates})))
 
 
 def _search_uniform(args, chains, loss_node) -> None:
