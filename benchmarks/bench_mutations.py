@@ -254,7 +254,9 @@ def main() -> None:
         # From a file of its own, so that the report can name the mutant's lines (issue 9).
         mod = load_file(m, tmp) or m.load()
         sources[id(m)] = mod.__file__
-        _, bad_grads, _ = mod.problem(args.seed)
+        # Its own loss too (the same as the clean one's: the loss never runs backward code), so that its
+        # forward pass is read in the file the gradients come from.
+        loss, bad_grads, _ = mod.problem(args.seed)
         names = [n for n, _, _ in leaves(params)]
         for mode in mode_list:
             results[mode].append((m, truth, run_check(loss, bad_grads, params, mode, names, truth)))
@@ -324,9 +326,15 @@ def report(results, clean, mode_list, clean_seeds) -> None:
     lined = [(m, o) for m, _, o in results["auto"] if not o.passed]
     if lined and any(o.has_locations for _, o in lined):
         hit = sum(m.line in o.lines.values() for m, o in lined)
+        fixed = sum(m.line in o.lines.values() or m.line in {f.line for f in o.fixes} for m, o in lined)
         near = sum(m.line in o.chain_lines for m, o in lined)
         print(f"  producing line named (issue 9, >= 95%):    {pct(hit, len(lined))}   {verdict(hit / len(lined) >= 0.95)}"
-              f"   (the edited line in a row's location or chain: {pct(near, len(lined))})")
+              f"   (the edited line as a row's location or its verified fix's line: {pct(fixed, len(lined))}; "
+              f"in a row's location or chain: {pct(near, len(lined))})")
+        for m, o in lined:
+            if m.line not in o.chain_lines:
+                print(f"    edited line not in any chain: {m.network}:{m.line} [{m.op}] `{m.after}`; "
+                      f"named: {sorted(set(o.lines.values()) - {None})}")
     else:
         print("  producing line named (issue 9, >= 95%):    n/a (GradReport rows carry no location yet)")
 

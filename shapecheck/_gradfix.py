@@ -132,11 +132,10 @@ def explain(rows: list, report_kind: str, loss, grads, combined: bool, params, l
             nodes[i] = None
             continue
         stores = [m for m in node.modifiers if m.alias]
-        if len(stores) == 1 and id(node) in ok_ids and \
-                not [m for m in node.modifiers if not m.alias and m.order > stores[0].order]:
+        if stores and id(node) in ok_ids and not [m for m in node.modifiers if not m.alias]:
             # `nabla_b[-2] = delta` where delta also fed a gradient that checked ok: the value is right there,
-            # and became this parameter's gradient at the one place it was stored.
-            node = nodes[i] = stores[0]
+            # and became this parameter's gradient where it was first stored.
+            node = nodes[i] = min(stores, key=lambda m: m.order)
     for n in nodes.values():  # a wrong gradient's own statement is never "right", whatever else it fed
         if n is not None:
             ok_ids.pop(id(n), None)
@@ -170,8 +169,9 @@ def _fresh(params, leaves):
 def _forward(trace, combined, loss, params, leaves, out) -> tuple[set, Node | None]:
     """(file, line) of the forward pass's statements, and the node of the loss value (None if unclear).
 
-    A separate loss is traced once more: every statement it ran is forward (or loss) code. A combined
-    loss_and_grads ran both in one call: the statements the loss value was computed from are the forward ones.
+    The statements the loss value was computed from are the forward ones (a separate loss is traced once
+    more; a loss that also computes gradients, as a CS231n model's does, runs backward code the loss value
+    does not come from).
     """
     if combined:
         t = trace
@@ -186,8 +186,6 @@ def _forward(trace, combined, loss, params, leaves, out) -> tuple[set, Node | No
     start = id(value) if type(value) in (np.ndarray, np.float64, np.float32) and id(value) in t.nodes \
         else t.final_read
     loss_node = t.nodes.get(start) if start is not None else None
-    if not combined:
-        return {(n.code.co_filename, n.line) for n in t.nodes.values()}, loss_node
     if loss_node is None:
         return set(), None
     return {(n.code.co_filename, n.line) for n in _gradsource.ancestors(t, start, limit=10000)}, loss_node
@@ -208,7 +206,13 @@ def _chain(trace, node: Node, ok_ids: dict, forward: set) -> tuple[list[Node], l
             continue
         chain.append(n)
         todo.extend(m for m in n.modifiers if not m.alias or n is node)
-        todo.extend(m for m in (trace.nodes.get(r) for r in n.reads.values()) if m is not None)
+        for text, r in n.reads.items():
+            m = trace.nodes.get(r)
+            if m is None:
+                continue
+            # `dZ2 = dA2` then `dW2 = dZ2 @ A1.T`: the store that bound the name read is on the way
+            todo.extend(a for a in m.modifiers if a.alias and (a.name == text or a.name == a.text.split(" = ")[-1]))
+            todo.append(m)
     chain.sort(key=lambda n: n.order)
     right.sort(key=lambda n: n.order)
     return chain, right
@@ -451,7 +455,7 @@ def _groups(failed: list, chains: dict) -> list[list[int]]:
     for i in failed:
         if i not in chains:
             continue
-        ids = {id(n) for n in chains[i]}
+        ids = {_where(n) for n in chains[i]}
         joined = [g for g in groups if g[0] & ids]
         for g in joined:
             groups.remove(g)
@@ -460,13 +464,18 @@ def _groups(failed: list, chains: dict) -> list[list[int]]:
     return [g[1] for g in groups]
 
 
+def _where(n: Node) -> tuple:
+    return n.code.co_filename, n.stmt.lineno, n.stmt.col_offset, n.name
+
+
 def _search(args, nodes, chains) -> None:
     """For each group of failed rows, the first edit of a statement they all come from (the row's own
     statement first when it is alone) with which all of them pass."""
     out, rows, failed = args[:3]
     for group in _groups(failed, chains):
-        shared = set.intersection(*({id(n) for n in chains[i]} for i in group))
-        ordered = sorted({id(n): n for i in group for n in chains[i] if id(n) in shared}.values(),
+        # by statement: the same line run for two layers (a Dense.backward) is one place to fix
+        shared = set.intersection(*({_where(n) for n in chains[i]} for i in group))
+        ordered = sorted({_where(n): n for i in group for n in chains[i] if _where(n) in shared}.values(),
                          key=lambda n: -n.order)
         if len(group) == 1:
             i = group[0]

@@ -166,6 +166,10 @@ class _Tracer:
                     self._after(frame, prev)
                     for name, a in _arrays(arg, "<returned>"):
                         self._new(frame, prev, name, a)
+                    caller = self.current.get(frame.f_back) if frame.f_back is not None else None
+                    if caller is not None:  # the caller's statement read what the call returned
+                        for name, a in _arrays(arg, f"{frame.f_code.co_name}()"):
+                            caller[1].setdefault(name, id(a))
                     if frame is self.outer:
                         made = [self.nodes[i] for i in prev[1].values() if i in self.nodes]
                         if made:
@@ -229,8 +233,10 @@ class _Tracer:
         if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.value, _ALIASES) \
                 and not isinstance(stmt.targets[0], ast.Tuple):
             self._stored(frame, running)
-        if isinstance(stmt, ast.Return) and isinstance(stmt.value, (ast.DictComp, ast.ListComp)):
+        if isinstance(stmt, (ast.Return, ast.Assign)) and isinstance(stmt.value, (ast.DictComp, ast.ListComp)):
             self._comprehension(frame, stmt)
+        if isinstance(stmt, ast.Return) and isinstance(stmt.value, (ast.Tuple, ast.List)):
+            self._returned(frame, running)
 
     def _modified(self, frame, running) -> None:
         """`g["W2"] += d2 @ a1.T`, `dW[mask] = 0`: the array's value now also comes from this statement,
@@ -238,6 +244,8 @@ class _Tracer:
         stmt, reads, scope = running
         target = stmt.target if isinstance(stmt, ast.AugAssign) else stmt.targets[0].value
         obj = _resolve(frame, target)
+        if type(obj) is not np.ndarray and isinstance(target, ast.Subscript):  # `dx[idx, y] -= 1`
+            obj = _resolve(frame, target.value)
         node = self.nodes.get(id(obj)) if type(obj) is np.ndarray else None
         if node is None or node.stmt is stmt or any(m.stmt is stmt for m in node.modifiers):
             return
@@ -264,29 +272,56 @@ class _Tracer:
                                    _text(code.co_filename, stmt, frame.f_globals), ast.unparse(stmt.targets[0]),
                                    dict(running[1]), running[2], self.order, frame.f_globals, alias=True))
 
-    def _comprehension(self, frame, stmt: ast.Return) -> None:
-        """`return {k: v / m for k, v in g.items()}`: each value was made (in the comprehension's frame) from
-        the entry of `g` with the same key, which the comprehension's own frame could not see."""
+    def _comprehension(self, frame, stmt) -> None:
+        """`nabla = [nb + dnb for nb, dnb in zip(nabla, delta)]`, `return {k: v / m for k, v in g.items()}`:
+        each value was made (in the comprehension's own frame, which could not see the containers) from the
+        entries of the iterated containers at the same key or index."""
         comp = stmt.value
         if len(comp.generators) != 1:
             return
         it = comp.generators[0].iter
-        items = isinstance(it, ast.Call) and isinstance(it.func, ast.Attribute) and it.func.attr == "items" \
-            and not it.args and isinstance(it.func.value, ast.Name)
-        source = _resolve(frame, it.func.value if items else it) if items or isinstance(it, ast.Name) else None
-        label = ast.unparse(it.func.value if items else it)
+        if isinstance(it, ast.Call) and isinstance(it.func, ast.Attribute) and it.func.attr == "items" \
+                and not it.args and isinstance(it.func.value, ast.Name):
+            sources = [(it.func.value.id, _resolve(frame, it.func.value), True)]
+        elif isinstance(it, ast.Call) and isinstance(it.func, ast.Name) and it.func.id == "zip" and \
+                all(isinstance(a, ast.Name) for a in it.args):
+            sources = [(a.id, _resolve(frame, a), False) for a in it.args]
+        elif isinstance(it, ast.Name):
+            sources = [(it.id, _resolve(frame, it), False)]
+        else:
+            return
         for n in self.nodes.values():
             if n.stmt is not stmt or n.reads or not n.name.startswith("<returned>["):
                 continue
             key = n.name[len("<returned>["):-1]
-            if items and type(source) is dict:
-                entry = next((v for k, v in source.items() if repr(k) == key), None)
-            elif type(source) in (list, tuple) and key.isdigit() and int(key) < len(source):
-                entry = source[int(key)]
-            else:
+            reads = {}
+            for label, source, items in sources:
                 entry = None
-            if type(entry) is np.ndarray:
-                n.reads = {f"{label}[{key}]": id(entry)}
+                if items and type(source) is dict:
+                    entry = next((v for k, v in source.items() if repr(k) == key), None)
+                elif not items and type(source) in (list, tuple) and key.isdigit() and int(key) < len(source):
+                    entry = source[int(key)]
+                if type(entry) is np.ndarray:
+                    reads[f"{label}[{key}]"] = id(entry)
+            n.reads = reads
+
+    def _returned(self, frame, running) -> None:
+        """`return dW, db`: each name returned joins its array's stores, as `nabla_b[-2] = delta` does."""
+        stmt = running[0]
+        for i, elt in enumerate(stmt.value.elts):
+            if not isinstance(elt, _ALIASES):
+                continue
+            obj = _resolve(frame, elt)
+            node = self.nodes.get(id(obj)) if type(obj) is np.ndarray else None
+            if node is None or node.stmt is stmt or any(m.stmt is stmt for m in node.modifiers):
+                continue
+            code = frame.f_code
+            from ._runner import display_path
+            self.order += 1
+            node.modifiers.append(Node(code, display_path(code.co_filename), stmt.lineno, stmt,
+                                       _text(code.co_filename, stmt, frame.f_globals), f"<returned>[{i}]",
+                                       {ast.unparse(elt): id(obj)}, running[2], self.order, frame.f_globals,
+                                       alias=True))
 
 
 def value_expr(stmt: ast.stmt, name: str) -> ast.expr | None:
