@@ -157,7 +157,7 @@ class _Tracer:
                     self._after(frame, prev)
                 if stmt is not None:
                     reads, shapes = _reads(frame, stmt)
-                    self.current[frame] = (stmt, reads, {**_scope(frame), **shapes})
+                    self.current[frame] = (stmt, reads, {**_scope(frame), **shapes}, _iterated(frame, stmt))
                 else:
                     self.current.pop(frame, None)
             elif event == "return":
@@ -206,7 +206,7 @@ class _Tracer:
         # module's data (X, Y) was there before the call: inputs, made by no statement of it.
         if len(self.nodes) >= MAX_NODES or not isinstance(running[0], _MAKERS) or id(a) in self._data(frame):
             return
-        stmt, reads, scope = running
+        stmt, reads, scope = running[:3]
         code = frame.f_code
         expr = value_expr(stmt, name)
         if expr is not None and expr is not getattr(stmt, "value", None):
@@ -233,15 +233,15 @@ class _Tracer:
         if isinstance(stmt, ast.Assign) and len(stmt.targets) == 1 and isinstance(stmt.value, _ALIASES) \
                 and not isinstance(stmt.targets[0], ast.Tuple):
             self._stored(frame, running)
-        if isinstance(stmt, (ast.Return, ast.Assign)) and isinstance(stmt.value, (ast.DictComp, ast.ListComp)):
-            self._comprehension(frame, stmt)
+        if running[3]:
+            self._comprehension(stmt, running[3])
         if isinstance(stmt, ast.Return) and isinstance(stmt.value, (ast.Tuple, ast.List)):
             self._returned(frame, running)
 
     def _modified(self, frame, running) -> None:
         """`g["W2"] += d2 @ a1.T`, `dW[mask] = 0`: the array's value now also comes from this statement,
         which becomes a node of its own (first run only) among the array's modifiers."""
-        stmt, reads, scope = running
+        stmt, reads, scope = running[:3]
         target = stmt.target if isinstance(stmt, ast.AugAssign) else stmt.targets[0].value
         obj = _resolve(frame, target)
         if type(obj) is not np.ndarray and isinstance(target, ast.Subscript):  # `dx[idx, y] -= 1`
@@ -272,24 +272,10 @@ class _Tracer:
                                    _text(code.co_filename, stmt, frame.f_globals), ast.unparse(stmt.targets[0]),
                                    dict(running[1]), running[2], self.order, frame.f_globals, alias=True))
 
-    def _comprehension(self, frame, stmt) -> None:
+    def _comprehension(self, stmt, sources: list) -> None:
         """`nabla = [nb + dnb for nb, dnb in zip(nabla, delta)]`, `return {k: v / m for k, v in g.items()}`:
         each value was made (in the comprehension's own frame, which could not see the containers) from the
-        entries of the iterated containers at the same key or index."""
-        comp = stmt.value
-        if len(comp.generators) != 1:
-            return
-        it = comp.generators[0].iter
-        if isinstance(it, ast.Call) and isinstance(it.func, ast.Attribute) and it.func.attr == "items" \
-                and not it.args and isinstance(it.func.value, ast.Name):
-            sources = [(it.func.value.id, _resolve(frame, it.func.value), True)]
-        elif isinstance(it, ast.Call) and isinstance(it.func, ast.Name) and it.func.id == "zip" and \
-                all(isinstance(a, ast.Name) for a in it.args):
-            sources = [(a.id, _resolve(frame, a), False) for a in it.args]
-        elif isinstance(it, ast.Name):
-            sources = [(it.id, _resolve(frame, it), False)]
-        else:
-            return
+        entries of the iterated containers at the same key or index (as they were when the statement began)."""
         for n in self.nodes.values():
             if n.stmt is not stmt or n.reads or not n.name.startswith("<returned>["):
                 continue
@@ -322,6 +308,25 @@ class _Tracer:
                                        _text(code.co_filename, stmt, frame.f_globals), f"<returned>[{i}]",
                                        {ast.unparse(elt): id(obj)}, running[2], self.order, frame.f_globals,
                                        alias=True))
+
+
+def _iterated(frame, stmt: ast.stmt) -> list:
+    """For a statement whose value is a list or dict comprehension: (label, container, by key) of what it
+    iterates (`g.items()`, `zip(a, b)`, `a`), read before the statement can rebind them."""
+    comp = getattr(stmt, "value", None)
+    if not isinstance(stmt, (ast.Return, ast.Assign)) or not isinstance(comp, (ast.DictComp, ast.ListComp)) \
+            or len(comp.generators) != 1:
+        return []
+    it = comp.generators[0].iter
+    if isinstance(it, ast.Call) and isinstance(it.func, ast.Attribute) and it.func.attr == "items" \
+            and not it.args and isinstance(it.func.value, ast.Name):
+        return [(it.func.value.id, _resolve(frame, it.func.value), True)]
+    if isinstance(it, ast.Call) and isinstance(it.func, ast.Name) and it.func.id == "zip" and \
+            all(isinstance(a, ast.Name) for a in it.args):
+        return [(a.id, _resolve(frame, a), False) for a in it.args]
+    if isinstance(it, ast.Name):
+        return [(it.id, _resolve(frame, it), False)]
+    return []
 
 
 def value_expr(stmt: ast.stmt, name: str) -> ast.expr | None:
