@@ -433,6 +433,9 @@ def report_fixes(results, sources: dict, seed: int) -> None:
     print("  by operator (fixed / detected): " + "; ".join(f"{op} {a}/{b}" for op, (a, b) in sorted(by_op.items())))
     for m in failures:
         print(f"  FIX DOES NOT PASS: {m.network}:{m.line} [{m.op}] `{m.after}`")
+    for m, o in eligible:
+        if not o.fixes:
+            print(f"  no verified fix: {m.network}:{m.line} [{m.op}] `{m.before}` -> `{m.after}`")
 
 
 def fmt_truth(t: Truth) -> str:

@@ -332,6 +332,12 @@ def _edits(node: Node, row, numpy_name: str | None, invert: bool = False) -> lis
                 pairs.append((sub.right, sub.left, 1 / factor))
             if isinstance(sub.op, ast.Mult):
                 pairs += [(sub.right, sub.left, factor), (sub.left, sub.right, factor)]
+            if isinstance(sub.op, ast.Sub) and isinstance(sub.right, ast.Constant) and sub.right.value == 1:
+                k = _number(node, sub.left)  # `1 / (m - 1)` for `1 / m`: an N - 1
+                kept_text = _segment(node, sub.left)
+                if k and k != 1 and kept_text and any(abs(f / factor - 1) <= 1e-6 for f in (k / (k - 1), (k - 1) / k)):
+                    scale.append((raw[:sub.col_offset - base] + kept_text.encode()
+                                  + raw[sub.end_col_offset - base:]).decode())
             for dropped, kept, want in pairs:
                 value = _number(node, dropped)
                 kept_text = _segment(node, kept)
@@ -483,7 +489,7 @@ def _search(args, nodes, chains) -> None:
         # the edits each row's diagnosis implies, specific diagnoses first
         diagnosed = sorted(group, key=lambda i: out.rows[i].diagnosis.kind in ("unknown", "partial", "zero"))
         candidates, seen = [], set()
-        for n in ordered[:4]:
+        for n in ordered[:6]:
             for i in diagnosed:
                 for kind, text in _edits(n, out.rows[i], _numpy_name(n)):
                     if (id(n), text) not in seen:
