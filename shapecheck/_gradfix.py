@@ -33,7 +33,7 @@ import numpy as np
 from . import _gradsource, _gradtree
 from ._gradsource import Node
 
-MAX_CANDIDATES = 40  # edits tried per failed row
+MAX_CANDIDATES = 60  # edits tried per group of failed rows
 MAX_EVALUATIONS = 2000  # loss evaluations spent verifying edits, for the whole report
 _SEARCHING = contextvars.ContextVar("shapecheck_gradfix_searching", default=False)
 
@@ -490,7 +490,7 @@ def _search(args, nodes, chains) -> None:
         # the edits each row's diagnosis implies, specific diagnoses first
         diagnosed = sorted(group, key=lambda i: out.rows[i].diagnosis.kind in ("unknown", "partial", "zero"))
         candidates, seen = [], set()
-        for n in ordered[:6]:
+        for n in ordered[:10]:
             for i in diagnosed:
                 for kind, text in _edits(n, out.rows[i], _numpy_name(n)):
                     if (id(n), text) not in seen:
@@ -668,13 +668,17 @@ def _verify(args, n: Node, text: str, affected: list, at_loss: bool) -> bool:
                 return False
             result = now = None
             sub_params, sub_loss, sub_grads = _sub_problem(affected, loss, grads, combined, params, leaves)
-            try:
-                report = _gradcheck(sub_loss, sub_grads, sub_params, options["mode"], options["eps"],
-                                    options["rtol"], options["atol"], options["seed"])
-            except Exception:
-                return False
-            out.evaluations += report.evaluations
-            return report.passed
+            # One direction first (a few evaluations): most wrong edits fail there; then the check itself.
+            for mode in ("directions:1", options["mode"]):
+                try:
+                    report = _gradcheck(sub_loss, sub_grads, sub_params, mode, options["eps"],
+                                        options["rtol"], options["atol"], options["seed"])
+                except Exception:
+                    return False
+                out.evaluations += report.evaluations
+                if not report.passed:
+                    return False
+            return True
     finally:
         _SEARCHING.reset(token)
 
