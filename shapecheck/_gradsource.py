@@ -87,6 +87,7 @@ class _Tracer:
         self.outer = None  # the frame of the traced call itself
         self.globals_seen: dict[int, tuple] = {}
         self.codes: dict = {}  # code -> does its file still hold it
+        self.events = 0
         self.final_read: int | None = None
 
     # -- which code is the user's ----------------------------------------------------------
@@ -130,7 +131,8 @@ class _Tracer:
         return self.codes[code]
 
     def global_trace(self, frame, event, arg):
-        if event != "call" or self._table(frame.f_code, frame) is None or not self._trusted(frame):
+        if event != "call" or self.events > MAX_EVENTS or self._table(frame.f_code, frame) is None \
+                or not self._trusted(frame):
             return None
         if self.outer is None:
             self.outer = frame
@@ -146,6 +148,9 @@ class _Tracer:
         return self.local_trace
 
     def local_trace(self, frame, event, arg):
+        self.events += 1
+        if self.events > MAX_EVENTS:  # a very long call is left alone: what it makes later has no producer
+            return None
         try:
             if event == "line":
                 table = self.files.get(frame.f_code.co_filename)
