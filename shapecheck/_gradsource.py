@@ -32,6 +32,7 @@ _OWN = os.path.dirname(os.path.abspath(__file__))
 _LIBS = tuple({os.path.abspath(p) for k in ("stdlib", "platstdlib", "purelib", "platlib")
                if (p := sysconfig.get_paths().get(k))})
 MAX_NODES = 20000
+MAX_EVENTS = 500_000  # nor a call running more lines (a per-example loop over a large data set)
 _COMPREHENSIONS = ("<listcomp>", "<dictcomp>", "<setcomp>", "<genexpr>")
 _ALIASES = (ast.Name, ast.Attribute, ast.Subscript)
 _MAKERS = (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Return, ast.Expr)  # statements that compute a value  # a gradient function making more arrays than this is not traced further
@@ -131,6 +132,12 @@ class _Tracer:
         return self.codes[code]
 
     def global_trace(self, frame, event, arg):
+        try:
+            return self._call(frame, event)
+        except Exception:  # a failure of ours must never reach the user's code
+            return None
+
+    def _call(self, frame, event):
         if event != "call" or self.events > MAX_EVENTS or self._table(frame.f_code, frame) is None \
                 or not self._trusted(frame):
             return None
