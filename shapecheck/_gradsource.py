@@ -31,11 +31,11 @@ import numpy as np
 _OWN = os.path.dirname(os.path.abspath(__file__))
 _LIBS = tuple({os.path.abspath(p) for k in ("stdlib", "platstdlib", "purelib", "platlib")
                if (p := sysconfig.get_paths().get(k))})
-MAX_NODES = 20000
+MAX_NODES = 20000  # a gradient function making more arrays than this is not traced further
 MAX_EVENTS = 500_000  # nor a call running more lines (a per-example loop over a large data set)
 _COMPREHENSIONS = ("<listcomp>", "<dictcomp>", "<setcomp>", "<genexpr>")
 _ALIASES = (ast.Name, ast.Attribute, ast.Subscript)
-_MAKERS = (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Return, ast.Expr)  # statements that compute a value  # a gradient function making more arrays than this is not traced further
+_MAKERS = (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Return, ast.Expr)  # statements that compute a value
 
 
 @dataclass(eq=False)
