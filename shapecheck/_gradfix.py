@@ -146,7 +146,8 @@ def explain(rows: list, report_kind: str, loss, grads, combined: bool, params, l
             continue
         chain, right = _chain(trace, node, ok_ids, forward)
         chains[i], rights[i] = chain, right
-        steps = tuple(_step(n) for n in chain) + tuple(_step(n, ok_ids[id(n)]) for n in right)
+        # a statement run in a loop is shown once, where it first ran
+        steps = tuple(dict.fromkeys([_step(n) for n in chain] + [_step(n, ok_ids[id(n)]) for n in right]))
         out.rows[i] = dataclasses.replace(out.rows[i], location=_loc(node), chain=steps)
     out.overall_extra = _overall_extra(rows, failed, chains, rights, report_kind, loss_node)
     # The arrays of the traced call are let go: the search compares gradients by digest, not by holding them.

@@ -220,6 +220,12 @@ class _Tracer:
             return
         stmt, reads, scope = running[:3]
         code = frame.f_code
+        if isinstance(stmt, (ast.Assign, ast.AnnAssign)):
+            # found as nabla_w[1], assigned as nabla_w[-1]: the statement's own words name it
+            target = stmt.targets[0] if isinstance(stmt, ast.Assign) else stmt.target
+            if len(getattr(stmt, "targets", [target])) == 1 and not isinstance(target, ast.Tuple) \
+                    and _resolve(frame, target) is a:
+                name = ast.unparse(target)
         expr = value_expr(stmt, name)
         if expr is not None and expr is not getattr(stmt, "value", None):
             # One element of a returned tuple or dict literal: it read only what its own expression reads.
@@ -443,9 +449,13 @@ def _resolve(frame, expr: ast.expr):
     if isinstance(expr, ast.Attribute):
         base = _resolve(frame, expr.value)
         return _instance_dict(base).get(expr.attr) if base is not None else None
-    if isinstance(expr, ast.Subscript) and isinstance(expr.slice, ast.Constant):
+    index = expr.slice if isinstance(expr, ast.Subscript) else None
+    if isinstance(index, ast.UnaryOp) and isinstance(index.op, ast.USub) and isinstance(index.operand, ast.Constant) \
+            and type(index.operand.value) is int:  # nabla_w[-1]
+        index = ast.Constant(-index.operand.value)
+    if isinstance(index, ast.Constant):
         base = _resolve(frame, expr.value)
-        key = expr.slice.value
+        key = index.value
         if type(base) is dict:
             return base.get(key)
         if type(base) in (list, tuple) and type(key) is int and -len(base) <= key < len(base):
