@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import argparse
 import random
+import shutil
 import statistics
 import sys
+import tempfile
 import time
 import warnings
 from collections import Counter, defaultdict
@@ -34,7 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import shapecheck  # noqa: E402
 from mutnets import NETWORKS  # noqa: E402
-from mutnets.mutator import Mutant, Truth, classify, leaves, mutants, network  # noqa: E402
+from mutnets.mutator import (Mutant, Truth, classify, compare, flat_gradients, leaves, load_file,  # noqa: E402
+                             mutants, network)
 
 SPECIFIC = ("sign", "scale", "transpose", "zero", "shape")
 FACTOR_TOL = 0.01  # a claimed scale is right within 1% of the true factor
@@ -60,6 +63,7 @@ class Outcome:
     statuses: dict = field(default_factory=dict)  # flagged row name -> its status
     lines: dict = field(default_factory=dict)  # flagged row name -> the line its report names (None: none)
     chain_lines: set = field(default_factory=set)  # every line the flagged rows name, chains included
+    fixes: list = field(default_factory=list)  # the verified fixes the flagged rows show (issue 9)
 
 
 def modes() -> list[str]:
@@ -160,6 +164,9 @@ def run_check(loss, grads, params, mode: str, names: list[str], truth: Truth | N
         if row.status != "ok":
             out.lines[name] = row_line(row)
             out.chain_lines |= row_chain_lines(row)
+            fix = getattr(row, "fix", None)
+            if fix is not None and fix not in out.fixes:
+                out.fixes.append(fix)
             out.statuses[name] = row.status
     out.has_locations = has_locations(report)
     return out
@@ -240,9 +247,16 @@ def main() -> None:
 
     # Every chosen mutant under every mode.
     results: dict[str, list[tuple[Mutant, Truth, Outcome]]] = {mode: [] for mode in mode_list}
+    tmp = tempfile.mkdtemp(prefix="shapecheck-mutants-")
+    sources = {}
     for m, truth in chosen:
         loss, _, params = network(m.network).problem(args.seed)
-        _, bad_grads, _ = m.load().problem(args.seed)
+        # From a file of its own, so that the report can name the mutant's lines (issue 9).
+        mod = load_file(m, tmp) or m.load()
+        sources[id(m)] = mod.__file__
+        # Its own loss too (the same as the clean one's: the loss never runs backward code), so that its
+        # forward pass is read in the file the gradients come from.
+        loss, bad_grads, _ = mod.problem(args.seed)
         names = [n for n, _, _ in leaves(params)]
         for mode in mode_list:
             results[mode].append((m, truth, run_check(loss, bad_grads, params, mode, names, truth)))
@@ -258,6 +272,8 @@ def main() -> None:
                     clean[(mode, np.dtype(dtype).name)].append((name, seed, run_check(loss, grads, params, mode, names, None)))
 
     report(results, clean, mode_list, clean_seeds)
+    report_fixes(results["auto"], sources, args.seed)
+    shutil.rmtree(tmp, ignore_errors=True)
     print(f"\ntotal time {time.perf_counter() - t0:.1f} s")
 
 
@@ -310,9 +326,15 @@ def report(results, clean, mode_list, clean_seeds) -> None:
     lined = [(m, o) for m, _, o in results["auto"] if not o.passed]
     if lined and any(o.has_locations for _, o in lined):
         hit = sum(m.line in o.lines.values() for m, o in lined)
+        fixed = sum(m.line in o.lines.values() or m.line in {f.line for f in o.fixes} for m, o in lined)
         near = sum(m.line in o.chain_lines for m, o in lined)
         print(f"  producing line named (issue 9, >= 95%):    {pct(hit, len(lined))}   {verdict(hit / len(lined) >= 0.95)}"
-              f"   (the edited line in a row's location or chain: {pct(near, len(lined))})")
+              f"   (the edited line as a row's location or its verified fix's line: {pct(fixed, len(lined))}; "
+              f"in a row's location or chain: {pct(near, len(lined))})")
+        for m, o in lined:
+            if m.line not in o.chain_lines:
+                print(f"    edited line not in any chain: {m.network}:{m.line} [{m.op}] `{m.after}`; "
+                      f"named: {sorted(set(o.lines.values()) - {None})}")
     else:
         print("  producing line named (issue 9, >= 95%):    n/a (GradReport rows carry no location yet)")
 
@@ -343,6 +365,78 @@ def report(results, clean, mode_list, clean_seeds) -> None:
                       f"{', '.join(f'{n} {st}' for n, st in sorted(o.statuses.items())) or '-'}"
                       + (f"; {'; '.join(o.false_specific)}" if o.false_specific else "")
                       + (f"; {o.error}" if o.error else ""))
+
+
+# Mutant kinds that imply a one-line edit (issue 9's sign, scale, transpose, shape, activation derivative).
+FIX_OPS = ("sign", "x2", "1/m dropped", "1/m added", "N-1", "transpose added", "transpose removed",
+           "bias not summed", "sum wrong axis", "activation wrong array")
+TARGET_FIXED = 0.80
+
+
+def apply_fixes(path: str, fixes: list) -> str | None:
+    """The mutant's file text with every fix the report shows applied (one per group of rows), or None if
+    one does not fit its line."""
+    with open(path, encoding="utf-8") as f:
+        lines = f.read().splitlines(keepends=True)
+    for fix in fixes:
+        if not (0 < fix.line <= len(lines)) or fix.before not in lines[fix.line - 1]:
+            return None
+        lines[fix.line - 1] = lines[fix.line - 1].replace(fix.before, fix.after, 1)
+    return "".join(lines)
+
+
+def fix_outcome(m: Mutant, path: str, fixes: list, seed: int) -> tuple[bool, bool]:
+    """(the check passes with the fixes applied to the file, they give back the clean network's gradient)."""
+    import types
+
+    text = apply_fixes(path, fixes)
+    if text is None:
+        return False, False
+    mod = types.ModuleType("fixed")
+    mod.__file__ = path + ".fixed.py"
+    try:
+        exec(compile(text, mod.__file__, "exec"), mod.__dict__)
+        loss, grads, params = mod.problem(seed)
+        passes = shapecheck.gradcheck(loss, grads, params).passed
+        _, clean_grads, clean_params = network(m.network).problem(seed)
+        with np.errstate(all="ignore"):
+            truth = compare(flat_gradients(clean_grads(clean_params), clean_params),
+                            flat_gradients(grads(params), params))
+    except Exception:
+        return False, False
+    return passes, not truth.wrong
+
+
+def report_fixes(results, sources: dict, seed: int) -> None:
+    """Issue 9: lines named, and verified fixes for the kinds of slip that imply an edit."""
+    detected = [(m, o) for m, _, o in results if not o.passed]
+    eligible = [(m, o) for m, o in detected if m.op in FIX_OPS]
+    shown = [(m, o) for m, o in detected if o.fixes]
+    passes = restores = 0
+    failures = []
+    for m, o in shown:
+        ok, restored = fix_outcome(m, sources[id(m)], o.fixes, seed)
+        passes += ok
+        restores += restored
+        if not ok:
+            failures.append(m)
+    fixed = sum(bool(o.fixes) for _, o in eligible)
+    print("\nverified fixes (issue 9, mode auto):")
+    print(f"  {'sign/scale/transpose/shape/activation mutants with a verified fix (>= 80%):':78} "
+          f"{pct(fixed, len(eligible))}   {verdict(bool(eligible) and fixed / len(eligible) >= TARGET_FIXED)}")
+    print(f"  {'fixes shown (all kinds) with which the whole check passes, applied to the file:':78} "
+          f"{pct(passes, len(shown))}   {verdict(passes == len(shown))}")
+    print(f"  {'fixes shown that give back the clean gradient:':78} {pct(restores, len(shown))}")
+    by_op = defaultdict(lambda: [0, 0])
+    for m, o in eligible:
+        by_op[m.op][0] += bool(o.fixes)
+        by_op[m.op][1] += 1
+    print("  by operator (fixed / detected): " + "; ".join(f"{op} {a}/{b}" for op, (a, b) in sorted(by_op.items())))
+    for m in failures:
+        print(f"  FIX DOES NOT PASS: {m.network}:{m.line} [{m.op}] `{m.after}`")
+    for m, o in eligible:
+        if not o.fixes:
+            print(f"  no verified fix: {m.network}:{m.line} [{m.op}] `{m.before}` -> `{m.after}`")
 
 
 def fmt_truth(t: Truth) -> str:

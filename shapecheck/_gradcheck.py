@@ -30,7 +30,7 @@ from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from . import _gradtree
+from . import _gradfix, _gradtree
 from ._errors import UsageError
 from ._graddiag import (
     KINK,
@@ -1020,9 +1020,25 @@ def _run(loss, grads, combined, params, leaves, plan, eps, rtol, atol, seed, use
     rows = _borrow_factors(rows)
     summary = overall([(r.name, r.status, r.diagnosis.kind, r.diagnosis.factor) for r in rows], problem, problem_kind)
     passed = problem is None and all(r.status in ("ok", "kink") for r in rows)
+    text, extra = summary.text, 0
+    if problem is None and not passed and not _gradfix.searching():
+        # The check's own copies go before the search makes its own: memory stays a few times a parameter.
+        g0 = raw0 = lookup = None
+        ev.work = ev.arrays = ev.flat = ev.pristine = None
+        # Only for failed rows: where each wrong gradient was computed, and a fix the check confirms.
+        found = _gradfix.explain(rows, summary.kind, loss, grads, combined, params, leaves,
+                                 dict(mode=plan.name, eps=eps, rtol=rtol, atol=atol, seed=seed))
+        rows, extra = found.rows, found.evaluations
+        if found.overall_extra:
+            text += " " + found.overall_extra
+        if extra or found.tried:
+            edits = f"{found.tried} candidate edit{'s' if found.tried != 1 else ''}"
+            notes.append(f"locating the statements and verifying fixes used {extra} more loss evaluation"
+                         f"{'s' if extra != 1 else ''} ({edits} tried, in memory; your files were not touched).")
     return GradReport(rows=tuple(rows), passed=passed, mode=plan.name, evaluations=ev.count,
                       loss=loss0, overall_kind=summary.kind, overall_factor=summary.factor,
-                      overall_text=summary.text, look_first=summary.look_first, notes=tuple(notes))
+                      overall_text=text, look_first=summary.look_first, notes=tuple(notes),
+                      source_evaluations=extra)
 
 
 def _borrow_factors(rows: list[GradRow]) -> list[GradRow]:

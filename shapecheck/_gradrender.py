@@ -93,7 +93,41 @@ def _detail_lines(row) -> list[str]:
         if row.analytic is not None and row.numeric not in (None, 0.0):
             lines.append(f"Max relative difference: {_num(abs(row.analytic - row.numeric) / abs(row.numeric))}")
     lines.extend(row.notes)
+    lines.extend(source_lines(row))
     return lines
+
+
+def source_lines(row) -> list[str]:
+    """Where a failed gradient came from, its backward chain, and the fix the check confirmed (issue 9)."""
+    out = []
+    loc = row.location
+    if loc is not None:
+        out.append(f"produced by `{loc.statement}` at {loc.path}:{loc.line}")
+    steps = [s for s in row.chain if not s.right]
+    right = [s for s in row.chain if s.right]
+    if len(steps) > 1 or (steps and right):
+        text = "backward chain: " + " -> ".join(f"line {s.line} `{s.statement}`" for s in steps)
+        if right:
+            text += "; it starts from " + ", ".join(
+                f"{s.name} (line {s.line}), which also feeds {s.feeds}'s gradient (checked ok)" for s in right[-2:])
+        out.append(text)
+    fix = row.fix
+    if fix is not None:
+        also = [n for n in fix.rows if n != row.name]
+        where = "the loss" if fix.at_loss else f"{fix.path}:{fix.line}"
+        out.append(f"fix (verified: the gradient check passes with it): `{fix.after}` at {where}"
+                   + (f", instead of `{fix.before}`" if loc is None or fix.before != loc.statement else "")
+                   + (f" (it fixes {', '.join(also)} too)" if also else ""))
+        alt = fix.alternative
+        if alt is not None:
+            out.append(f"or, if the loss is what is wrong (verified too; the check cannot tell which one you meant): "
+                       f"`{alt.after}` at {alt.path}:{alt.line}")
+    elif row.fix_tried:
+        lines = ", ".join(str(n) for n in row.fix_lines)
+        out.append(f"no fix verified: {row.fix_tried} one-line edit{'s' if row.fix_tried != 1 else ''} of line"
+                   f"{'s' if len(row.fix_lines) != 1 else ''} {lines} implied by the diagnosis were tried in memory; "
+                   "none makes the check pass.")
+    return out
 
 
 def _label(row) -> str:

@@ -39,6 +39,13 @@ class GradRow:
     evaluations: int  # loss evaluations spent on this parameter
     kinks: int = 0
     notes: tuple = ()
+    # Where the gradient came from (issue 9), for rows that failed: the statement that produced it, the backward
+    # statements it was computed from, and a one-line edit with which its check passes (never an unverified one).
+    location: Any = None  # _gradfix.Location
+    chain: tuple = ()  # _gradfix.ChainStep, in the order they ran
+    fix: Any = None  # _gradfix.Fix
+    fix_tried: int = 0  # candidate edits tried when none verified
+    fix_lines: tuple = ()  # the lines they edited
     # |analytic - numeric| per entry, NaN where not compared (for heat maps); not part of to_dict
     errors: Any = field(default=None, compare=False, repr=False)
 
@@ -67,6 +74,10 @@ class GradRow:
             "evaluations": int(self.evaluations),
             "kinks": int(self.kinks),
             "notes": list(self.notes),
+            "location": None if self.location is None else self.location.to_dict(),
+            "chain": [step.to_dict() for step in self.chain],
+            "fix": None if self.fix is None else self.fix.to_dict(),
+            "fix_tried": int(self.fix_tried),
         }
 
 
@@ -104,6 +115,7 @@ class GradReport:
     overall_text: str
     look_first: str | None
     notes: tuple = ()
+    source_evaluations: int = 0  # loss evaluations spent locating statements and verifying fixes (not in evaluations)
 
     def __bool__(self) -> bool:
         return self.passed
@@ -151,6 +163,7 @@ class GradReport:
                 "text": self.overall_text,
                 "look_first": self.look_first,
             },
+            "source_evaluations": int(self.source_evaluations),
             "rows": [r.to_dict() for r in self.rows],
             "notes": list(self.notes),
         }

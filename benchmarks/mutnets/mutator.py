@@ -15,6 +15,7 @@ from __future__ import annotations
 import ast
 import copy
 import importlib
+import os
 import re
 import types
 from dataclasses import dataclass, field
@@ -67,6 +68,59 @@ class Mutant:
         mod.__file__ = clean.__file__
         exec(compile(self.tree(), clean.__file__, "exec"), mod.__dict__)
         return mod
+
+
+def mutated_source(mutant: "Mutant") -> str | None:
+    """The mutant as source text with every line where it was (the edited statement on its own first line,
+    padded with blank lines), so that a file holding it runs the code its lines show; None when the edit
+    cannot be written that way (a statement moved before a compound one)."""
+    mod = network(mutant.network)
+    text = _source(mod)
+    lines = text.splitlines(keepends=True)
+    tree = ast.parse(text)
+    fi, bi, a, b = mutant.edit
+    body = list(_bodies(_functions(tree, tuple(mod.BACKWARD))[fi]))[bi]
+
+    def put(stmt: ast.stmt, new_text: str) -> None:
+        indent = lines[stmt.lineno - 1][:stmt.col_offset]
+        lines[stmt.lineno - 1] = indent + new_text + "\n"
+        for k in range(stmt.lineno, stmt.end_lineno):
+            lines[k] = "\n"
+
+    if isinstance(b, int):  # statement b moved before statement a: `update; read` on a's line
+        if not all(isinstance(body[k], _SIMPLE) for k in (a, b)):
+            return None
+        put(body[a], mutant.after)
+        put(body[b], "pass")
+    else:
+        if not isinstance(body[a], _SIMPLE) or len(b) != 1:
+            return None
+        put(body[a], ast.unparse(b[0]))
+    out = "".join(lines)
+    try:
+        compile(out, mod.__file__, "exec")
+    except SyntaxError:
+        return None
+    return out
+
+
+_SIMPLE = (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Expr, ast.Return, ast.Pass)
+
+
+def load_file(mutant: "Mutant", directory: str) -> types.ModuleType | None:
+    """The mutant loaded from a file of its own in ``directory`` (its lines where the network has them),
+    so that tools reading a function's source see the mutant's; None when it cannot be written so."""
+    text = mutated_source(mutant)
+    if text is None:
+        return None
+    clean = network(mutant.network)
+    path = os.path.join(directory, f"{mutant.network}__{abs(hash((mutant.line, mutant.op, mutant.after)))}.py")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+    mod = types.ModuleType(f"{clean.__name__}__mutant")
+    mod.__file__ = path
+    exec(compile(text, path, "exec"), mod.__dict__)
+    return mod
 
 
 def _source(mod: types.ModuleType) -> str:

@@ -1,0 +1,726 @@
+"""From a wrong gradient to the statement that computed it, its backward chain, and a verified fix.
+
+Runs only when rows failed. The gradient function is called once under the
+line tracer of ``_gradsource`` (the loss once more, to tell the forward pass
+from the backward one); each failed row gets the statement that produced the
+array returned for it and the chain of backward statements it was computed
+from, back to arrays that also fed a gradient that checked ok. Candidate
+one-line edits implied by the diagnosis (sign, a named dimension, a
+transpose, the reduction, another array of the same shape) are compiled in
+memory into a copy of the function's code, swapped in for one call at a time
+and checked again: only an edit with which the affected gradients pass is
+shown. Files are never written; the user's functions get their own code back
+before this returns.
+"""
+
+from __future__ import annotations
+
+import ast
+import contextlib
+import contextvars
+import dataclasses
+import gc
+import hashlib
+import linecache
+import re
+import types
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from . import _gradsource, _gradtree
+from ._gradsource import Node
+
+MAX_CANDIDATES = 60  # edits tried per group of failed rows
+MAX_EVALUATIONS = 2000  # loss evaluations spent verifying edits, for the whole report
+_SEARCHING = contextvars.ContextVar("shapecheck_gradfix_searching", default=False)
+
+
+def searching() -> bool:
+    """Is a verification check running (it must not look for fixes itself)?"""
+    return _SEARCHING.get()
+
+
+@dataclass(frozen=True)
+class Location:
+    """A statement in the user's code."""
+
+    path: str
+    line: int
+    statement: str
+    name: str = ""  # the array it produced, as the frame held it: "db1", "self.dW"
+
+    def __str__(self) -> str:
+        return f"{self.path}:{self.line}"
+
+    def to_dict(self) -> dict:
+        return {"path": self.path, "line": self.line, "statement": self.statement, "name": self.name}
+
+
+@dataclass(frozen=True)
+class ChainStep(Location):
+    """One statement of a backward chain; ``right`` when its array also fed a gradient that checked ok."""
+
+    right: bool = False
+    feeds: str = ""  # the ok parameter it fed, for a right step
+
+    def to_dict(self) -> dict:
+        return {**super().to_dict(), "right": self.right, "feeds": self.feeds}
+
+
+@dataclass(frozen=True)
+class Fix:
+    """A one-line edit with which the gradient check of the affected rows passes."""
+
+    path: str
+    line: int
+    before: str
+    after: str
+    kind: str  # sign | scale | transpose | shape | array
+    rows: tuple  # the parameters whose check passes with it
+    at_loss: bool = False  # an edit of the loss rather than of a gradient
+    alternative: Fix | None = None  # another verified edit (at the loss) when the check cannot tell which
+
+    def to_dict(self) -> dict:
+        return {"path": self.path, "line": self.line, "before": self.before, "after": self.after,
+                "kind": self.kind, "rows": list(self.rows), "verified": True, "at_loss": self.at_loss,
+                "alternative": None if self.alternative is None else self.alternative.to_dict()}
+
+
+@dataclass
+class Outcome:
+    rows: list
+    evaluations: int = 0
+    tried: int = 0
+    overall_extra: str = ""
+
+
+# -- the search -------------------------------------------------------------------------------------
+
+
+def explain(rows: list, report_kind: str, loss, grads, combined: bool, params, leaves, options: dict) -> Outcome:
+    """Rows with location, chain and verified fix filled in where they can be determined."""
+    failed = [i for i, r in enumerate(rows) if r.status in ("wrong", "shape")]
+    if not failed or not (combined or callable(grads)) or searching():
+        return Outcome(rows)
+    out = Outcome(list(rows))
+    fn = loss if combined else grads
+    try:
+        trace = _gradsource.traced_call(fn, _fresh(params, leaves))
+    except Exception:
+        return out
+    if combined:
+        out.evaluations += 1
+    raw = trace.result[1] if combined and isinstance(trace.result, (tuple, list)) and len(trace.result) == 2 \
+        else trace.result
+    values = _gradtree.lookup_grads(raw, leaves).values
+    raw = None
+    forward, loss_node = _forward(trace, combined, loss, params, leaves, out)
+    ok_ids, depth = {}, {}
+    for i, r in enumerate(rows):  # each array that fed an ok gradient -> the nearest such gradient
+        if r.status in ("ok", "kink") and type(values[i]) is np.ndarray:
+            for d, n in enumerate(_gradsource.ancestors(trace, id(values[i]))):
+                if d < depth.get(id(n), 1 << 30):
+                    ok_ids[id(n)], depth[id(n)] = r.name, d
+    nodes = {i: trace.nodes.get(id(values[i])) if type(values[i]) is np.ndarray else None for i in failed}
+    chains: dict[int, list[Node]] = {}
+    rights: dict[int, list[Node]] = {}
+    for i in failed:
+        node = nodes[i]
+        if node is None or (node.code.co_filename, node.line) in forward:
+            nodes[i] = None
+            continue
+        stores = [m for m in node.modifiers if m.alias]
+        if stores and id(node) in ok_ids and not [m for m in node.modifiers if not m.alias]:
+            # `nabla_b[-2] = delta` where delta also fed a gradient that checked ok: the value is right there,
+            # and became this parameter's gradient where it was first stored.
+            node = nodes[i] = min(stores, key=lambda m: m.order)
+    for n in nodes.values():  # a wrong gradient's own statement is never "right", whatever else it fed
+        if n is not None:
+            ok_ids.pop(id(n), None)
+    for i in failed:
+        node = nodes[i]
+        if node is None:
+            continue
+        chain, right = _chain(trace, node, ok_ids, forward)
+        chains[i], rights[i] = chain, right
+        # a statement run in a loop is shown once, where it first ran
+        steps = tuple(dict.fromkeys([_step(n) for n in chain] + [_step(n, ok_ids[id(n)]) for n in right]))
+        out.rows[i] = dataclasses.replace(out.rows[i], location=_loc(node), chain=steps)
+    out.overall_extra = _overall_extra(rows, failed, chains, rights, report_kind, loss_node)
+    # The arrays of the traced call are let go: the search compares gradients by digest, not by holding them.
+    values = [_digest(v) for v in values]
+    trace.held.clear()
+    trace.result = None
+    args = (out, rows, failed, values, loss, grads, combined, params, leaves, options)
+    if report_kind in ("sign", "scale"):
+        _search_uniform(args, chains, loss_node)
+    else:
+        _search(args, nodes, chains)
+    del trace
+    return out
+
+
+def _fresh(params, leaves):
+    work, _ = _gradtree.private_copy(params)
+    return _gradtree.materialise(work, [leaf.scalar for leaf in leaves])
+
+
+def _forward(trace, combined, loss, params, leaves, out) -> tuple[set, Node | None]:
+    """(file, line) of the forward pass's statements, and the node of the loss value (None if unclear).
+
+    The statements the loss value was computed from are the forward ones (a separate loss is traced once
+    more; a loss that also computes gradients, as a CS231n model's does, runs backward code the loss value
+    does not come from).
+    """
+    if combined:
+        t = trace
+        value = trace.result[0] if isinstance(trace.result, (tuple, list)) and trace.result else None
+    else:
+        try:
+            t = _gradsource.traced_call(loss, _fresh(params, leaves))
+        except Exception:
+            return set(), None
+        out.evaluations += 1
+        value = t.result
+    start = id(value) if type(value) in (np.ndarray, np.float64, np.float32) and id(value) in t.nodes \
+        else t.final_read
+    loss_node = t.nodes.get(start) if start is not None else None
+    if loss_node is None:
+        return set(), None
+    return {(n.code.co_filename, n.line) for n in _gradsource.ancestors(t, start, limit=10000)}, loss_node
+
+
+def _chain(trace, node: Node, ok_ids: dict, forward: set) -> tuple[list[Node], list[Node]]:
+    """The backward statements a gradient was computed from, up to arrays that fed an ok gradient."""
+    chain, right, todo, seen = [], [], [node], set()
+    while todo and len(chain) < 12:
+        n = todo.pop(0)
+        if id(n) in seen:
+            continue
+        seen.add(id(n))
+        if n is not node and (n.code.co_filename, n.line) in forward:
+            continue
+        if id(n) in ok_ids:
+            right.append(n)
+            continue
+        chain.append(n)
+        todo.extend(m for m in n.modifiers if not m.alias or n is node)
+        for text, r in n.reads.items():
+            m = trace.nodes.get(r)
+            if m is None:
+                continue
+            # `dZ2 = dA2` then `dW2 = dZ2 @ A1.T`: the store that bound the name read is on the way
+            todo.extend(a for a in m.modifiers if a.alias and (a.name == text or a.name == a.text.split(" = ")[-1]))
+            todo.append(m)
+    chain.sort(key=lambda n: n.order)
+    right.sort(key=lambda n: n.order)
+    return chain, right
+
+
+def _loc(n: Node) -> Location:
+    # The line of the value itself in a statement over several lines (a dict literal returned).
+    expr = _gradsource.value_expr(n.stmt, n.name)
+    return Location(n.path, n.line if expr is None else expr.lineno, n.text, label(n))
+
+
+def _step(n: Node, feeds: str = "") -> ChainStep:
+    loc = _loc(n)
+    return ChainStep(loc.path, loc.line, loc.statement, loc.name, bool(feeds), feeds)
+
+
+def _first_step(chains: dict, failed: list) -> Node | None:
+    """The earliest backward statement every failed gradient was computed from."""
+    if not chains or len(chains) != len(failed) or not all(chains.values()):
+        return None
+    common = set.intersection(*({id(n) for n in c} for c in chains.values()))
+    shared = [n for c in chains.values() for n in c if id(n) in common]
+    return min(shared, key=lambda n: n.order) if shared else None
+
+
+def _overall_extra(rows, failed, chains, rights, report_kind, loss_node) -> str:
+    if report_kind in ("sign", "scale"):
+        first = _first_step(chains, failed)
+        parts = []
+        if loss_node is not None:
+            parts.append(f"the loss is computed by `{loss_node.text}` at {loss_node.path}:{loss_node.line}")
+        if first is not None:
+            parts.append(f"the first backward step, which every gradient is computed from, is `{first.text}` at "
+                         f"{first.path}:{first.line}")
+        return (" and ".join(parts)[0].upper() + " and ".join(parts)[1:] + ".") if parts else ""
+    if len(chains) != len(failed) or not any(r.status in ("ok", "kink") for r in rows):
+        return ""
+    common = set.intersection(*({id(n) for n in c} for c in chains.values()))
+    if not common:
+        return ""
+    last = max((n for c in chains.values() for n in c if id(n) in common), key=lambda n: n.order)
+    boundary = [n for r in rights.values() for n in r if n.order < last.order]
+    if not boundary:
+        return ""
+    b = max(boundary, key=lambda n: n.order)
+    ok = [r.name for r in rows if r.status in ("ok", "kink")]
+    bad = [rows[i].name for i in failed]
+    return (f"{_and(ok)} {'is' if len(ok) == 1 else 'are'} right, {_and(bad)} {'is' if len(bad) == 1 else 'are'} "
+            f"wrong: the mistake is between line {b.line} ({label(b)}, right) and line {last.line} ({label(last)}).")
+
+
+def label(n) -> str:
+    """What a node's array is called: its name, or the expression that made it when it was returned."""
+    if not n.name.startswith("<returned>"):
+        return n.name
+    expr = _gradsource.value_expr(n.stmt, n.name)
+    if expr is not None:
+        return _segment(n, expr) or ast.unparse(expr)
+    s = n.stmt
+    if isinstance(s, ast.Assign) and len(s.targets) == 1 and isinstance(s.targets[0], ast.Name):
+        return s.targets[0].id + n.name[len("<returned>"):]  # made in a comprehension: g['W1']
+    return "the value returned"
+
+
+def _and(names: list) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+# -- candidate edits --------------------------------------------------------------------------------
+
+
+def _value_expr(node: Node) -> ast.expr | None:
+    return _gradsource.value_expr(node.stmt, node.name)
+
+
+_ATOMS = (ast.Name, ast.Attribute, ast.Subscript, ast.Call, ast.Constant)
+
+
+def _paren(text: str, expr: ast.expr, loose: tuple = (ast.Add, ast.Sub)) -> str:
+    if isinstance(expr, _ATOMS) or (isinstance(expr, ast.BinOp) and not isinstance(expr.op, loose)):
+        return text
+    return f"({text})"
+
+
+def _edits(node: Node, row, numpy_name: str | None, invert: bool = False) -> list[tuple[str, str]]:
+    """(kind, new text of the value expression) implied by the row's diagnosis, likeliest first.
+    ``invert``: the edit is of the loss, which must change the other way for the gradient to match."""
+    expr = _value_expr(node)
+    if expr is None or expr.lineno != expr.end_lineno:
+        return []
+    v = _segment(node, expr)
+    if v is None:
+        return []
+    kind, factor = row.diagnosis.kind, row.diagnosis.factor
+    out: list[tuple[str, str]] = []
+    neg = []
+    raw, base = v.encode(), expr.col_offset
+    for sub in ast.walk(expr):  # `y - a` for `a - y`, anywhere in the expression
+        if isinstance(sub, ast.BinOp) and isinstance(sub.op, ast.Sub) and sub.lineno == sub.end_lineno \
+                and not isinstance(sub.right, ast.BinOp):
+            left, right = _segment(node, sub.left), _segment(node, sub.right)
+            if left and right:
+                swapped = f"{right} - {_paren(left, sub.left)}".encode()
+                neg.append((raw[:sub.col_offset - base] + swapped + raw[sub.end_col_offset - base:]).decode())
+    if isinstance(expr, ast.UnaryOp) and isinstance(expr.op, ast.USub):
+        neg.append(_segment(node, expr.operand))
+    neg.append(f"-{_paren(v, expr, (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.MatMult))}" if isinstance(expr, _ATOMS)
+               else f"-({v})")
+    scale = []
+    if factor not in (None, 0.0) and factor > 0 and factor != 1.0:
+        # a factor that is there but should not be: `x / m` -> `x`, `2 * x` -> `x`
+        for sub in ast.walk(expr):
+            if not isinstance(sub, ast.BinOp) or sub.lineno != sub.end_lineno:
+                continue
+            pairs = []
+            if isinstance(sub.op, ast.Div):
+                pairs.append((sub.right, sub.left, 1 / factor))
+            if isinstance(sub.op, ast.Mult):
+                pairs += [(sub.right, sub.left, factor), (sub.left, sub.right, factor)]
+            if isinstance(sub.op, ast.Sub) and isinstance(sub.right, ast.Constant) and sub.right.value == 1:
+                k = _number(node, sub.left)  # `1 / (m - 1)` for `1 / m`: an N - 1
+                kept_text = _segment(node, sub.left)
+                if k and k != 1 and kept_text and any(abs(f / factor - 1) <= 1e-6 for f in (k / (k - 1), (k - 1) / k)):
+                    scale.append((raw[:sub.col_offset - base] + kept_text.encode()
+                                  + raw[sub.end_col_offset - base:]).decode())
+            for dropped, kept, want in pairs:
+                value = _number(node, dropped)
+                kept_text = _segment(node, kept)
+                if value and kept_text and abs(value / want - 1) <= 1e-6:
+                    scale.append((raw[:sub.col_offset - base] + kept_text.encode()
+                                  + raw[sub.end_col_offset - base:]).decode())
+        for e, op in _dims(node, 1 / factor if invert else factor):
+            scale.append(f"{_paren(v, expr)} {op} {e}")
+    tr = [v[:-2]] if v.endswith(".T") else []
+    tr.append(f"{v}.T" if isinstance(expr, _ATOMS) else f"({v}).T")
+    shape = []
+    if row.grad_shape is not None and tuple(row.grad_shape) != tuple(row.shape) and numpy_name:
+        gs, ps = tuple(row.grad_shape), tuple(row.shape)
+        for axis in range(len(gs)):
+            keep = gs[:axis] + (1,) + gs[axis + 1:]
+            drop = gs[:axis] + gs[axis + 1:]
+            if keep == ps:
+                shape.append(f"{numpy_name}.sum({v}, axis={axis}, keepdims=True)")
+            if drop == ps:
+                shape.append(f"{numpy_name}.sum({v}, axis={axis})")
+        if gs[::-1] == ps:
+            shape += tr
+    for match in re.finditer(r"axis\s*=\s*(-?\d+)", v):
+        for a in range(-1, 3):
+            if str(a) != match.group(1):
+                shape.append(v[:match.start(1)] + str(a) + v[match.end(1):])
+    arrays = _substitutions(node, expr, v)
+    order = {"sign": neg + scale, "scale": scale + neg, "transpose": tr, "shape": shape + tr,
+             "zero": arrays, "partial": shape + arrays}.get(kind, arrays + shape + scale + neg)
+    kinds = {}
+    for k, items in (("sign", neg), ("scale", scale), ("transpose", tr), ("shape", shape), ("array", arrays)):
+        for t in items:
+            kinds.setdefault(t, k)
+    seen = set()
+    for t in order:
+        if t not in seen and t != v:
+            seen.add(t)
+            out.append((kinds[t], t))
+    return out
+
+
+def _number(node: Node, expr: ast.expr) -> float | None:
+    """The value of a number written as a constant or a name of a number in scope (`m`, `2`, `1. / m`)."""
+    if isinstance(expr, ast.Constant) and type(expr.value) in (int, float):
+        return float(expr.value)
+    if isinstance(expr, ast.Name) and type(node.scope.get(expr.id)) in (int, float):
+        return float(node.scope[expr.id])
+    if isinstance(expr, ast.BinOp) and isinstance(expr.op, (ast.Div, ast.Mult)):
+        a, b = _number(node, expr.left), _number(node, expr.right)
+        if a is not None and b:
+            return a / b if isinstance(expr.op, ast.Div) else a * b
+    return None
+
+
+def _segment(node: Node, expr: ast.expr) -> str | None:
+    lines = linecache.getlines(node.code.co_filename)
+    if not (0 < expr.lineno <= len(lines)) or expr.lineno != expr.end_lineno:
+        return None
+    raw = lines[expr.lineno - 1].encode()
+    return raw[expr.col_offset:expr.end_col_offset].decode(errors="replace")
+
+
+_DIM_NAMES = ("m", "n", "N", "M", "batch_size", "num_examples", "num_train", "n_samples")
+
+
+def _dims(node: Node, factor: float) -> list[tuple[str, str]]:
+    """Expressions in scope equal to the factor (divide by them) or to its inverse (multiply)."""
+    out = []
+    for target, op in ((factor, "/"), (1 / factor, "*")):
+        names = [k for k, v in node.scope.items() if type(v) in (int, float) and not isinstance(v, bool)
+                 and v != 0 and abs(v / target - 1) <= 1e-9]
+        names.sort(key=lambda k: (k not in _DIM_NAMES, len(k)))
+        out += [(k, op) for k in names[:2]]
+        k = round(target)
+        if k >= 2 and abs(k / target - 1) <= 1e-9:
+            dims = [f"{name}.shape[{j}]" for name, shp in node.scope.items() if type(shp) is tuple
+                    for j, d in enumerate(shp) if d == k and not name.startswith("_")]
+            out += [(d, op) for d in dims[:2]]
+            if k <= 4:
+                out.append((str(k), op))
+    return out
+
+
+def _substitutions(node: Node, expr: ast.expr, v: str) -> list[str]:
+    """The expression with one array it reads replaced by another array of the same shape in scope
+    (`1 - Z1 ** 2` -> `1 - A1 ** 2`: a derivative taken of the wrong array)."""
+    out = []
+    base = expr.col_offset
+    subs = [n for n in ast.walk(expr) if isinstance(n, (ast.Name, ast.Attribute, ast.Subscript))
+            and isinstance(getattr(n, "ctx", None), ast.Load) and n.lineno == n.end_lineno == expr.lineno]
+    raw = v.encode()
+    by_text: dict[str, list] = {}
+    for sub in subs:
+        by_text.setdefault(ast.unparse(sub), []).append(sub)
+    for text, group in by_text.items():
+        shp = node.scope.get(text)
+        if type(shp) is not tuple:
+            continue
+        others = [k for k, s in node.scope.items() if s == shp and k != text and k.isidentifier()
+                  and not k.startswith("_")]
+        digits = re.sub(r"\D", "", text)
+        others.sort(key=lambda k: (re.sub(r"\D", "", k) != digits, k))
+        # every occurrence at once (`z * (1 - z)` -> `a * (1 - a)`), then each alone
+        choices = [group] + ([[g] for g in group] if len(group) > 1 else [])
+        for other in others[:6]:
+            for chosen in choices:
+                edited = raw
+                for g in sorted(chosen, key=lambda g: -g.col_offset):
+                    edited = edited[:g.col_offset - base] + other.encode() + edited[g.end_col_offset - base:]
+                out.append(edited.decode())
+    return out
+
+
+# -- verification -----------------------------------------------------------------------------------
+
+
+def _groups(failed: list, chains: dict) -> list[list[int]]:
+    """Failed rows joined when their chains share a statement: one mistake upstream spoils them all, and
+    a fix must make all of them pass (an edit downstream that compensates for one row is no fix)."""
+    groups: list[tuple[set, list]] = []
+    for i in failed:
+        if i not in chains:
+            continue
+        ids = {_where(n) for n in chains[i]}
+        joined = [g for g in groups if g[0] & ids]
+        for g in joined:
+            groups.remove(g)
+            ids |= g[0]
+        groups.append((ids, sorted([i] + [j for g in joined for j in g[1]])))
+    return [g[1] for g in groups]
+
+
+def _where(n: Node) -> tuple:
+    return n.code.co_filename, n.stmt.lineno, n.stmt.col_offset
+
+
+def _search(args, nodes, chains) -> None:
+    """For each group of failed rows, the first edit of a statement they all come from (the row's own
+    statement first when it is alone) with which all of them pass."""
+    out, rows, failed = args[:3]
+    for group in _groups(failed, chains):
+        # by statement: the same line run for two layers (a Dense.backward) is one place to fix
+        shared = set.intersection(*({_where(n) for n in chains[i]} for i in group))
+        ordered = sorted({_where(n): n for i in group for n in chains[i] if _where(n) in shared}.values(),
+                         key=lambda n: -n.order)
+        if len(group) == 1:
+            i = group[0]
+            ordered = [nodes[i]] + [n for n in ordered if n is not nodes[i]]
+        # the edits each row's diagnosis implies, specific diagnoses first
+        diagnosed = sorted(group, key=lambda i: out.rows[i].diagnosis.kind in ("unknown", "partial", "zero"))
+        candidates, seen = [], set()
+        for n in ordered[:10]:
+            for i in diagnosed:
+                for kind, text in _edits(n, out.rows[i], _numpy_name(n)):
+                    if (id(n), text) not in seen:
+                        seen.add((id(n), text))
+                        candidates.append((n, kind, text))
+        candidates = candidates[:MAX_CANDIDATES]
+        fix = None
+        for n, kind, new in candidates:
+            fix = _try(args, n, kind, new, group)
+            if fix is not None:
+                break
+        for i in group:
+            out.rows[i] = dataclasses.replace(out.rows[i], fix=fix) if fix is not None else dataclasses.replace(
+                out.rows[i], fix_tried=len(candidates), fix_lines=tuple(sorted({n.line for n, _, _ in candidates})))
+
+
+def _search_uniform(args, chains, loss_node) -> None:
+    """Every gradient off by one sign or factor: an edit of the first backward step, or of the loss, with
+    which every row passes. Both are shown when both verify: the check cannot tell which one was meant."""
+    out, rows, failed = args[:3]
+    first = _first_step(chains, failed)
+    row = out.rows[failed[-1]]
+    found, tried = [], 0
+    for n, at_loss in ((first, False), (loss_node, True)):
+        if n is None:
+            continue
+        for kind, new in _edits(n, row, _numpy_name(n), invert=at_loss)[:MAX_CANDIDATES // 2]:
+            tried += 1
+            fix = _try(args, n, kind, new, list(failed), at_loss=at_loss)
+            if fix is not None:
+                found.append(fix)
+                break
+    if found:
+        fix = dataclasses.replace(found[0], alternative=found[1] if len(found) > 1 else None)
+        for j in failed:
+            out.rows[j] = dataclasses.replace(out.rows[j], fix=fix)
+    else:
+        lines = tuple(sorted({n.line for n in (first, loss_node) if n is not None}))
+        for j in failed:
+            out.rows[j] = dataclasses.replace(out.rows[j], fix_tried=tried, fix_lines=lines)
+
+
+def _try(args, n: Node, kind: str, new: str, affected: list, at_loss: bool = False) -> Fix | None:
+    out, rows = args[0], args[1]
+    if out.evaluations >= MAX_EVALUATIONS or not affected:
+        return None
+    out.tried += 1
+    edited = _edited_statement(n, new)
+    if edited is None or not _verify(args, n, edited[0], affected, at_loss):
+        return None
+    return Fix(n.path, n.line if edited[1] == n.text else _value_expr(n).lineno, edited[1], edited[2], kind,
+               tuple(rows[j].name for j in affected), at_loss)
+
+
+def _numpy_name(n: Node) -> str | None:
+    g = n.globals or {}
+    return next((k for k, v in g.items() if v is np), None)
+
+
+def _edited_statement(n: Node, new_value: str) -> tuple[str, str, str] | None:
+    """(the edited statement's source, the line as it was, the line as edited) — the lines for display:
+    the whole statement when it fits on one line, else the physical line that changed."""
+    expr = _value_expr(n)
+    s = n.stmt
+    if expr is None or expr.lineno != expr.end_lineno:
+        return None
+    lines = [ln.encode() for ln in linecache.getlines(n.code.co_filename)[s.lineno - 1:s.end_lineno]]
+    if len(lines) != s.end_lineno - s.lineno + 1:
+        return None
+    k = expr.lineno - s.lineno
+    before = lines[k]
+    lines[k] = before[:expr.col_offset] + new_value.encode() + before[expr.end_col_offset:]
+    after = lines[k]
+    lines[-1] = lines[-1][:s.end_col_offset + (len(after) - len(before) if k == len(lines) - 1 else 0)]
+    lines[0] = lines[0][s.col_offset:]
+    text = b"".join(lines).decode(errors="replace")
+    if len(lines) == 1:
+        return text, n.text, text.strip()
+    return text, _code(before.decode(errors="replace")), _code(after.decode(errors="replace"))
+
+
+def _code(line: str) -> str:
+    """A physical line without its comment (a `#` outside quotes) and surrounding blanks."""
+    quote = None
+    for i, ch in enumerate(line):
+        if quote:
+            quote = None if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "#":
+            return line[:i].strip()
+    return line.strip()
+
+
+def _compile_edit(n: Node, text: str) -> types.CodeType | None:
+    """The function's code with one statement replaced, compiled from its own def block."""
+    from . import _trace
+
+    code = n.code
+    lines = linecache.getlines(code.co_filename)
+    source, tree = _trace._own_source(lines, code)
+    if tree is None:
+        return None
+    try:
+        new_stmt = ast.parse(text).body[0]
+    except SyntaxError:
+        return None
+    for sub in ast.walk(new_stmt):
+        if "lineno" in sub._attributes:
+            sub.lineno = sub.end_lineno = n.stmt.lineno
+            sub.col_offset, sub.end_col_offset = n.stmt.col_offset, n.stmt.end_col_offset
+
+    class Swap(ast.NodeTransformer):
+        done = False
+
+        def generic_visit(self, node):
+            if isinstance(node, ast.stmt) and node.lineno == n.stmt.lineno and \
+                    node.col_offset == n.stmt.col_offset and type(node) is type(n.stmt):
+                self.done = True
+                return new_stmt
+            return super().generic_visit(node)
+
+    swap = Swap()
+    tree = swap.visit(tree)
+    if not swap.done:
+        return None
+    try:
+        new = _trace._compile_def(tree, code, code.co_filename, _trace._calls_through_imports(code))
+    except Exception:
+        return None
+    if new is None or new.co_freevars != code.co_freevars:
+        return None
+    return new
+
+
+@contextlib.contextmanager
+def _swapped(code: types.CodeType, new: types.CodeType):
+    """Every function running `code` runs `new` instead, until the block ends."""
+    fns = [f for f in gc.get_referrers(code) if isinstance(f, types.FunctionType) and f.__code__ is code]
+    for f in fns:
+        f.__code__ = new
+    try:
+        yield bool(fns)
+    finally:
+        for f in fns:
+            f.__code__ = code
+
+
+def _verify(args, n: Node, text: str, affected: list, at_loss: bool) -> bool:
+    """Does the check of the affected rows pass with the edit, every other gradient unchanged?"""
+    from ._gradcheck import _gradcheck
+
+    out, rows, failed, values, loss, grads, combined, params, leaves, options = args
+    new = _compile_edit(n, text)
+    if new is None:
+        return False
+    token = _SEARCHING.set(True)
+    try:
+        with _swapped(n.code, new) as found, warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # what an edited line warns about is not the user's to read
+            if not found:
+                return False
+            try:
+                result = (loss if combined else grads)(_fresh(params, leaves))
+            except Exception:
+                return False
+            if combined:
+                out.evaluations += 1
+                result = result[1] if isinstance(result, (tuple, list)) and len(result) == 2 else None
+            now = _gradtree.lookup_grads(result, leaves).values
+            for j, r in enumerate(rows):  # an edit changes the affected gradients and no other
+                if j not in affected and not _same(values[j], now[j]):
+                    return False
+            if not at_loss and not any(not _same(values[j], now[j]) for j in affected):
+                return False
+            result = now = None
+            sub_params, sub_loss, sub_grads = _sub_problem(affected, loss, grads, combined, params, leaves)
+            # One direction first (a few evaluations): most wrong edits fail there; then the check itself.
+            for mode in ("directions:1", options["mode"]):
+                try:
+                    report = _gradcheck(sub_loss, sub_grads, sub_params, mode, options["eps"],
+                                        options["rtol"], options["atol"], options["seed"])
+                except Exception:
+                    return False
+                out.evaluations += report.evaluations
+                passed, report = report.passed, None  # its rows' error maps go before the next check
+                if not passed:
+                    return False
+            return True
+    finally:
+        _SEARCHING.reset(token)
+
+
+def _digest(a) -> tuple | None:
+    """What identifies a gradient's values without holding them: dtype, shape and a hash of the bytes."""
+    if type(a) is not np.ndarray:
+        return None
+    return a.dtype.str, a.shape, hashlib.blake2b(np.ascontiguousarray(a).data, digest_size=16).digest()
+
+
+def _same(digest, b) -> bool:
+    return digest == _digest(b)
+
+
+def _sub_problem(affected: list, loss, grads, combined, params, leaves):
+    """The check restricted to some leaves: the others are held at their values (a private copy), the
+    affected ones are the sub-check's own (private) arrays."""
+    names = {j: leaves[j].name for j in affected}
+    counter = iter(range(len(leaves)))
+    # The user's own arrays as the sub-check's parameters: the check only reads them (its loss sees copies).
+    sub = {names[j]: leaves[j].value for j in affected}
+    frozen = _gradtree.map_leaves(params, lambda v: (lambda j: None if j in names else np.array(v, copy=True))(
+        next(counter)))
+
+    def full(p):
+        it = iter(range(len(leaves)))
+
+        def leaf(v):
+            j = next(it)
+            return p[names[j]] if j in names else (v.dtype.type(v[()]) if leaves[j].scalar else v)
+        return _gradtree.map_leaves(frozen, leaf)
+
+    def pick(raw):
+        vals = _gradtree.lookup_grads(raw, leaves).values
+        return {names[j]: vals[j] for j in affected}
+
+    if combined:
+        def sub_loss(p):
+            value, raw = loss(full(p))
+            return value, pick(raw)
+        return sub, sub_loss, None
+    return sub, (lambda p: loss(full(p))), (lambda p: pick(grads(full(p))))
