@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import re
 import textwrap
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from . import _calls, _shapes
-from ._events import OperandSpec, Record, Site, Value
+from ._events import OperandSpec, Record, Site, Value, replace
 from ._report import Crash, Finding, Fix, Operand
 from ._rules import _GRADIENT as _GRADIENT_OF
 from ._rules import (Context, _paren, _scaled_name, dims, gradient_of_another, numpy_versions, one_hot, outer_fixes, rank_outer_fixes,
