@@ -19,6 +19,9 @@ STDLIB = {
     "threading", "signal",  # the recorder: a lock for claiming site ids; signals stay the script's
     "sysconfig",  # the import hook leaves the interpreter's and installed packages' folders alone
     "gc",  # built in (nothing loaded): the collector is paused while a module is rewritten
+    # small, and already imported by site when a package is installed in editable mode (so only a regular
+    # install, as in CI, shows them): the loader's decode_source and specs, `from __future__ import annotations`
+    "importlib.util", "importlib._abc", "__future__", "errno",
 }
 
 SCRIPT = """\
