@@ -53,6 +53,9 @@ def _rewritten(path: Path, monkeypatch) -> str:
     return "\n".join(lines) + "\n"
 
 
+# ast.dump's text is the interpreter's: 3.12 adds type_params, 3.13 omits empty fields.  The goldens were
+# written on 3.11 (CI's interpreter); the differential and fixture tests cover the rewriter on the others.
+@pytest.mark.skipif(sys.version_info[:2] != (3, 11), reason="golden ast.dump text was written by Python 3.11")
 @pytest.mark.parametrize("path", SCRIPTS, ids=lambda p: str(p.relative_to(REPO)))
 def test_rewritten_tree_and_sites_unchanged(path, monkeypatch):
     got = _rewritten(path, monkeypatch)
