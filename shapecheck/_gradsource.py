@@ -267,13 +267,8 @@ class _Tracer:
         node = self.nodes.get(id(obj)) if type(obj) is np.ndarray else None
         if node is None or node.stmt is stmt or any(m.stmt is stmt for m in node.modifiers):
             return
-        code = frame.f_code
-        from ._runner import display_path
-        self.order += 1
         name = ast.unparse(target) if isinstance(stmt, ast.AugAssign) else ""
-        node.modifiers.append(Node(code, display_path(code.co_filename), stmt.lineno, stmt,
-                                   _text(code.co_filename, stmt, frame.f_globals), name, dict(reads), scope,
-                                   self.order, frame.f_globals))
+        self._modifier(node, frame, stmt, name, reads, scope)
 
     def _stored(self, frame, running) -> None:
         """`nabla_b[-2] = delta`: an array made earlier, stored under another name; the statement joins its
@@ -283,12 +278,17 @@ class _Tracer:
         node = self.nodes.get(id(obj)) if type(obj) is np.ndarray else None
         if node is None or node.stmt is stmt or any(m.stmt is stmt for m in node.modifiers):
             return
-        code = frame.f_code
+        self._modifier(node, frame, stmt, ast.unparse(stmt.targets[0]), running[1], running[2], alias=True)
+
+    def _modifier(self, node, frame, stmt, name: str, reads, scope, alias: bool = False) -> None:
+        """`stmt` (running in `frame`) joins the statements that gave `node`'s array its value."""
         from ._runner import display_path
+
+        code = frame.f_code
         self.order += 1
         node.modifiers.append(Node(code, display_path(code.co_filename), stmt.lineno, stmt,
-                                   _text(code.co_filename, stmt, frame.f_globals), ast.unparse(stmt.targets[0]),
-                                   dict(running[1]), running[2], self.order, frame.f_globals, alias=True))
+                                   _text(code.co_filename, stmt, frame.f_globals), name, dict(reads), scope,
+                                   self.order, frame.f_globals, alias=alias))
 
     def _comprehension(self, stmt, sources: list) -> None:
         """`nabla = [nb + dnb for nb, dnb in zip(nabla, delta)]`, `return {k: v / m for k, v in g.items()}`:
@@ -319,13 +319,8 @@ class _Tracer:
             node = self.nodes.get(id(obj)) if type(obj) is np.ndarray else None
             if node is None or node.stmt is stmt or any(m.stmt is stmt for m in node.modifiers):
                 continue
-            code = frame.f_code
-            from ._runner import display_path
-            self.order += 1
-            node.modifiers.append(Node(code, display_path(code.co_filename), stmt.lineno, stmt,
-                                       _text(code.co_filename, stmt, frame.f_globals), f"<returned>[{i}]",
-                                       {ast.unparse(elt): id(obj)}, running[2], self.order, frame.f_globals,
-                                       alias=True))
+            self._modifier(node, frame, stmt, f"<returned>[{i}]", {ast.unparse(elt): id(obj)}, running[2],
+                           alias=True)
 
 
 def _iterated(frame, stmt: ast.stmt) -> list:
