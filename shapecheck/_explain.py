@@ -19,6 +19,7 @@ from ._report import Crash, Finding, Fix, Operand
 from ._rules import _GRADIENT as _GRADIENT_OF
 from ._rules import (Context, _paren, _scaled_name, dims, gradient_of_another, numpy_versions, one_hot, outer_fixes, rank_outer_fixes,
                      reduction_forgotten)
+from ._rules_pandas import explain_crash as explain_labels
 from ._shapes import fmt
 
 NOTE_MARK = "shapecheck:"  # first word of the note, so that it is never added twice
@@ -90,6 +91,7 @@ def explain(f: Failure, ctx: Context, findings: list[Finding]) -> Crash:
     expected = _expected_shapes(site, f.known)
     if any(v.is_pandas for v in vals):
         _pandas(crash, site, vals, f, ctx)
+        explain_labels(crash, site, replace(rec, operands=vals), ctx)  # SC202's cause and fixes, when it judges
     elif is_matmul(site, vals) and len(_shaped(vals)) >= 2:
         _matmul(crash, site, vals, expected, f.known)
     elif site.kind == "augassign" and len(vals) == 2 and vals[0].shape is not None and vals[1].shape is not None:
