@@ -56,11 +56,12 @@ def explain_crash(crash: Crash, site: Site, rec: Record, ctx: Context) -> None:
     if found is None or found[0] != "warning" or crash.fixes:
         return  # `p - y` with y one column: the explainer's own `.ravel()` fixes say it already
     crash.explanation = found[1].split("`: ", 1)[-1]
-    checked = [f for f in found[2] if isinstance(f, Fix) and f.shape is not None and _compiles(f.expression)]
+    checked = [f for f in found[2] if isinstance(f, Fix) and f.shape is not None and compiles(f.expression)]
     crash.fixes = checked
 
 
-def _compiles(text: str) -> bool:
+def compiles(text: str) -> bool:
+    """Is a fix's text a Python expression (its shapes are checked apart)?"""
     try:
         compile(text, "<fix>", "eval")
     except SyntaxError:
