@@ -39,7 +39,7 @@ def _judge(site: Site, rec: Record, ctx: Context) -> tuple[str, str, list] | Non
     if how == "product":
         return _product(site, rec, sa, a, sb, b)
     if a.is_pandas and b.is_pandas and a.kind == b.kind:
-        return _same_kind(site, rec, sa, a, sb, b)
+        return _same_kind(site, rec, ctx, sa, a, sb, b)
     return _frame_and_vector(site, rec, ctx)
 
 
@@ -78,8 +78,8 @@ def _pairing(site: Site, vals: tuple[Value, ...]) -> str | None:
     if site.kind in ELEMENTWISE:
         op = site.op
     elif site.kind == "method" and a.is_pandas and site.callee in _PANDAS_ARITHMETIC | {"dot"}:
-        if any(k == "axis" for k, _ in site.keywords) or len(vals) > 2:
-            return None  # `df.sub(s, axis=0)`: the user said how to line them up
+        if any(k in ("axis", "fill_value") for k, _ in site.keywords) or len(vals) > 2:
+            return None  # `df.sub(s, axis=0)`, `s1.add(s2, fill_value=0)`: the user said how to line them up
         op = site.callee
     else:
         return None
@@ -109,9 +109,34 @@ def _per_row(vec: OperandSpec, frame: OperandSpec) -> bool:
     return vec.reduction_axis == 1 and vec.reduced is not None and vec.reduced.strip() == frame.text.strip()
 
 
-def _fresh(v: Value) -> bool:
-    """A default RangeIndex 0..n-1: labels made by position (a new Series, `reset_index`)."""
-    return (v.index or "").startswith("RangeIndex 0..")
+def _by_position(spec: OperandSpec, site: Site, ctx: Context) -> bool:
+    """Is this pandas operand labelled by position: `pd.Series(values)` without `index=`, written here
+    or where its name was assigned?  Its labels 0..n-1 then say nothing about which rows it belongs to."""
+    import ast
+
+    text, made = spec.text, None
+    if spec.name:
+        log = ctx.assignment(spec.name, site)
+        if log is None:
+            return False
+        text = log.site.text
+        made = ctx.by_id.get(log.site.value_of) if log.site.value_of is not None else None
+    elif spec.child is not None:
+        made = ctx.by_id.get(spec.child)
+    try:
+        call = ast.parse(text.strip(), mode="eval").body
+    except SyntaxError:
+        return False
+    if not isinstance(call, ast.Call) or not call.args or any(k.arg == "index" for k in call.keywords):
+        return False
+    func = call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", None)
+    if func not in ("Series", "DataFrame"):
+        return False
+    first = made.last.operands[0] if made is not None and made.last is not None and made.last.operands else None
+    if first is not None:
+        return first.kind in ("ndarray", "matrix", "list", "tuple")
+    return isinstance(call.args[0], (ast.List, ast.Tuple, ast.ListComp)) or \
+        ast.unparse(call.args[0]).startswith(("np.", "numpy."))
 
 
 def _kind_labels(v: Value) -> str:
@@ -138,12 +163,12 @@ def _product(site: Site, rec: Record, sa, a: Value, sb, b: Value):
                             f"label {sb.text}'s rows where it is made: pd.DataFrame(..., index={label})"]
 
 
-def _same_kind(site: Site, rec: Record, sa, a: Value, sb, b: Value):
+def _same_kind(site: Site, rec: Record, ctx: Context, sa, a: Value, sb, b: Value):
     """Two Series, or two DataFrames: pandas pairs them label by label."""
     if rec.labels not in ("reordered", "differ"):
         return None
     op = site.op if site.kind in ELEMENTWISE else None
-    fresh = [s for s, v in ((sa, a), (sb, b)) if _fresh(v)]
+    fresh = [s for s in (sa, sb) if _by_position(s, site, ctx)]
     same_shape = tuple(a.shape) == tuple(b.shape)
     if len(fresh) == 1 and same_shape and op is not None:
         kept = sb if fresh[0] is sa else sa
