@@ -595,6 +595,8 @@ def _pandas(crash: Crash, site: Site, vals, f: Failure, ctx: Context) -> None:
 def _attribute_error(crash: Crash, site: Site, f: Failure, ctx: Context) -> Crash:
     """`y.reshape(-1, 1)` or `data["sales"].reshape(-1, 1)` on a pandas object: the receiver (whatever
     expression it is) as the error held it, and the numpy call on `.to_numpy()`, checked."""
+    import numpy as np
+
     spec = site.operands[0]
     rv = f.receiver
     crash.operands = (_operand(spec, rv, site, ctx),)
@@ -603,8 +605,6 @@ def _attribute_error(crash: Crash, site: Site, f: Failure, ctx: Context) -> Cras
                             f"method {site.callee}"
         return crash
     what = f"{spec.text} is a pandas {rv.kind} {fmt(rv.shape)}"
-    import numpy as np
-
     if not callable(getattr(np.ndarray, site.callee or "", None)):
         crash.explanation = f"{what}: it has no `.{site.callee}`, and a numpy array has none either"
         return crash
@@ -618,7 +618,7 @@ def _attribute_error(crash: Crash, site: Site, f: Failure, ctx: Context) -> Cras
         return crash
     if not _compiles(expr):
         return crash
-    crash.fixes = [Fix(expr, shape or None)]
+    crash.fixes = [Fix(expr, shape)]
     origin = ctx.assignment(spec.name, site) if spec.name else None
     if origin is not None:
         crash.fixes.append(Fix(f"{spec.name} = {_paren(origin.site.text)}.to_numpy()", rv.shape,

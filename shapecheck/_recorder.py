@@ -409,7 +409,7 @@ def _index_text(index) -> str:
     n = len(index)
     # The first labels, when they are plain strings and numbers (another object's repr could be user code).
     first = index[:4].tolist() if n else []
-    if first and all(type(v) in (str, int, float) for v in first):
+    if first and all(type(v) is str or type(v) is int or type(v) is float for v in first):
         return f"[{', '.join(map(repr, first))}]" if n <= 4 else f"[{', '.join(map(repr, first))}, ...], {n} labels"
     return f"{name} of {n} labels"
 

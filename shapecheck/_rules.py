@@ -539,6 +539,8 @@ def pandas_mixing(site: Site, rec: Record, ctx: Context) -> Finding | None:
         return None  # `reg.fit(X, y)`, `train_test_split(X, y)`: arguments passed on, not combined
     ops = operands_of(site, rec, {s.text: o for s, v in pandas if s.name and (o := ctx.origin(s.name, site))})
     result = rec.result.shape if rec.result else None
+    from ._rules_pandas import rows_meant
+
     if len(pandas) == 2 or rows_meant(site, vals):
         return None  # how pandas lines up labels, or a vector with a frame's rows: SC202 (_rules_pandas)
     if not arrays:
@@ -697,9 +699,7 @@ def _to_numpy_fix(spec: OperandSpec, site: Site, ctx: Context, pv: Value | None 
 
 # -- running the rules ------------------------------------------------------
 
-from ._rules_pandas import label_alignment, rows_meant  # noqa: E402 - it builds on the helpers above
-
-SITE_RULES = (outer_broadcast, rank1_operand, pandas_mixing, label_alignment)
+SITE_RULES = (outer_broadcast, rank1_operand, pandas_mixing)
 
 
 def run(logs: list[SiteLog], ignore: Iterable[str] = (), since=None) -> list[Finding]:
@@ -707,6 +707,8 @@ def run(logs: list[SiteLog], ignore: Iterable[str] = (), since=None) -> list[Fin
 
     With `since` (a `_scope.Mark`), only what was recorded after the mark is judged: the findings of
     one test or one notebook cell.  The context (where names got their values) is always all logs."""
+    from ._rules_pandas import label_alignment  # it builds on this module's helpers: imported once this one is whole
+
     ctx = Context(logs)
     ignore = {c.upper() for c in ignore}
     best: dict[tuple[int, str], Finding] = {}
@@ -714,7 +716,7 @@ def run(logs: list[SiteLog], ignore: Iterable[str] = (), since=None) -> list[Fin
         found: list[Finding] = []
         records = log.records if since is None else [r for r in log.records if since.hit(r)]
         for rec in records:
-            for rule in SITE_RULES:
+            for rule in SITE_RULES + (label_alignment,):
                 f = rule(log.site, rec, ctx)
                 if f is not None:
                     found.append(f)

@@ -3,7 +3,7 @@ columns) and the code meant positions (or rows).
 
 A pure function over what the recorder noted: the operands' kinds and shapes, and for two pandas
 operands how their labels relate (`Record.labels`, read once per signature by `_recorder._labels`).
-Imported by `_rules` after the helpers it shares, and registered in its `SITE_RULES`.
+`_rules.run` runs it with the rules there (it imports this module when it runs: this one builds on its helpers).
 """
 
 from __future__ import annotations
