@@ -183,6 +183,9 @@ def _same_kind(site: Site, rec: Record, ctx: Context, sa, a: Value, sb, b: Value
     else:
         fix = [f"select the same rows in both first: they have {a.shape[0]} and {b.shape[0]} rows"]
     both = f"{sa.text} ({_kind_labels(a)}) and {sb.text} ({_kind_labels(b)})"
+    if site.kind == "compare":  # even the same labels in another order
+        return "warning", (f"`{site.text}`: {both} are labelled differently; pandas refuses to compare them "
+                           f"(`ValueError: Can only compare identically-labeled ...`)"), fix
     if rec.labels == "reordered":
         if len(fresh) != 1:
             return ("info", f"`{site.text}`: {both} hold the same labels in different orders; pandas pairs "
@@ -192,9 +195,6 @@ def _same_kind(site: Site, rec: Record, ctx: Context, sa, a: Value, sb, b: Value
                f"position: if {fresh[0].text}'s values were computed for {kept.text}'s rows in order, they now "
                f"meet other rows")
         return "warning", msg, fix
-    if site.kind == "compare":
-        return "warning", (f"`{site.text}`: {both} are labelled differently; pandas refuses to compare them "
-                           f"(`ValueError: Can only compare identically-labeled ...`)"), fix
     msg = f"`{site.text}`: {both} are labelled differently; pandas pairs them by label"
     res = rec.result.shape if rec.result is not None else None
     if a.kind == "Series" and res is not None:

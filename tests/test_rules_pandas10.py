@@ -91,7 +91,8 @@ WARN, INFO = ("SC202", "warning"), ("SC202", "info")
     ("df - s", (DF, OTHER), {}, [WARN], "df.sub(s.to_numpy(), axis=0) -> (6, 3)"),
     # two Series or frames labelled differently: NaN where a label is in one only
     ("a + b", (S.iloc[2:], PART), {}, [WARN], "a.to_numpy() + b.to_numpy() -> (4,)"),
-    ("a == b", (S.iloc[2:], PART), {"kind": "compare"}, [WARN], None),
+    ("a == b", (S.iloc[2:], PART), {"kind": "compare"}, [WARN], "a.to_numpy() == b.to_numpy() -> (4,)"),
+    ("a == b", (S, SHUFFLED), {"kind": "compare"}, [WARN], "a.to_numpy() == b.to_numpy() -> (6,)"),  # raises
     ("a + b", (DF[["a", "b"]], DF[["b", "c"]]), {}, [WARN], "a.to_numpy() + b.to_numpy() -> (6, 2)"),
     ("a - b", (S, OTHER.iloc[:3]), {}, [WARN], "select the same rows in both first: they have 6 and 3 rows"),
 ])
