@@ -145,8 +145,12 @@ def locate(exc: BaseException) -> Failure | None:
         site = live.log.site
         if dis.opname[tb.tb_frame.f_code.co_code[tb.tb_lasti]] in ("LOAD_ATTR", "LOAD_METHOD"):
             # `y.reshape(...)` on a Series fails while the method is looked up, before the hook runs.
+            # The error holds the receiver (`data["sales"]` as well as `y`): nothing is evaluated again.
             recv_name = site.operands[0].name
             value = _lookup(tb.tb_frame, recv_name) if recv_name is not None else _MISSING
+            if isinstance(exc, AttributeError) and getattr(exc, "name", None) == site.callee \
+                    and getattr(exc, "obj", None) is not None:
+                value = exc.obj
             if value is not _MISSING:
                 receiver = _recorder.describe(value)
         else:

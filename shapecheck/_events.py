@@ -160,18 +160,21 @@ class Value(_Frozen):
 class Record(_Data):
     """One distinct operand signature seen at a site, with how often."""
 
-    __slots__ = ("operands", "result", "count", "error", "aligned")
+    __slots__ = ("operands", "result", "count", "error", "aligned", "labels")
 
     def __init__(self, operands: tuple[Value, ...],
                  result: Value | None = None,  # known from shape algebra or from an assignment
                  count: int = 0,
                  error: str | None = None,  # shape algebra says this signature cannot work (it raised)
-                 aligned: bool | None = None):  # pandas objects with equal indexes (None: not both pandas)
+                 aligned: bool | None = None,  # pandas objects with equal indexes (None: not both pandas)
+                 # how two pandas operands' labels line up: "equal", "reordered", "rows", "differ" (_recorder._labels)
+                 labels: str | None = None):
         self.operands = operands
         self.result = result
         self.count = count
         self.error = error
         self.aligned = aligned
+        self.labels = labels
 
 
 class SiteLog(_Data):

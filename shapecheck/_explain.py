@@ -19,6 +19,8 @@ from ._report import Crash, Finding, Fix, Operand
 from ._rules import _GRADIENT as _GRADIENT_OF
 from ._rules import (Context, _paren, _scaled_name, dims, gradient_of_another, numpy_versions, one_hot, outer_fixes, rank_outer_fixes,
                      reduction_forgotten)
+from ._rules_pandas import compiles as _compiles
+from ._rules_pandas import explain_crash as explain_labels
 from ._shapes import fmt
 
 NOTE_MARK = "shapecheck:"  # first word of the note, so that it is never added twice
@@ -90,6 +92,7 @@ def explain(f: Failure, ctx: Context, findings: list[Finding]) -> Crash:
     expected = _expected_shapes(site, f.known)
     if any(v.is_pandas for v in vals):
         _pandas(crash, site, vals, f, ctx)
+        explain_labels(crash, site, replace(rec, operands=vals), ctx)  # SC202's cause and fixes, when it judges
     elif is_matmul(site, vals) and len(_shaped(vals)) >= 2:
         _matmul(crash, site, vals, expected, f.known)
     elif site.kind == "augassign" and len(vals) == 2 and vals[0].shape is not None and vals[1].shape is not None:
@@ -590,6 +593,10 @@ def _pandas(crash: Crash, site: Site, vals, f: Failure, ctx: Context) -> None:
 
 
 def _attribute_error(crash: Crash, site: Site, f: Failure, ctx: Context) -> Crash:
+    """`y.reshape(-1, 1)` or `data["sales"].reshape(-1, 1)` on a pandas object: the receiver (whatever
+    expression it is) as the error held it, and the numpy call on `.to_numpy()`, checked."""
+    import numpy as np
+
     spec = site.operands[0]
     rv = f.receiver
     crash.operands = (_operand(spec, rv, site, ctx),)
@@ -597,25 +604,42 @@ def _attribute_error(crash: Crash, site: Site, f: Failure, ctx: Context) -> Cras
         crash.explanation = f"{spec.text} is {rv.kind if rv.kind != 'other' else rv.type_name}, which has no " \
                             f"method {site.callee}"
         return crash
-    crash.explanation = (f"{spec.text} is a pandas {rv.kind} {fmt(rv.shape)}, not a numpy array; "
-                         f"`{site.callee}` is a numpy method")
-    fixed = f"{_paren(spec.text)}.to_numpy()"
-    args = ", ".join(s.text for s in site.operands[1:])
-    kw = "".join(f", {k}={v}" for k, v in site.keywords)
-    expr = f"{fixed}.{site.callee}({args}{kw})"
-    shape = None
-    if site.callee == "reshape" and rv.shape is not None:
-        dims = tuple(_literal_int(s.text) for s in site.operands[1:])
-        if len(dims) == 1 and isinstance(dims[0], tuple):
-            dims = dims[0]
-        if dims and all(isinstance(d, int) for d in dims):
-            shape = _shapes.reshape(rv.shape, dims)
+    what = f"{spec.text} is a pandas {rv.kind} {fmt(rv.shape)}"
+    if not callable(getattr(np.ndarray, site.callee or "", None)):
+        crash.explanation = f"{what}: it has no `.{site.callee}`, and a numpy array has none either"
+        return crash
+    crash.explanation = f"{what}, not a numpy array: it has no `.{site.callee}`, which is a numpy method"
+    args = ", ".join([s.text for s in site.operands[1:]] + [f"{k}={v}" for k, v in site.keywords])
+    expr = f"{_paren(spec.text)}.to_numpy().{site.callee}({args})"
+    shape = _on_array(site, rv)
+    if shape is False:
+        crash.explanation += (f"; `{expr}` would fail too: numpy refuses this call on a {fmt(rv.shape)} "
+                              f"array")
+        return crash
+    if not _compiles(expr):
+        return crash
     crash.fixes = [Fix(expr, shape)]
     origin = ctx.assignment(spec.name, site) if spec.name else None
     if origin is not None:
         crash.fixes.append(Fix(f"{spec.name} = {_paren(origin.site.text)}.to_numpy()", rv.shape,
                                f"convert once, at line {origin.site.line}"))
     return crash
+
+
+def _on_array(site: Site, rv: Value):
+    """The shape of the method call on the receiver as a numpy array: a shape, None when the shape
+    algebra does not know the method, or False when numpy would refuse."""
+    vals = [Value("ndarray", rv.shape, rv.dtype)]
+    for s in site.operands[1:]:
+        lit = _literal_int(s.text)
+        if isinstance(lit, int) and not isinstance(lit, bool):
+            vals.append(Value("scalar", (), "int", literal=lit))
+        elif isinstance(lit, tuple) and all(isinstance(d, int) for d in lit):
+            vals.append(Value("tuple", (len(lit),), literal=lit))
+        else:
+            vals.append(Value("other", None))
+    shape, error = _calls.result_of_call(site, tuple(vals))
+    return False if error else shape
 
 
 def _literal_int(text: str):

@@ -406,7 +406,12 @@ def _index_text(index) -> str:
     name = type(index).__name__
     if name == "RangeIndex" and index.step == 1:
         return f"RangeIndex {index.start}..{index.stop - 1}" if len(index) else "empty RangeIndex"
-    return f"{name} of {len(index)} labels"
+    n = len(index)
+    # The first labels, when they are plain strings and numbers (another object's repr could be user code).
+    first = index[:4].tolist() if n else []
+    if first and all(type(v) is str or type(v) is int or type(v) is float for v in first):
+        return f"[{', '.join(map(repr, first))}]" if n <= 4 else f"[{', '.join(map(repr, first))}, ...], {n} labels"
+    return f"{name} of {n} labels"
 
 
 # -- slow path -------------------------------------------------------------
@@ -514,6 +519,7 @@ def _analyse(site: Site, rec: Record, operands) -> None:
         a_pandas, b_pandas = a.kind in _PANDAS_KINDS, b.kind in _PANDAS_KINDS
         if a_pandas and b_pandas:
             rec.aligned = _aligned(operands[0], operands[1])
+            rec.labels = _labels(site.op, operands[0], operands[1])
         if not (a.shape is not None and b.shape is not None):
             return
         if a_pandas or b_pandas:
@@ -542,6 +548,8 @@ def _analyse(site: Site, rec: Record, operands) -> None:
         rec.result = Value(kind, shape, dtype)
     elif site.kind in ("call", "method"):
         _analyse_call(site, rec)
+        if site.kind == "method" and len(vals) >= 2 and vals[0].is_pandas and vals[1].is_pandas:
+            rec.labels = _labels(site.callee, operands[0], operands[1])  # `df.dot(W)`, `s1.sub(s2)`
 
 
 _SCALAR_PROXY = {"int": 0, "float": 0.0, "bool": False, "complex": 0j}  # a Python scalar's weak dtype
@@ -613,3 +621,40 @@ def _aligned(x, y) -> bool | None:
         if not raised_by_shapecheck(e):
             raise
         return None
+
+
+def _labels(op: str | None, x, y) -> str | None:
+    """How two pandas operands' labels line up for `op` (SC202): "equal"; "reordered" (the same labels
+    in another order: pandas reorders by label); "rows" (a Series labelled like the DataFrame's rows,
+    which pandas matches with its columns); "differ".  For a matrix product, x's columns (a Series': its
+    index) against y's index.  Only pandas' arithmetic methods and `dot` are judged: others (`merge`)
+    do not pair values by label."""
+    from ._rules import _PANDAS_ARITHMETIC  # here, not at import: only a new pandas signature needs it
+
+    matmul = op in ("@", "@=", "dot")
+    if op is None or (op.isidentifier() and not matmul and op not in _PANDAS_ARITHMETIC):
+        return None
+    try:
+        kx, ky = kind_of_type(type(x)), kind_of_type(type(y))
+        if matmul:
+            return _relation(x.columns if kx == "DataFrame" else x.index, y.index)
+        if kx == ky:
+            rel = {_relation(x.index, y.index)}
+            if kx == "DataFrame":
+                rel.add(_relation(x.columns, y.columns))
+            return "differ" if "differ" in rel else "reordered" if "reordered" in rel else "equal"
+        df, ser = (x, y) if kx == "DataFrame" else (y, x)
+        rel = _relation(df.columns, ser.index)
+        return "rows" if rel != "equal" and ser.index.equals(df.index) else rel
+    except Exception as e:
+        if not raised_by_shapecheck(e):
+            raise
+        return None
+
+
+def _relation(a, b) -> str:
+    if a.equals(b):
+        return "equal"
+    if len(a) == len(b) and a.is_unique and b.is_unique and len(a.intersection(b)) == len(a):
+        return "reordered"
+    return "differ"

@@ -539,9 +539,10 @@ def pandas_mixing(site: Site, rec: Record, ctx: Context) -> Finding | None:
         return None  # `reg.fit(X, y)`, `train_test_split(X, y)`: arguments passed on, not combined
     ops = operands_of(site, rec, {s.text: o for s, v in pandas if s.name and (o := ctx.origin(s.name, site))})
     result = rec.result.shape if rec.result else None
-    if len(pandas) == 2 and rec.aligned is False:
-        msg, fix = _misaligned(site, pandas)
-        return Finding("SC201", "warning", site, ops, result, msg, fix, rec.count)
+    from ._rules_pandas import rows_meant
+
+    if len(pandas) == 2 or rows_meant(site, vals):
+        return None  # how pandas lines up labels, or a vector with a frame's rows: SC202 (_rules_pandas)
     if not arrays:
         return None
     (ps, pv), (as_, av) = pandas[0], arrays[0]
@@ -612,26 +613,6 @@ def _pandas_behaviour(site: Site, ps: OperandSpec, pv: Value, as_: OperandSpec, 
     if _shapes.broadcast(pv.shape, av.shape) == tuple(pv.shape):
         return False, "pandas pairs them by position, as numpy would, and the result is a DataFrame"
     return True, "pandas cannot broadcast this array against the DataFrame"
-
-
-_METHODS = {"+": "add", "-": "sub", "*": "mul", "/": "div"}
-
-
-def _misaligned(site: Site, pandas) -> tuple[str, str]:
-    (s1, v1), (s2, v2) = pandas
-    if {v1.kind, v2.kind} == {"DataFrame", "Series"}:
-        (sd, vd), (ss, vs) = ((s1, v1), (s2, v2)) if v1.kind == "DataFrame" else ((s2, v2), (s1, v1))
-        msg = (f"`{site.text}`: pandas matches the labels of the Series {ss.text} ({vs.index or '?'}) with the "
-               f"columns of the DataFrame {sd.text} ({vd.columns or '?'}), not with its rows")
-        method = _METHODS.get(site.op.rstrip("="))
-        fix = (f"{_paren(sd.text)}.{method}({ss.text}, axis=0) to go row by row" if method and sd is s1
-               else "use the DataFrame's method with axis=0 (e.g. df.div(s, axis=0)) to go row by row")
-        return msg, fix
-    msg = (f"`{site.text}`: {s1.text} and {s2.text} have different labels ({v1.index or '?'}; {v2.index or '?'}); "
-           f"pandas pairs them by label and fills labels found in only one of them with NaN")
-    fix = (f"{_paren(s1.text)}.to_numpy() {site.op} {_paren(s2.text)}.to_numpy() to pair them by position"
-           if site.kind in ELEMENTWISE else "convert both with .to_numpy() to pair them by position")
-    return msg, fix
 
 
 def one_hot(spec: OperandSpec, v: Value, other: Value, base: str) -> tuple[str, tuple[int, int]] | None:
@@ -726,6 +707,8 @@ def run(logs: list[SiteLog], ignore: Iterable[str] = (), since=None) -> list[Fin
 
     With `since` (a `_scope.Mark`), only what was recorded after the mark is judged: the findings of
     one test or one notebook cell.  The context (where names got their values) is always all logs."""
+    from ._rules_pandas import label_alignment  # it builds on this module's helpers: imported once this one is whole
+
     ctx = Context(logs)
     ignore = {c.upper() for c in ignore}
     best: dict[tuple[int, str], Finding] = {}
@@ -733,7 +716,7 @@ def run(logs: list[SiteLog], ignore: Iterable[str] = (), since=None) -> list[Fin
         found: list[Finding] = []
         records = log.records if since is None else [r for r in log.records if since.hit(r)]
         for rec in records:
-            for rule in SITE_RULES:
+            for rule in SITE_RULES + (label_alignment,):
                 f = rule(log.site, rec, ctx)
                 if f is not None:
                     found.append(f)

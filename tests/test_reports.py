@@ -32,7 +32,7 @@ def test_a_sum_is_offered_only_for_a_batch_of_gradients(fixture_runs):
 
 def test_no_pandas_fix_becomes_an_outer_broadcast(fixture_runs):
     report = fixture_runs(FIXTURES / "rules" / "crash_frame_column.py").report
-    fixes = report["crash"]["fixes"] + [_finding(report, "SC201", 26)["fix"]]
+    fixes = report["crash"]["fixes"] + [_finding(report, "SC202", 26)["fix"]]
     assert all(".ravel()" in fx for fx in fixes), fixes
     assert "the DataFrame's 1 column, not its 5 rows" in report["crash"]["explanation"]
 
