@@ -1,0 +1,509 @@
+"""Numerics: where a NaN or inf was first made (SC301), and integer arithmetic that went wrong (SC302).
+
+SC301 costs nothing per operation: numpy already reports the first NaN or inf
+an operation makes, as a RuntimeWarning ("divide by zero encountered in log")
+issued from inside the ufunc, in the user's frame.  `watch` wraps
+`warnings._showwarnmsg`, the function every shown warning passes through
+(Python's C warning code looks it up too).  It is wrapped rather than
+`showwarning` because `catch_warnings(record=True)`, which pytest enters
+around every test, swaps `showwarning` but keeps `_showwarnmsg`; and because
+the wrapper hands the very same message object on, what the user sees is
+unchanged.  A warning the filters or `np.errstate` silenced never reaches it:
+then there is no finding.
+
+SC302's wrap-around check runs when the recorder makes a new record (once per
+operand signature at a site), on integer arrays of at most 4 bytes only.
+Analysis reads only the values at hand; nothing of the user's runs again.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import sys
+import warnings
+
+import numpy as np
+
+from . import _recorder
+from ._events import Record, Site, SiteLog
+from ._report import Finding, Fix, operands_of
+from ._shapes import fmt
+
+# -- SC301: NaN or inf produced ---------------------------------------------------
+
+_FP = re.compile(r"(divide by zero|overflow|invalid value) encountered in (?:scalar )?(\w+)")
+_OPS = {"add": "+", "subtract": "-", "multiply": "*", "divide": "/", "true_divide": "/", "floor_divide": "//",
+        "power": "**", "remainder": "%", "matmul": "@"}
+_REDUCE = frozenset({"sum", "prod", "mean", "cumsum", "cumprod", "dot", "var", "std"})
+_LOGS = frozenset({"log", "log2", "log10", "log1p"})
+_ROOTS = frozenset({"sqrt", "power", "arcsin", "arccos", "arccosh", "arctanh"})
+
+
+class Event:
+    """A NaN or inf first made at a site: the record that run used (None if it held no array) and the words."""
+
+    __slots__ = ("record", "severity", "message", "fix")
+
+    def __init__(self, record: Record | None, severity: str, message: str, fix: str | None):
+        self.record = record
+        self.severity = severity
+        self.message = message
+        self.fix = fix
+
+
+EVENTS: dict[int, Event] = {}  # site id -> the first NaN/inf made there
+_SEEN: set[tuple] = set()  # (filename, line, warning text) already looked at: `-W always` costs one look-up
+_ORIGINAL: list = []  # the `_showwarnmsg` found when watching began
+_BUSY: list = []  # non-empty while a warning is being looked at: our own never recurse
+
+
+def watch() -> None:
+    """Start noticing the floating-point warnings numpy shows for traced files (idempotent)."""
+    current = getattr(warnings, "_showwarnmsg", None)
+    if current is None or getattr(current, "_shapecheck", False):
+        return
+    _ORIGINAL[:] = [current]
+
+    def _showwarnmsg(msg):
+        if not _BUSY:
+            _BUSY.append(1)
+            try:
+                _notice(msg, sys._getframe(1))
+            except Exception:  # never let a look at a warning change what the user's program does
+                _recorder.STATE.internal_errors += 1
+            finally:
+                _BUSY.clear()
+        return current(msg)
+
+    _showwarnmsg._shapecheck = True
+    warnings._showwarnmsg = _showwarnmsg
+
+
+def unwatch() -> None:
+    """Put back the `_showwarnmsg` that `watch` wrapped."""
+    if _ORIGINAL and getattr(warnings._showwarnmsg, "_shapecheck", False):
+        warnings._showwarnmsg = _ORIGINAL.pop()
+
+
+def _notice(msg, frame) -> None:
+    if type(msg.message) is not RuntimeWarning or msg.filename not in _recorder.FILES:
+        return
+    text = msg.message.args[0] if msg.message.args else ""
+    m = _FP.fullmatch(text) if type(text) is str else None
+    if m is None:
+        return
+    key = (msg.filename, msg.lineno, text)
+    if key in _SEEN:
+        return
+    _SEEN.add(key)
+    while frame is not None and not (frame.f_code.co_filename == msg.filename and frame.f_lineno == msg.lineno):
+        frame = frame.f_back
+    if frame is None:
+        return
+    path = _recorder.FILES[msg.filename]
+    sites = [live.log.site for live in _recorder.LIVE
+             if live.log.site.path == path and live.log.site.line <= msg.lineno <= live.log.site.end_line]
+    if any(s.id in EVENTS for s in sites):
+        return  # a later warning on the line is a consequence of the first (`0 * -inf` after `log(0)`)
+    candidates = [s for s in sorted(sites, key=lambda s: (s.line, s.col)) if _matches(s, m[2])]
+    names = {**frame.f_globals, **frame.f_locals}
+    found = None
+    for site in candidates:
+        result = judge(site, m[1], m[2], [_value(spec.text, names) for spec in site.operands])
+        if result is _CONSEQUENCE:
+            return
+        if result is not None:
+            found = site, result
+            break
+    if found is None and len(candidates) == 1:
+        found = candidates[0], judge(candidates[0], m[1], m[2], None)
+    if found is None:
+        return
+    site, (severity, message, fix) = found
+    live = _recorder.LIVE[site.id]
+    rec = live.cur if live.cur.operands and live.cur is not live.over else None
+    EVENTS[site.id] = Event(rec, severity, message, fix)
+
+
+def _matches(site: Site, ufunc: str) -> bool:
+    """Could this site be the ufunc numpy named?  `np.log(x)` for log, `a / b` for divide, `x.sum()` for reduce."""
+    if site.kind in ("binop", "augassign"):
+        return _OPS.get(ufunc) == site.op.rstrip("=") if site.op != "==" else False
+    if site.kind in ("call", "method"):
+        return site.callee == ufunc or (ufunc == "reduce" and site.callee in _REDUCE) or \
+            (ufunc in _OPS and site.callee in ("divide", "true_divide") and _OPS[ufunc] == "/")
+    return False
+
+
+_ALLOWED = (ast.Expression, ast.Name, ast.Load, ast.Constant, ast.BinOp, ast.UnaryOp, ast.Add, ast.Sub, ast.Mult,
+            ast.Div, ast.Pow, ast.USub, ast.UAdd)
+_BINARY = {ast.Add: np.add, ast.Sub: np.subtract, ast.Mult: np.multiply, ast.Div: np.true_divide, ast.Pow: np.power}
+
+
+def _value(text: str, names: dict):
+    """The operand's value, when its text is names and numbers joined by + - * / ** whose names hold plain
+    arrays or numbers (so working it out runs nothing of the user's); else None."""
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except SyntaxError:
+        return None
+    if not all(isinstance(n, _ALLOWED) for n in ast.walk(tree)):
+        return None
+    for n in ast.walk(tree):
+        if isinstance(n, ast.Name):
+            v = names.get(n.id, _MISSING)
+            if not (type(v) is np.ndarray and v.dtype.kind in "iufb" or type(v) in (int, float)
+                    or (isinstance(v, np.generic) and type(v).__module__ == "numpy" and v.dtype.kind in "iufb")):
+                return None
+        elif isinstance(n, ast.Constant) and type(n.value) not in (int, float):
+            return None
+
+    def ev(node):
+        if isinstance(node, ast.Expression):
+            return ev(node.body)
+        if isinstance(node, ast.Name):
+            return names[node.id]
+        if isinstance(node, ast.Constant):
+            return node.value
+        if isinstance(node, ast.UnaryOp):
+            return np.negative(ev(node.operand)) if isinstance(node.op, ast.USub) else ev(node.operand)
+        return _BINARY[type(node.op)](ev(node.left), ev(node.right))
+
+    with np.errstate(all="ignore"):
+        return np.asarray(ev(tree))
+
+
+_MISSING = object()
+_CONSEQUENCE = object()  # an operand already held NaN or inf: the warning is not where they were made
+
+
+def _stats(v: np.ndarray) -> str:
+    return f"min {_num(v.min())}, max {_num(v.max())}" if v.size else "empty"
+
+
+def _num(x) -> str:
+    return f"{float(x):.4g}"
+
+
+def _entries(n: int, total: int, what: str) -> str:
+    return f"has {n} of {total} entries {what}" if total > 1 else f"is {what}"
+
+
+def judge(site: Site, error: str, ufunc: str, values: list | None):
+    """(severity, message, fix) for the warning `error encountered in ufunc` at `site`, given its operands'
+    values (None where they could not be read); None when these values do not explain the warning;
+    `_CONSEQUENCE` when an operand already held NaN or inf."""
+    if values is not None:
+        known = [v for v in values if v is not None]
+        with np.errstate(all="ignore"):
+            if any(v.dtype.kind in "fc" and not np.isfinite(v).all() for v in known):
+                return _CONSEQUENCE
+    specs = site.operands
+    arg = values[0] if values and len(values) == 1 else None
+    text = specs[0].text if len(specs) == 1 else None
+    said = f"numpy warned \"{error} encountered in {ufunc}\""
+    if ufunc in _LOGS and arg is not None:
+        zero = int(np.count_nonzero(arg == 0)) if ufunc != "log1p" else int(np.count_nonzero(arg == -1))
+        neg = int(np.count_nonzero(arg < (0 if ufunc != "log1p" else -1)))
+        if error == "divide by zero" and zero:
+            what, why = "-inf", _entries(zero, arg.size, "equal to 0" if ufunc != "log1p" else "equal to -1")
+        elif error == "invalid value" and neg:
+            what, why = "NaN", _entries(neg, arg.size, "negative" if ufunc != "log1p" else "below -1")
+        else:
+            return None
+        fixed = f"np.maximum({text}, 1e-12)" if ufunc != "log1p" else f"np.maximum({text}, -1 + 1e-12)"
+        with np.errstate(all="ignore"):
+            ok = np.isfinite(getattr(np, ufunc)(np.maximum(arg, 1e-12 if ufunc != "log1p" else -1 + 1e-12))).all()
+        fix = (f"{_substitute(site, text, fixed)} (an epsilon keeps the log finite; for probabilities "
+               f"np.clip({text}, 1e-12, 1 - 1e-12) guards both logs of a cross-entropy)") if ok else None
+        return "warning", (f"`{site.text}` made {what}: {text} {_shape(arg)} {why} ({_stats(arg)}); "
+                           f"{said}, and -inf turns into NaN at the next `0 * -inf` or `inf - inf`"
+                           if what == "-inf" else f"`{site.text}` made NaN: {text} {_shape(arg)} {why} "
+                           f"({_stats(arg)}); {said}"), fix
+    if ufunc in _ROOTS and error == "invalid value" and arg is not None and len(specs) == 1:
+        neg = int(np.count_nonzero(arg < 0))
+        if not neg:
+            return None
+        return "warning", (f"`{site.text}` made NaN: {text} {_shape(arg)} {_entries(neg, arg.size, 'negative')} "
+                           f"({_stats(arg)}); {said}"), f"{_substitute(site, text, f'np.maximum({text}, 0)')}"
+    if ufunc in ("exp", "exp2", "expm1") and error == "overflow" and arg is not None:
+        limit = np.log(np.finfo(arg.dtype if arg.dtype.kind == "f" else np.float64).max)
+        big = int(np.count_nonzero(arg > limit))
+        if not big:
+            return None
+        msg = (f"`{site.text}` made inf: {text} {_shape(arg)} {_entries(big, arg.size, f'above {_num(limit)}')}, "
+               f"where exp overflows {arg.dtype if arg.dtype.kind == 'f' else 'float64'} ({_stats(arg)}); {said}")
+        return _exp_advice(site, text, arg, msg)
+    if ufunc in ("divide", "true_divide", "floor_divide", "remainder") and values is not None and len(values) == 2:
+        num, den = values
+        if den is None:
+            return None
+        den_text = specs[1].text
+        zero = den == 0
+        nz = int(np.count_nonzero(zero))
+        if not nz:
+            return None
+        both = int(np.count_nonzero(zero & (num == 0))) if num is not None else 0
+        what = "NaN" if error == "invalid value" else "inf"
+        why = f"{den_text} {_shape(den)} {_entries(nz, den.size, 'equal to 0')}"
+        if error == "invalid value" and num is not None:
+            why += f", {both} of them divided into 0 (0/0)" if den.size > 1 else " and so is the numerator (0/0)"
+        fix = None
+        for guarded in (f"np.maximum({den_text}, 1e-12)", f"({den_text} + 1e-12)"):
+            g = np.maximum(den, 1e-12) if guarded.startswith("np.") else den + 1e-12
+            if (den >= 0).all() or not guarded.startswith("np."):
+                with np.errstate(all="ignore"):
+                    ok = num is None or np.isfinite(np.true_divide(num, g)).all()
+                if ok:
+                    fix = f"{specs[0].text} {site.op.rstrip('=')} {guarded} (or skip the entries with nothing to divide)"
+                    break
+        return "warning", f"`{site.text}` made {what}: {why}; {said}", fix
+    if values is not None and any(v is None for v in values):
+        return "warning", f"`{site.text}` made NaN or inf from finite operands; {said}", None
+    if error == "overflow" and values is not None:
+        return "warning", (f"`{site.text}` overflowed to inf from finite operands; {said}: values this large "
+                           f"usually mean the inputs are not scaled or the learning rate is too big"), \
+            "scale the inputs (standardise X) or lower the learning rate"
+    return "warning", f"`{site.text}` made NaN or inf from finite operands; {said}", None
+
+
+def _shape(v: np.ndarray) -> str:
+    return f"{fmt(v.shape)} {v.dtype}" if v.ndim else str(v.dtype)
+
+
+def _substitute(site: Site, old: str, new: str) -> str:
+    """The site's text with its operand `old` written as `new` (inside the call's parentheses)."""
+    text = site.text
+    at = text.find(old, text.find("(") + 1 if site.kind in ("call", "method") else 0)
+    return text[:at] + new + text[at + len(old):] if at >= 0 else new
+
+
+def _exp_advice(site: Site, text: str, arg: np.ndarray, msg: str):
+    """A softmax wants the max-shift (same result, no overflow); `1 / (1 + np.exp(-z))` is still right
+    (1 / inf is 0), so there it is only a note; elsewhere, clip."""
+    if _in_sigmoid(site):
+        return "info", msg + "; in a sigmoid 1 / (1 + inf) is 0, so the result is still right", \
+            f"{_substitute(site, text, f'np.clip({text}, -500, 500)')} to keep numpy quiet"
+    if arg.ndim == 2:
+        axis = _normalised_axis(site)
+        if axis is not None:
+            shifted = f"{text} - np.max({text}, axis={axis}, keepdims=True)"
+            return "warning", msg, (f"{_substitute(site, text, shifted)} (subtracting the max gives the same "
+                                    f"softmax and never overflows)")
+    if arg.ndim <= 1 and site.targets:
+        shifted = f"{text} - np.max({text})"
+        return "warning", msg, (f"{_substitute(site, text, shifted)} if this is a softmax (the same result, "
+                                f"never overflows); else clip: {_substitute(site, text, f'np.clip({text}, None, 700)')}")
+    return "warning", msg, f"{_substitute(site, text, f'np.clip({text}, None, 700)')}, or shift by the max in a softmax"
+
+
+def _in_sigmoid(site: Site) -> bool:
+    """Is this exp the denominator of `1 / (1 + np.exp(-z))`?  The site's text is all that is needed:
+    that expression is the parent's, found among the sites on the same line."""
+    path, line = site.path, site.line
+    for live in _recorder.LIVE:
+        s = live.log.site
+        if s.path == path and s.line == line and s.kind == "binop" and s.op == "/" and site.text in s.text:
+            try:
+                node = ast.parse(s.text.strip(), mode="eval").body
+            except SyntaxError:
+                continue
+            den = node.right if isinstance(node, ast.BinOp) else None
+            if isinstance(den, ast.BinOp) and isinstance(den.op, ast.Add) and isinstance(node.left, ast.Constant) \
+                    and any(isinstance(x, ast.Constant) for x in (den.left, den.right)):
+                return True
+    return False
+
+
+def _normalised_axis(site: Site) -> int | None:
+    """For `e = np.exp(Z)`, the axis of the sum that `e` is divided by a few lines below (a softmax)."""
+    if not site.targets:
+        return None
+    name = site.targets[0]
+    for live in _recorder.LIVE:
+        s = live.log.site
+        if s.path == site.path and site.line <= s.line <= site.line + 5 and s.callee == "sum" \
+                and name in re.findall(r"\w+", s.text):
+            for key, value in s.keywords:
+                if key == "axis" and value.lstrip("-").isdigit():
+                    return int(value)
+    return None
+
+
+# -- SC302: integer traps ---------------------------------------------------------
+
+WRAPS: dict[int, tuple[str, str]] = {}  # id(record) -> (message, fix), for records whose first run wrapped
+_INT_OPS = {"+": np.add, "-": np.subtract, "*": np.multiply}
+_INT_CALLS = {"add": "+", "subtract": "-", "multiply": "*"}
+_EXACT_LIMIT = 1 << 22  # array-with-array checks compute in int64 up to this many elements
+
+
+def on_record(site: Site, rec: Record, operands) -> None:
+    """Called by the recorder when it makes a new record: did this run of `+ - *` on small integers wrap?"""
+    if len(operands) == 2 and site.kind in ("binop", "augassign"):
+        op = site.op.rstrip("=")
+    elif len(operands) == 3 and site.kind == "call" and site.callee in _INT_CALLS:
+        op, operands = _INT_CALLS[site.callee], operands[1:]
+    else:
+        return
+    if op not in _INT_OPS:
+        return
+    x, y = operands
+    small = [v for v in (x, y) if type(v) is np.ndarray and v.dtype.kind in "iu" and v.dtype.itemsize <= 4]
+    if not small:
+        return
+    found = wrapped(op, x, y, inplace=site.kind == "augassign")
+    if found is not None:
+        WRAPS[id(rec)] = _wrap_words(site, op, x, y, *found)
+
+
+def _int_operand(v) -> bool:
+    return (type(v) is np.ndarray and v.dtype.kind in "iu") or type(v) is int or \
+        (isinstance(v, np.integer) and type(v).__module__ == "numpy")
+
+
+def wrapped(op: str, x, y, inplace: bool = False):
+    """(result dtype, how many entries wrapped, the range of the true values) when `x op y` on integers wrapped
+    around in its result dtype; else None.  numpy 2 refuses a Python int that the array's dtype cannot
+    hold (it raises, and nothing wraps); numpy 1.26 picks a wider dtype for it: `result_type` knows."""
+    if not (_int_operand(x) and _int_operand(y)):
+        return None
+    arrays = [v for v in (x, y) if type(v) is np.ndarray]
+    for v, other in ((x, y), (y, x)):
+        if type(v) is int and type(other) is np.ndarray and np.lib.NumpyVersion(np.__version__) >= "2.0.0":
+            info = np.iinfo(other.dtype)
+            if not info.min <= v <= info.max:
+                return None
+    dtype = x.dtype if inplace else np.result_type(x, y)
+    if dtype.kind not in "iu" or dtype.itemsize > 4:
+        return None
+    info = np.iinfo(dtype)
+    if len(arrays) == 1:  # array with a number: the extremes decide, no copy made
+        a = arrays[0]
+        c = int(y if a is x else x)
+        if a.size == 0:
+            return None
+        lo, hi = int(a.min()), int(a.max())
+        if op == "*":
+            ends = (lo * c, hi * c)
+        elif op == "+":
+            ends = (lo + c, hi + c)
+        else:
+            ends = (lo - c, hi - c) if a is x else (c - hi, c - lo)
+        low, high = min(ends), max(ends)
+        if info.min <= low and high <= info.max:
+            return None
+        wide = a.astype(np.int64)
+        exact = _INT_OPS[op](wide, c) if a is x else _INT_OPS[op](c, wide)
+    else:
+        size = int(np.prod(np.broadcast_shapes(np.shape(x), np.shape(y))))
+        if size > _EXACT_LIMIT or size == 0:
+            return None
+        exact = _INT_OPS[op](np.asarray(x).astype(np.int64), np.asarray(y).astype(np.int64))
+        low, high = int(exact.min()), int(exact.max())
+        if info.min <= low and high <= info.max:
+            return None
+    n = int(np.count_nonzero((exact < info.min) | (exact > info.max)))
+    return dtype, n, exact.size, low, high
+
+
+def _wrap_words(site: Site, op: str, x, y, dtype, n, total, low, high) -> tuple[str, str]:
+    specs = site.operands
+    texts = [s.text for s in specs[-2:]]
+    info = np.iinfo(dtype)
+    msg = (f"`{site.text}` wrapped around: the true values run from {low} to {high}, but {dtype} holds "
+           f"{info.min}..{info.max}, so {n} of {total} entries came out modulo {int(info.max) - int(info.min) + 1} "
+           f"(numpy does not warn for integer arrays)")
+    i = next(k for k, v in enumerate((x, y)) if type(v) is np.ndarray and v.dtype.kind in "iu")
+    target = "int" if high <= np.iinfo(np.int64).max else "float"
+    if site.kind == "augassign":
+        fix = f"{texts[0]} = {texts[0]}.astype({target}) {op} {texts[1]} (a wider dtype; np.clip(..., {info.min}, " \
+              f"{info.max}).astype(np.{dtype}) afterwards to saturate instead)"
+    else:
+        new = list(texts)
+        new[i] = f"{_paren(texts[i])}.astype({target})"
+        fix = (f"{new[0]} {op} {new[1]} (compute in a wider dtype; np.clip(..., {info.min}, {info.max})"
+               f".astype(np.{dtype}) afterwards to saturate instead)")
+    return msg, fix
+
+
+def _paren(text: str) -> str:
+    return text if re.fullmatch(r"[\w.]+(\[[^\]]*\])?", text) else f"({text})"
+
+
+_ROUNDING = frozenset({"floor", "ceil", "round", "rint", "trunc", "fix", "around", "astype"})
+_TARGET = re.compile(r"([A-Za-z_]\w*)\[.*\]")
+
+
+def float_into_int(site: Site, rec: Record, ctx) -> Finding | None:
+    """SC302: `W[i] = W[i] - lr * g` with W an integer array: numpy truncates the float values it stores."""
+    if site.kind == "augassign" or rec.result is None or not (rec.result.dtype or "").startswith("float"):
+        return None
+    if site.callee in _ROUNDING or rec.result.kind != "ndarray":
+        return None
+    for target in site.targets:
+        m = _TARGET.fullmatch(target)
+        if m is None:
+            continue
+        log = ctx.assignment(m[1], site)
+        held = ctx.value(log) if log is not None else None
+        if held is None or held.kind != "ndarray" or not (held.dtype or "").startswith(("int", "uint")):
+            continue
+        fixed = _float_source(log.site.text)
+        msg = (f"`{target} = {site.text}` stores {rec.result.dtype} values in {m[1]}, which is {held.dtype} "
+               f"since line {log.site.line} (`{log.site.text}`): numpy truncates them toward 0, so small "
+               f"updates are lost")
+        fix = f"{m[1]} = {fixed} at line {log.site.line}"
+        return Finding("SC302", "warning", site, operands_of(site, rec), rec.result.shape, msg, fix, rec.count)
+    return None
+
+
+def _float_source(text: str) -> str:
+    """`np.zeros((3, 4), dtype=int)` -> `np.zeros((3, 4), dtype=float)`; else `(...).astype(float)`."""
+    new = re.sub(r"dtype\s*=\s*(int|np\.int\w*|\"int\w*\"|'int\w*'|np\.uint\w*)", "dtype=float", text)
+    return new if new != text else f"{_paren(text)}.astype(float)"
+
+
+def explain_cast(crash, site: Site, vals, exc: BaseException, ctx) -> bool:
+    """`W -= lr * dW` with W an integer array: numpy will not store floats in it in place (UFuncTypeError
+    "Cannot cast ufunc 'subtract' output from dtype('float64') to dtype('int64')").  Says so, where W got
+    its dtype, and the fix there.  False when the crash is not that."""
+    m = re.search(r"Cannot cast ufunc '(\w+)' output from dtype\('(\w+)'\) to dtype\('(\w+)'\)", str(exc))
+    if m is None or site.kind != "augassign" or len(vals) != 2:
+        return False
+    target, value = site.operands
+    crash.explanation = (f"{target.text} is {m[3]}, and an in-place `{site.op}` keeps its dtype: numpy will not "
+                         f"store the {m[2]} values of {value.text} in it (casting 'same_kind'); the shapes are fine")
+    log = ctx.assignment(target.name, site) if target.name else None
+    if log is not None:
+        crash.explanation += f"; {target.text} is {m[3]} since line {log.site.line} (`{log.site.text}`)"
+        crash.fixes = [Fix(f"{target.text} = {_float_source(log.site.text)} at line {log.site.line}", None,
+                           f"then {target.text} holds floats and `{site.text}` updates it")]
+    else:
+        crash.fixes = [Fix(f"{target.text} = {target.text}.astype(float) before this line", None,
+                           f"then `{site.text}` updates it")]
+    return True
+
+
+# -- the findings ------------------------------------------------------------------
+
+
+def findings(log: SiteLog, records: list[Record], whole: bool, ctx) -> list[Finding]:
+    """SC301 and SC302 at one site, for the records judged (`whole`: the whole run is judged, so a NaN made
+    by an operation on plain numbers, which has no record, counts too)."""
+    out = []
+    site = log.site
+    ev = EVENTS.get(site.id)
+    if ev is not None and ((ev.record is None and whole) or any(r is ev.record for r in records)):
+        ops = operands_of(site, ev.record) if ev.record is not None else ()
+        out.append(Finding("SC301", ev.severity, site, ops, None, ev.message, ev.fix, 1))
+    for rec in records:
+        words = WRAPS.get(id(rec))
+        if words is not None:
+            out.append(Finding("SC302", "warning", site, operands_of(site, rec),
+                               rec.result.shape if rec.result else None, words[0], words[1], rec.count))
+        f = float_into_int(site, rec, ctx)
+        if f is not None:
+            out.append(f)
+    return out
