@@ -19,6 +19,7 @@ Analysis reads only the values at hand; nothing of the user's runs again.
 from __future__ import annotations
 
 import ast
+import linecache
 import re
 import sys
 import warnings
@@ -121,9 +122,29 @@ def _notice(msg, frame) -> None:
     if found is None:
         return
     site, (severity, message, fix) = found
+    guard = _guarded(site, sites)
+    if guard is not None and severity == "warning":
+        severity = "info"
+        message += f"; {guard} replaces those entries, so the result may be right"
+        if site.op.startswith("/") and len(site.operands) == 2:
+            num, den = (spec.text for spec in site.operands)
+            fix = (f"np.divide({num}, {den}, out=np.zeros_like({num}, dtype=float), where={_paren(den)} != 0) "
+                   f"divides only where it can (and keeps numpy quiet)")
     live = _recorder.LIVE[site.id]
     rec = live.cur if live.cur.operands and live.cur is not live.over else None
     EVENTS[site.id] = Event(rec, severity, message, fix)
+
+
+_GUARDS = frozenset({"where", "nan_to_num", "isfinite", "isnan", "isinf", "clip"})
+
+
+def _guarded(site: Site, sites: list[Site]) -> str | None:
+    """`np.where(d > 0, x / d, 0)`: numpy computes (and warns about) every entry, then keeps the good ones."""
+    for s in sites:
+        if s.kind in ("call", "method") and s.callee in _GUARDS and s is not site \
+                and any(site.text in spec.text for spec in s.operands):
+            return f"np.{s.callee}"
+    return None
 
 
 def _matches(site: Site, ufunc: str) -> bool:
@@ -248,7 +269,7 @@ def judge(site: Site, error: str, ufunc: str, values: list | None):
         what = "NaN" if error == "invalid value" else "inf"
         why = f"{den_text} {_shape(den)} {_entries(nz, den.size, 'equal to 0')}"
         if error == "invalid value" and num is not None:
-            why += f", {both} of them divided into 0 (0/0)" if den.size > 1 else " and so is the numerator (0/0)"
+            why += f", and {both} entries are 0/0" if both > 1 else ", and one entry is 0/0"
         fix = None
         for guarded in (f"np.maximum({den_text}, 1e-12)", f"({den_text} + 1e-12)"):
             g = np.maximum(den, 1e-12) if guarded.startswith("np.") else den + 1e-12
@@ -299,21 +320,15 @@ def _exp_advice(site: Site, text: str, arg: np.ndarray, msg: str):
 
 
 def _in_sigmoid(site: Site) -> bool:
-    """Is this exp the denominator of `1 / (1 + np.exp(-z))`?  The site's text is all that is needed:
-    that expression is the parent's, found among the sites on the same line."""
-    path, line = site.path, site.line
-    for live in _recorder.LIVE:
-        s = live.log.site
-        if s.path == path and s.line == line and s.kind == "binop" and s.op == "/" and site.text in s.text:
-            try:
-                node = ast.parse(s.text.strip(), mode="eval").body
-            except SyntaxError:
-                continue
-            den = node.right if isinstance(node, ast.BinOp) else None
-            if isinstance(den, ast.BinOp) and isinstance(den.op, ast.Add) and isinstance(node.left, ast.Constant) \
-                    and any(isinstance(x, ast.Constant) for x in (den.left, den.right)):
-                return True
-    return False
+    """Is this exp the denominator of `1 / (1 + np.exp(-z))`?  Literal operands make no sites of their own,
+    so the source line says it."""
+    line = linecache.getline(_filename(site), site.line)
+    one = r"1(?:\.0*)?\s*"
+    return re.search(one + r"/\s*\(\s*" + one + r"\+\s*" + re.escape(site.text), line) is not None
+
+
+def _filename(site: Site) -> str:
+    return next((real for real, shown in _recorder.FILES.items() if shown == site.path), site.path)
 
 
 def _normalised_axis(site: Site) -> int | None:
@@ -339,23 +354,92 @@ _INT_CALLS = {"add": "+", "subtract": "-", "multiply": "*"}
 _EXACT_LIMIT = 1 << 22  # array-with-array checks compute in int64 up to this many elements
 
 
-def on_record(site: Site, rec: Record, operands) -> None:
-    """Called by the recorder when it makes a new record: did this run of `+ - *` on small integers wrap?"""
+def on_record(site: Site, rec: Record, operands, value=None) -> None:
+    """Called by the recorder when it makes a new record: did this run of `+ - *` on small integers wrap?
+    `value` is what an assignment assigned (its site has no operands)."""
     if len(operands) == 2 and site.kind in ("binop", "augassign"):
         op = site.op.rstrip("=")
+        pairs = [(op, operands[0], operands[1])] if op in _INT_OPS else []
     elif len(operands) == 3 and site.kind == "call" and site.callee in _INT_CALLS:
-        op, operands = _INT_CALLS[site.callee], operands[1:]
+        pairs = [(_INT_CALLS[site.callee], operands[1], operands[2])]
     else:
+        pairs = []
+    if pairs:
+        x, y = pairs[0][1:]
+        if _small(x) or _small(y):
+            found = wrapped(pairs[0][0], x, y, inplace=site.kind == "augassign")
+            if found is not None:
+                WRAPS[id(rec)] = _wrap_words(site, pairs[0][0], pairs[0][1:], found)
         return
-    if op not in _INT_OPS:
-        return
-    x, y = operands
-    small = [v for v in (x, y) if type(v) is np.ndarray and v.dtype.kind in "iu" and v.dtype.itemsize <= 4]
-    if not small:
-        return
-    found = wrapped(op, x, y, inplace=site.kind == "augassign")
-    if found is not None:
-        WRAPS[id(rec)] = _wrap_words(site, op, x, y, *found)
+    # `img + 100` with a literal is not a site of its own (a number broadcasts as a scalar): its value is an
+    # operand of this site, or what this assignment assigns.  Its array is read from the user's frame.
+    values = [value] if site.kind == "assign" else list(operands)
+    for i, v in enumerate(values):
+        if not _small(v):
+            continue
+        shape = _literal_op(site, i)
+        if shape is None:
+            continue
+        op, name, const, left = shape
+        frame = _user_frame()
+        a = frame.f_locals.get(name, frame.f_globals.get(name)) if frame is not None else None
+        if not _small(a):
+            continue
+        x, y = (const, a) if left else (a, const)
+        found = wrapped(op, x, y)
+        if found is not None:
+            WRAPS[id(rec)] = _wrap_words(site, op, (x, y), found, _text(shape))
+            return
+
+
+def _small(v) -> bool:
+    return type(v) is np.ndarray and v.dtype.kind in "iu" and v.dtype.itemsize <= 4
+
+
+_LITERAL_OPS: dict[int, list] = {}  # site id -> per operand: (op, name, int, literal on the left) or None
+
+
+def _literal_op(site: Site, i: int):
+    """`img + 100`, `2 * img`: the operand's text as (op, name, literal, literal first), else None."""
+    if site.id not in _LITERAL_OPS:
+        texts = [site.text] if site.kind == "assign" else [s.text for s in site.operands]
+        _LITERAL_OPS[site.id] = [_parse_literal_op(t) for t in texts]
+    shapes = _LITERAL_OPS[site.id]
+    return shapes[i] if i < len(shapes) else None
+
+
+def _parse_literal_op(text: str):
+    try:
+        node = ast.parse(text.strip(), mode="eval").body
+    except SyntaxError:
+        return None
+    while isinstance(node, ast.BinOp) is False and isinstance(node, ast.Expr):
+        node = node.value
+    if not isinstance(node, ast.BinOp) or type(node.op) not in (ast.Add, ast.Sub, ast.Mult):
+        return None
+    op = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*"}[type(node.op)]
+    for name, lit, left in ((node.left, node.right, False), (node.right, node.left, True)):
+        if isinstance(lit, ast.UnaryOp) and isinstance(lit.op, ast.USub) and isinstance(lit.operand, ast.Constant):
+            lit = ast.Constant(-lit.operand.value) if type(lit.operand.value) is int else lit
+        if isinstance(name, ast.Name) and isinstance(lit, ast.Constant) and type(lit.value) is int:
+            return op, name.id, lit.value, left
+    return None
+
+
+def _text(shape) -> str:
+    op, name, const, left = shape
+    return f"{const} {op} {name}" if left else f"{name} {op} {const}"
+
+
+def _user_frame():
+    """The frame of the user's code that called the hook: the first one outside this package."""
+    frame = sys._getframe(1)
+    while frame is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+        frame = frame.f_back
+    return frame
+
+
+_PACKAGE = __file__.rsplit("_numerics", 1)[0]
 
 
 def _int_operand(v) -> bool:
@@ -408,23 +492,27 @@ def wrapped(op: str, x, y, inplace: bool = False):
     return dtype, n, exact.size, low, high
 
 
-def _wrap_words(site: Site, op: str, x, y, dtype, n, total, low, high) -> tuple[str, str]:
-    specs = site.operands
-    texts = [s.text for s in specs[-2:]]
+def _wrap_words(site: Site, op: str, pair, found, expr: str | None = None) -> tuple[str, str]:
+    """The message and the fix for a wrap-around; `expr` is the wrapping expression when it is not the site's."""
+    dtype, n, total, low, high = found
+    x, y = pair
+    if expr is None:
+        texts = [s.text for s in site.operands[-2:]]
+        expr = site.text
+    else:
+        texts = [str(x) if type(x) is int else expr.split(f" {op} ")[0], str(y) if type(y) is int else expr.split(f" {op} ")[-1]]
     info = np.iinfo(dtype)
-    msg = (f"`{site.text}` wrapped around: the true values run from {low} to {high}, but {dtype} holds "
+    msg = (f"`{expr}` wrapped around: the true values run from {low} to {high}, but {dtype} holds "
            f"{info.min}..{info.max}, so {n} of {total} entries came out modulo {int(info.max) - int(info.min) + 1} "
            f"(numpy does not warn for integer arrays)")
-    i = next(k for k, v in enumerate((x, y)) if type(v) is np.ndarray and v.dtype.kind in "iu")
-    target = "int" if high <= np.iinfo(np.int64).max else "float"
+    i = next(k for k, v in enumerate(pair) if type(v) is np.ndarray)
+    tail = f"; np.clip(..., {info.min}, {info.max}).astype(np.{dtype}) afterwards to saturate instead"
     if site.kind == "augassign":
-        fix = f"{texts[0]} = {texts[0]}.astype({target}) {op} {texts[1]} (a wider dtype; np.clip(..., {info.min}, " \
-              f"{info.max}).astype(np.{dtype}) afterwards to saturate instead)"
+        fix = f"{texts[0]} = {texts[0]}.astype(int) {op} {texts[1]} (a wider dtype{tail})"
     else:
         new = list(texts)
-        new[i] = f"{_paren(texts[i])}.astype({target})"
-        fix = (f"{new[0]} {op} {new[1]} (compute in a wider dtype; np.clip(..., {info.min}, {info.max})"
-               f".astype(np.{dtype}) afterwards to saturate instead)")
+        new[i] = f"{_paren(texts[i])}.astype(int)"
+        fix = f"{new[0]} {op} {new[1]} (compute in a wider dtype{tail})"
     return msg, fix
 
 
@@ -448,7 +536,9 @@ def float_into_int(site: Site, rec: Record, ctx) -> Finding | None:
             continue
         log = ctx.assignment(m[1], site)
         held = ctx.value(log) if log is not None else None
-        if held is None or held.kind != "ndarray" or not (held.dtype or "").startswith(("int", "uint")):
+        # int64/int32 are what `dtype=int` and lists of Python ints give (weights, counts); uint8 images
+        # scaled in place (`img[m] = img[m] * 0.5`) are truncated on purpose.
+        if held is None or held.kind != "ndarray" or held.dtype not in ("int64", "int32"):
             continue
         fixed = _float_source(log.site.text)
         msg = (f"`{target} = {site.text}` stores {rec.result.dtype} values in {m[1]}, which is {held.dtype} "

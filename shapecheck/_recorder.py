@@ -478,7 +478,7 @@ def _new_record(site: Site, operands, value, assigned: bool) -> Record:
             _attach_result(LIVE[site.value_of], rec.result)
     else:
         _analyse(site, rec, operands)
-        _numerics.on_record(site, rec, operands)  # SC302: did this first run wrap around?
+    _numerics.on_record(site, rec, operands, value)  # SC302: did this first run wrap around?
     if site.self_refs and rec.result is not None:
         _check_drift(LIVE[site.id], site, rec.result, rec)
     return rec
