@@ -360,8 +360,8 @@ def on_record(site: Site, rec: Record, operands, value=None) -> None:
     if len(operands) == 2 and site.kind in ("binop", "augassign"):
         op = site.op.rstrip("=")
         pairs = [(op, operands[0], operands[1])] if op in _INT_OPS else []
-    elif len(operands) == 3 and site.kind == "call" and site.callee in _INT_CALLS:
-        pairs = [(_INT_CALLS[site.callee], operands[1], operands[2])]
+    elif len(operands) == 2 and site.kind == "call" and site.callee in _INT_CALLS:
+        pairs = [(_INT_CALLS[site.callee], operands[0], operands[1])]
     else:
         pairs = []
     if pairs:
