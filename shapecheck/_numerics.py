@@ -109,16 +109,23 @@ def _notice(msg, frame) -> None:
         return  # a later warning on the line is a consequence of the first (`0 * -inf` after `log(0)`)
     candidates = [s for s in sorted(sites, key=lambda s: (s.line, s.col)) if _matches(s, m[2])]
     names = {**frame.f_globals, **frame.f_locals}
-    found = None
+    found, unsure = None, []
     for site in candidates:
-        result = judge(site, m[1], m[2], [_value(spec.text, names) for spec in site.operands])
+        values = [_value(spec.text, names) for spec in site.operands]
+        result = judge(site, m[1], m[2], values)
         if result is _CONSEQUENCE:
             return
-        if result is not None:
+        if result is not None and all(v is not None for v in values):
             found = site, result
             break
-    if found is None and len(candidates) == 1:
-        found = candidates[0], judge(candidates[0], m[1], m[2], None)
+        if result is not None:
+            unsure.append((site, result))
+    if found is None and unsure:
+        found = unsure[0]
+        if len(unsure) > 1:  # numpy names the function, not which of its calls on the line
+            severity, message, fix = found[1]
+            others = " or ".join(f"`{s.text}`" for s, _ in unsure[1:])
+            found = found[0], (severity, message + f" (or {others} on the same line made it)", fix)
     if found is None:
         return
     site, (severity, message, fix) = found
@@ -224,24 +231,26 @@ def judge(site: Site, error: str, ufunc: str, values: list | None):
     arg = values[0] if values and len(values) == 1 else None
     text = specs[0].text if len(specs) == 1 else None
     said = f"numpy warned \"{error} encountered in {ufunc}\""
-    if ufunc in _LOGS and arg is not None:
-        zero = int(np.count_nonzero(arg == 0)) if ufunc != "log1p" else int(np.count_nonzero(arg == -1))
-        neg = int(np.count_nonzero(arg < (0 if ufunc != "log1p" else -1)))
-        if error == "divide by zero" and zero:
-            what, why = "-inf", _entries(zero, arg.size, "equal to 0" if ufunc != "log1p" else "equal to -1")
-        elif error == "invalid value" and neg:
-            what, why = "NaN", _entries(neg, arg.size, "negative" if ufunc != "log1p" else "below -1")
+    if ufunc in _LOGS and len(specs) == 1:
+        floor = "1e-12" if ufunc != "log1p" else "-1 + 1e-12"
+        what = "-inf" if error == "divide by zero" else "NaN"
+        if arg is not None:
+            zero = int(np.count_nonzero(arg == (0 if ufunc != "log1p" else -1)))
+            neg = int(np.count_nonzero(arg < (0 if ufunc != "log1p" else -1)))
+            if error == "divide by zero" and zero:
+                why = _entries(zero, arg.size, "equal to 0" if ufunc != "log1p" else "equal to -1")
+            elif error == "invalid value" and neg:
+                why = _entries(neg, arg.size, "negative" if ufunc != "log1p" else "below -1")
+            else:
+                return None
+            why = f": {text} {_shape(arg)} {why} ({_stats(arg)})"
         else:
-            return None
-        fixed = f"np.maximum({text}, 1e-12)" if ufunc != "log1p" else f"np.maximum({text}, -1 + 1e-12)"
-        with np.errstate(all="ignore"):
-            ok = np.isfinite(getattr(np, ufunc)(np.maximum(arg, 1e-12 if ufunc != "log1p" else -1 + 1e-12))).all()
-        fix = (f"{_substitute(site, text, fixed)} (an epsilon keeps the log finite; for probabilities "
-               f"np.clip({text}, 1e-12, 1 - 1e-12) guards both logs of a cross-entropy)") if ok else None
-        return "warning", (f"`{site.text}` made {what}: {text} {_shape(arg)} {why} ({_stats(arg)}); "
-                           f"{said}, and -inf turns into NaN at the next `0 * -inf` or `inf - inf`"
-                           if what == "-inf" else f"`{site.text}` made NaN: {text} {_shape(arg)} {why} "
-                           f"({_stats(arg)}); {said}"), fix
+            why = f": {text} had {'a 0' if what == '-inf' else 'a negative value'} (not a plain name: its range is not shown)"
+        # np.maximum(x, eps) is at least eps wherever x is a number, so the log of it is finite.
+        fix = (f"{_substitute(site, text, f'np.maximum({text}, {floor})')} (an epsilon keeps the log finite; for "
+               f"probabilities np.clip({text}, 1e-12, 1 - 1e-12) guards both logs of a cross-entropy)")
+        tail = ", and -inf turns into NaN at the next `0 * -inf` or `inf - inf`" if what == "-inf" else ""
+        return "warning", f"`{site.text}` made {what}{why}; {said}{tail}", fix
     if ufunc in _ROOTS and error == "invalid value" and arg is not None and len(specs) == 1:
         neg = int(np.count_nonzero(arg < 0))
         if not neg:
@@ -281,7 +290,7 @@ def judge(site: Site, error: str, ufunc: str, values: list | None):
                     break
         return "warning", f"`{site.text}` made {what}: {why}; {said}", fix
     if values is not None and any(v is None for v in values):
-        return "warning", f"`{site.text}` made NaN or inf from finite operands; {said}", None
+        return "warning", f"`{site.text}` made NaN or inf; {said} (its operands are not plain names: their range is not shown)", None
     if error == "overflow" and values is not None:
         return "warning", (f"`{site.text}` overflowed to inf from finite operands; {said}: values this large "
                            f"usually mean the inputs are not scaled or the learning rate is too big"), \
