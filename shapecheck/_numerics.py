@@ -23,13 +23,19 @@ import linecache
 import re
 import sys
 import warnings
+# Bound at import, as in _recorder: `on_record` runs inside the hooks, and a script may replace builtins.len
+# with a traced wrapper of its own, whose hooks would then run inside ours.
+from builtins import (all, any, enumerate, float, getattr, int, isinstance, issubclass, len, list, max, min,  # noqa: A004
+                      next, sorted, str, type)
 
 import numpy as np
 
 from . import _recorder
 from ._events import Record, Site, SiteLog
-from ._report import Finding, Fix, operands_of
 from ._shapes import fmt
+
+# The report's classes are imported where findings are made (after the script): the recorder imports
+# this module at start-up, and the report is not part of tracing (tests/test_startup.py).
 
 # -- SC301: NaN or inf produced ---------------------------------------------------
 
@@ -182,7 +188,7 @@ def _value(text: str, names: dict):
         if isinstance(n, ast.Name):
             v = names.get(n.id, _MISSING)
             if not (type(v) is np.ndarray and v.dtype.kind in "iufb" or type(v) in (int, float)
-                    or (isinstance(v, np.generic) and type(v).__module__ == "numpy" and v.dtype.kind in "iufb")):
+                    or (issubclass(type(v), np.generic) and type(v).__module__ == "numpy" and v.dtype.kind in "iufb")):
                 return None
         elif isinstance(n, ast.Constant) and type(n.value) not in (int, float):
             return None
@@ -361,6 +367,7 @@ WRAPS: dict[int, tuple[str, str]] = {}  # id(record) -> (message, fix), for reco
 _INT_OPS = {"+": np.add, "-": np.subtract, "*": np.multiply}
 _INT_CALLS = {"add": "+", "subtract": "-", "multiply": "*"}
 _EXACT_LIMIT = 1 << 22  # array-with-array checks compute in int64 up to this many elements
+_NUMPY2 = np.lib.NumpyVersion(np.__version__) >= "2.0.0"  # NEP 50: an out-of-range Python int raises
 
 
 def on_record(site: Site, rec: Record, operands, value=None) -> None:
@@ -422,8 +429,6 @@ def _parse_literal_op(text: str):
         node = ast.parse(text.strip(), mode="eval").body
     except SyntaxError:
         return None
-    while isinstance(node, ast.BinOp) is False and isinstance(node, ast.Expr):
-        node = node.value
     if not isinstance(node, ast.BinOp) or type(node.op) not in (ast.Add, ast.Sub, ast.Mult):
         return None
     op = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*"}[type(node.op)]
@@ -453,7 +458,7 @@ _PACKAGE = __file__.rsplit("_numerics", 1)[0]
 
 def _int_operand(v) -> bool:
     return (type(v) is np.ndarray and v.dtype.kind in "iu") or type(v) is int or \
-        (isinstance(v, np.integer) and type(v).__module__ == "numpy")
+        (issubclass(type(v), np.integer) and type(v).__module__ == "numpy")
 
 
 def wrapped(op: str, x, y, inplace: bool = False):
@@ -464,7 +469,7 @@ def wrapped(op: str, x, y, inplace: bool = False):
         return None
     arrays = [v for v in (x, y) if type(v) is np.ndarray]
     for v, other in ((x, y), (y, x)):
-        if type(v) is int and type(other) is np.ndarray and np.lib.NumpyVersion(np.__version__) >= "2.0.0":
+        if type(v) is int and type(other) is np.ndarray and _NUMPY2:
             info = np.iinfo(other.dtype)
             if not info.min <= v <= info.max:
                 return None
@@ -490,7 +495,7 @@ def wrapped(op: str, x, y, inplace: bool = False):
         wide = a.astype(np.int64)
         exact = _INT_OPS[op](wide, c) if a is x else _INT_OPS[op](c, wide)
     else:
-        size = int(np.prod(np.broadcast_shapes(np.shape(x), np.shape(y))))
+        size = np.broadcast(x, y).size
         if size > _EXACT_LIMIT or size == 0:
             return None
         exact = _INT_OPS[op](np.asarray(x).astype(np.int64), np.asarray(y).astype(np.int64))
@@ -533,8 +538,10 @@ _ROUNDING = frozenset({"floor", "ceil", "round", "rint", "trunc", "fix", "around
 _TARGET = re.compile(r"([A-Za-z_]\w*)\[.*\]")
 
 
-def float_into_int(site: Site, rec: Record, ctx) -> Finding | None:
+def float_into_int(site: Site, rec: Record, ctx):
     """SC302: `W[i] = W[i] - lr * g` with W an integer array: numpy truncates the float values it stores."""
+    from ._report import Finding, operands_of
+
     if site.kind == "augassign" or rec.result is None or not (rec.result.dtype or "").startswith("float"):
         return None
     if site.callee in _ROUNDING or rec.result.kind != "ndarray":
@@ -568,6 +575,8 @@ def explain_cast(crash, site: Site, vals, exc: BaseException, ctx) -> bool:
     """`W -= lr * dW` with W an integer array: numpy will not store floats in it in place (UFuncTypeError
     "Cannot cast ufunc 'subtract' output from dtype('float64') to dtype('int64')").  Says so, where W got
     its dtype, and the fix there.  False when the crash is not that."""
+    from ._report import Fix
+
     m = re.search(r"Cannot cast ufunc '(\w+)' output from dtype\('(\w+)'\) to dtype\('(\w+)'\)", str(exc))
     if m is None or site.kind != "augassign" or len(vals) != 2:
         return False
@@ -588,9 +597,11 @@ def explain_cast(crash, site: Site, vals, exc: BaseException, ctx) -> bool:
 # -- the findings ------------------------------------------------------------------
 
 
-def findings(log: SiteLog, records: list[Record], whole: bool, ctx) -> list[Finding]:
+def findings(log: SiteLog, records: list[Record], whole: bool, ctx) -> list:
     """SC301 and SC302 at one site, for the records judged (`whole`: the whole run is judged, so a NaN made
     by an operation on plain numbers, which has no record, counts too)."""
+    from ._report import Finding, operands_of
+
     out = []
     site = log.site
     ev = EVENTS.get(site.id)
