@@ -77,7 +77,9 @@ def watch() -> None:
             _BUSY.append(1)
             try:
                 _notice(msg, sys._getframe(1))
-            except Exception:  # never let a look at a warning change what the user's program does
+            except Exception as e:  # never let a look at a warning change what the user's program does
+                if not _recorder.raised_by_shapecheck(e):
+                    raise  # a signal handler's exception (a time limit) is the program's own
                 _recorder.STATE.internal_errors += 1
             finally:
                 _BUSY.clear()
@@ -117,8 +119,9 @@ def _notice(msg, frame) -> None:
     names = {**frame.f_globals, **frame.f_locals}
     found, unsure = None, []
     for site in candidates:
-        values = [_value(spec.text, names) for spec in site.operands]
-        result = judge(site, m[1], m[2], values)
+        texts = _operand_texts(site)
+        values = [_value(t, names) for t in texts]
+        result = judge(site, m[1], m[2], values, texts)
         if result is _CONSEQUENCE:
             return
         if result is not None and all(v is not None for v in values):
@@ -148,6 +151,39 @@ def _notice(msg, frame) -> None:
     EVENTS[site.id] = Event(rec, severity, message, fix)
 
 
+class _Spec:
+    __slots__ = ("text",)
+
+    def __init__(self, text: str):
+        self.text = text
+
+
+def _operand_texts(site: Site) -> list[str]:
+    """The operands' source texts; for an assignment site (`r = x ** 0.5`: an operation with a literal
+    operand is no site of its own), those of the operation it assigns."""
+    if site.kind != "assign":
+        return [spec.text for spec in site.operands]
+    node = _top(site)
+    parts = [node.left, node.right] if isinstance(node, ast.BinOp) else node.args if isinstance(node, ast.Call) else []
+    return [ast.get_source_segment(site.text.strip(), p) or "" for p in parts]
+
+
+def _top(site: Site):
+    try:
+        return ast.parse(site.text.strip(), mode="eval").body
+    except SyntaxError:
+        return None
+
+
+def _assigned_op(site: Site) -> str:
+    node = _top(site)
+    return _SYMBOLS.get(type(node.op), "") if isinstance(node, ast.BinOp) else ""
+
+
+_SYMBOLS = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.FloorDiv: "//", ast.Pow: "**",
+            ast.Mod: "%", ast.MatMult: "@"}
+
+
 _GUARDS = frozenset({"where", "nan_to_num", "isfinite", "isnan", "isinf", "clip"})
 
 
@@ -163,10 +199,17 @@ def _guarded(site: Site, sites: list[Site]) -> str | None:
 def _matches(site: Site, ufunc: str) -> bool:
     """Could this site be the ufunc numpy named?  `np.log(x)` for log, `a / b` for divide, `x.sum()` for reduce."""
     if site.kind in ("binop", "augassign"):
-        return _OPS.get(ufunc) == site.op.rstrip("=") if site.op != "==" else False
+        return ("**" if ufunc == "sqrt" else _OPS.get(ufunc)) == site.op.rstrip("=") if site.op != "==" else False
     if site.kind in ("call", "method"):
         return site.callee == ufunc or (ufunc == "reduce" and site.callee in _REDUCE) or \
             (ufunc in _OPS and site.callee in ("divide", "true_divide") and _OPS[ufunc] == "/")
+    if site.kind == "assign":
+        node = _top(site)
+        if isinstance(node, ast.BinOp):  # numpy computes `x ** 0.5` with sqrt, and says so
+            return _SYMBOLS.get(type(node.op)) == ("**" if ufunc == "sqrt" else _OPS.get(ufunc))
+        if isinstance(node, ast.Call) and not node.keywords:
+            func = node.func
+            return (func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)) == ufunc
     return False
 
 
@@ -224,7 +267,7 @@ def _entries(n: int, total: int, what: str) -> str:
     return f"has {n} of {total} entries {what}" if total > 1 else f"is {what}"
 
 
-def judge(site: Site, error: str, ufunc: str, values: list | None):
+def judge(site: Site, error: str, ufunc: str, values: list | None, texts: list[str] | None = None):
     """(severity, message, fix) for the warning `error encountered in ufunc` at `site`, given its operands'
     values (None where they could not be read); None when these values do not explain the warning;
     `_CONSEQUENCE` when an operand already held NaN or inf."""
@@ -233,7 +276,8 @@ def judge(site: Site, error: str, ufunc: str, values: list | None):
         with np.errstate(all="ignore"):
             if any(v.dtype.kind in "fc" and not np.isfinite(v).all() for v in known):
                 return _CONSEQUENCE
-    specs = site.operands
+    specs = [_Spec(t) for t in texts] if texts is not None else site.operands
+    op = site.op.rstrip("=") if site.kind != "assign" else _assigned_op(site)
     arg = values[0] if values and len(values) == 1 else None
     text = specs[0].text if len(specs) == 1 else None
     said = f"numpy warned \"{error} encountered in {ufunc}\""
@@ -253,8 +297,10 @@ def judge(site: Site, error: str, ufunc: str, values: list | None):
         else:
             why = f": {text} had {'a 0' if what == '-inf' else 'a negative value'} (not a plain name: its range is not shown)"
         # np.maximum(x, eps) is at least eps wherever x is a number, so the log of it is finite.
-        fix = (f"{_substitute(site, text, f'np.maximum({text}, {floor})')} (an epsilon keeps the log finite; for "
-               f"probabilities np.clip({text}, 1e-12, 1 - 1e-12) guards both logs of a cross-entropy)")
+        fix = f"{_substitute(site, text, f'np.maximum({text}, {floor})')} (an epsilon keeps the log finite"
+        probabilities = arg is None or bool(((arg >= 0) & (arg <= 1)).all())
+        fix += f"; for probabilities np.clip({text}, 1e-12, 1 - 1e-12) guards both logs of a cross-entropy)" \
+            if probabilities and ufunc != "log1p" else ")"
         tail = ", and -inf turns into NaN at the next `0 * -inf` or `inf - inf`" if what == "-inf" else ""
         return "warning", f"`{site.text}` made {what}{why}; {said}{tail}", fix
     if ufunc in _ROOTS and error == "invalid value" and arg is not None and len(specs) == 1:
@@ -292,15 +338,23 @@ def judge(site: Site, error: str, ufunc: str, values: list | None):
                 with np.errstate(all="ignore"):
                     ok = num is None or np.isfinite(np.true_divide(num, g)).all()
                 if ok:
-                    fix = f"{specs[0].text} {site.op.rstrip('=')} {guarded} (or skip the entries with nothing to divide)"
+                    fix = f"{specs[0].text} {op} {guarded} (or skip the entries with nothing to divide)"
                     break
         return "warning", f"`{site.text}` made {what}: {why}; {said}", fix
+    if ufunc in ("power", "sqrt") and error == "invalid value" and values is not None and len(values) == 2 \
+            and values[0] is not None and values[1] is not None:
+        base, power = values
+        neg = int(np.count_nonzero((base < 0) & (np.asarray(power) != np.round(power))))
+        if neg:
+            text = specs[0].text
+            return "warning", (f"`{site.text}` made NaN: {text} {_shape(base)} {_entries(neg, base.size, 'negative')} "
+                               f"({_stats(base)}), and a fractional power of a negative number is NaN; {said}"), \
+                f"np.maximum({text}, 0) {op} {specs[1].text}"
     if values is not None and any(v is None for v in values):
         return "warning", f"`{site.text}` made NaN or inf; {said} (its operands are not plain names: their range is not shown)", None
     if error == "overflow" and values is not None:
         return "warning", (f"`{site.text}` overflowed to inf from finite operands; {said}: values this large "
-                           f"usually mean the inputs are not scaled or the learning rate is too big"), \
-            "scale the inputs (standardise X) or lower the learning rate"
+                           f"usually mean unscaled inputs (standardise X) or a learning rate that is too big"), None
     return "warning", f"`{site.text}` made NaN or inf from finite operands; {said}", None
 
 

@@ -81,6 +81,34 @@ FIRES_301 = [
         cost = np.sum(L * 0)
         B = L - L
         """, 3, "np.log(A)", r"made -inf", None, id="only-the-origin-not-its-consequences"),
+    pytest.param("""\
+        import numpy as np
+        x = np.array([4.0, -1.0])
+        r = x ** 0.5
+        """, 3, "x ** 0.5", r"made NaN: x \(2,\) float64 has 1 of 2 entries negative \(min -1, max 4\), and a "
+        r"fractional power of a negative number is NaN; numpy warned \"invalid value encountered in sqrt\"",
+        r"^np\.maximum\(x, 0\) \*\* 0\.5$", id="power-with-a-literal-is-an-assignment-site"),
+    pytest.param("""\
+        import numpy as np
+        p = np.array([0.0, 0.5])
+        r = 1.0 / p
+        """, 3, "1.0 / p", r"made inf: p \(2,\) float64 has 1 of 2 entries equal to 0",
+        r"^1\.0 / np\.maximum\(p, 1e-12\)", id="literal-over-array"),
+    pytest.param("""\
+        import numpy as np
+        def sigmoid(z):
+            return 1 / (1 + np.exp(-z))
+        z = np.array([0.0, 40.0])
+        cost = -np.mean(np.log(1 - sigmoid(z)))
+        """, 5, "np.log(1 - sigmoid(z))",
+        r"made -inf: 1 - sigmoid\(z\) had a 0 \(not a plain name: its range is not shown\)",
+        r"^np\.log\(np\.maximum\(1 - sigmoid\(z\), 1e-12\)\)", id="operand-not-a-plain-name"),
+    pytest.param("""\
+        import numpy as np
+        w = np.array([1e200, 2.0])
+        q = w * w
+        """, 3, "w * w", r"overflowed to inf from finite operands; numpy warned \"overflow encountered in multiply\"",
+        None, id="float-overflow"),
 ]
 
 
