@@ -442,3 +442,39 @@ def test_pytest_reports_sc301_made_inside_a_test(pytester):
     result.stdout.fnmatch_lines(["*net.py:4: ShapeWarning: SC301 warning at net.py:4: `np.log(p)` made -inf: "
                                  "p (2,) float64 has 1 of 2 entries equal to 0*"])
     result.stdout.fnmatch_lines(["*net.py:4: RuntimeWarning: divide by zero encountered in log*"])
+
+
+# -- the other entry points: @trace and the notebook extension -------------------------------------------------
+
+
+def test_trace_decorator_warns_sc301_at_the_users_line(tmp_path):
+    script = tmp_path / "traced_fn.py"
+    script.write_text(textwrap.dedent("""\
+        import numpy as np
+        import shapecheck
+
+        @shapecheck.trace
+        def cost(p):
+            return -np.mean(np.log(p))
+
+        cost(np.array([0.0, 0.5]))
+        """))
+    p = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert "traced_fn.py:6: RuntimeWarning: divide by zero encountered in log" in p.stderr
+    assert "traced_fn.py:6: ShapeWarning: SC301 warning at traced_fn.py:6: `np.log(p)` made -inf: p (2,) float64 " \
+           "has 1 of 2 entries equal to 0" in p.stderr
+
+
+def test_notebook_cell_shows_sc301(tmp_path):
+    code = textwrap.dedent("""\
+        from IPython.testing.globalipapp import start_ipython
+        ip = start_ipython()
+        ip.run_line_magic("load_ext", "shapecheck")
+        ip.run_cell("import numpy as np\\nA2 = np.array([0.0, 0.5])")
+        ip.run_cell("cost = -np.mean(np.log(A2))")
+        """)
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    out = p.stdout + p.stderr
+    assert "shapecheck: 1 warning (SC301) in this cell" in out, out
+    assert "`np.log(A2)` made -inf: A2 (2,) float64 has 1 of 2 entries equal to 0" in out
