@@ -12,8 +12,11 @@ unchanged.  A warning the filters or `np.errstate` silenced never reaches it:
 then there is no finding.
 
 SC302's wrap-around check runs when the recorder makes a new record (once per
-operand signature at a site), on integer arrays of at most 4 bytes only.
-Analysis reads only the values at hand; nothing of the user's runs again.
+operand signature at a site), on integer arrays of at most 4 bytes only; its
+other two traps are read from what was recorded (a float result stored into an
+int array by indexing) and from a crash (`explain_cast`: an in-place float
+update of an int array).  Nothing of the user's runs again: operands are read
+from the running frame and only plain arrays and numbers are computed with.
 """
 
 from __future__ import annotations
@@ -66,7 +69,8 @@ _BUSY: list = []  # non-empty while a warning is being looked at: our own never 
 
 
 def watch() -> None:
-    """Start noticing the floating-point warnings numpy shows for traced files (idempotent)."""
+    """Start noticing the floating-point warnings numpy shows for traced files (idempotent).  Like the hooks
+    in builtins, the wrapper stays for the life of the process: it hands every warning on unchanged."""
     current = getattr(warnings, "_showwarnmsg", None)
     if current is None or getattr(current, "_shapecheck", False):
         return
@@ -87,12 +91,6 @@ def watch() -> None:
 
     _showwarnmsg._shapecheck = True
     warnings._showwarnmsg = _showwarnmsg
-
-
-def unwatch() -> None:
-    """Put back the `_showwarnmsg` that `watch` wrapped."""
-    if _ORIGINAL and getattr(warnings._showwarnmsg, "_shapecheck", False):
-        warnings._showwarnmsg = _ORIGINAL.pop()
 
 
 def _notice(msg, frame) -> None:

@@ -222,6 +222,19 @@ def test_sc301_sigmoid_and_where_notes_say_why_the_result_is_right(tmp_path):
     assert notes[6]["fix"].startswith("np.divide(s, d, out=np.zeros_like(s, dtype=float), where=d != 0)")
 
 
+def test_sc301_and_sc302_are_silenced_by_the_comment_and_the_option(tmp_path):
+    source = """\
+        import numpy as np
+        A2 = np.array([0.0, 0.5])
+        img = np.array([200], dtype=np.uint8)
+        a = np.log(A2)  # shapecheck: ignore[SC301]
+        b = img * 2
+        c = np.log(A2 - 1)
+        """
+    run = traced(tmp_path, source, "--ignore", "SC302")
+    assert [(f["code"], f["line"]) for f in run.report["findings"]] == [("SC301", 6)]
+
+
 def test_seterr_raise_gives_no_finding_and_the_crash_is_pythons(tmp_path):
     run = traced(tmp_path, """\
         import numpy as np
