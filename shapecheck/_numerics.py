@@ -293,7 +293,8 @@ def judge(site: Site, error: str, ufunc: str, values: list | None, texts: list[s
                 return None
             why = f": {text} {_shape(arg)} {why} ({_stats(arg)})"
         else:
-            why = f": {text} had {'a 0' if what == '-inf' else 'a negative value'} (not a plain name: its range is not shown)"
+            had = "a 0" if what == "-inf" else "a negative value"
+            why = f": {text} had {had} (not a plain name: its range is not shown)"
         # np.maximum(x, eps) is at least eps wherever x is a number, so the log of it is finite.
         fix = f"{_substitute(site, text, f'np.maximum({text}, {floor})')} (an epsilon keeps the log finite"
         probabilities = arg is None or bool(((arg >= 0) & (arg <= 1)).all())
@@ -349,7 +350,8 @@ def judge(site: Site, error: str, ufunc: str, values: list | None, texts: list[s
                                f"({_stats(base)}), and a fractional power of a negative number is NaN; {said}"), \
                 f"np.maximum({text}, 0) {op} {specs[1].text}"
     if values is not None and any(v is None for v in values):
-        return "warning", f"`{site.text}` made NaN or inf; {said} (its operands are not plain names: their range is not shown)", None
+        return "warning", (f"`{site.text}` made NaN or inf; {said} (its operands are not plain names: their range "
+                           f"is not shown)"), None
     if error == "overflow" and values is not None:
         return "warning", (f"`{site.text}` overflowed to inf from finite operands; {said}: values this large "
                            f"usually mean unscaled inputs (standardise X) or a learning rate that is too big"), None
@@ -381,8 +383,9 @@ def _exp_advice(site: Site, text: str, arg: np.ndarray, msg: str):
                                     f"softmax and never overflows)")
     if arg.ndim <= 1 and site.targets:
         shifted = f"{text} - np.max({text})"
+        clipped = _substitute(site, text, f"np.clip({text}, None, 700)")
         return "warning", msg, (f"{_substitute(site, text, shifted)} if this is a softmax (the same result, "
-                                f"never overflows); else clip: {_substitute(site, text, f'np.clip({text}, None, 700)')}")
+                                f"never overflows); else clip: {clipped}")
     return "warning", msg, f"{_substitute(site, text, f'np.clip({text}, None, 700)')}, or shift by the max in a softmax"
 
 
@@ -456,7 +459,8 @@ def on_record(site: Site, rec: Record, operands, value=None) -> None:
         x, y = (const, a) if left else (a, const)
         found = wrapped(op, x, y)
         if found is not None:
-            WRAPS[id(rec)] = _wrap_words(site, op, (x, y), found, _text(shape))
+            texts = [str(const), name] if left else [name, str(const)]
+            WRAPS[id(rec)] = _wrap_words(site, op, (x, y), found, texts)
             return
 
 
@@ -490,11 +494,6 @@ def _parse_literal_op(text: str):
         if isinstance(name, ast.Name) and isinstance(lit, ast.Constant) and type(lit.value) is int:
             return op, name.id, lit.value, left
     return None
-
-
-def _text(shape) -> str:
-    op, name, const, left = shape
-    return f"{const} {op} {name}" if left else f"{name} {op} {const}"
 
 
 def _user_frame():
@@ -558,15 +557,15 @@ def wrapped(op: str, x, y, inplace: bool = False):
     return dtype, n, exact.size, low, high
 
 
-def _wrap_words(site: Site, op: str, pair, found, expr: str | None = None) -> tuple[str, str]:
-    """The message and the fix for a wrap-around; `expr` is the wrapping expression when it is not the site's."""
+def _wrap_words(site: Site, op: str, pair, found, texts: list[str] | None = None) -> tuple[str, str]:
+    """The message and the fix for a wrap-around; `texts` are the operands' when the wrapping expression is
+    not the site's own (`img + 60`, a literal operation inside an assignment or a call)."""
     dtype, n, total, low, high = found
-    x, y = pair
-    if expr is None:
+    if texts is None:
         texts = [s.text for s in site.operands[-2:]]
         expr = site.text
     else:
-        texts = [str(x) if type(x) is int else expr.split(f" {op} ")[0], str(y) if type(y) is int else expr.split(f" {op} ")[-1]]
+        expr = f"{texts[0]} {op} {texts[1]}"
     info = np.iinfo(dtype)
     msg = (f"`{expr}` wrapped around: the true values run from {low} to {high}, but {dtype} holds "
            f"{info.min}..{info.max}, so {n} of {total} entries came out modulo {int(info.max) - int(info.min) + 1} "

@@ -72,7 +72,8 @@ FIRES_301 = [
         counts = np.array([[3.0, 0.0], [1.0, 0.0]])
         totals = counts.sum(axis=0)
         freq = counts / totals
-        """, 4, "counts / totals", r"made NaN: totals \(2,\) float64 has 1 of 2 entries equal to 0, and 2 entries are 0/0",
+        """, 4, "counts / totals",
+        r"made NaN: totals \(2,\) float64 has 1 of 2 entries equal to 0, and 2 entries are 0/0",
         r"^counts / np\.maximum\(totals, 1e-12\)", id="zero-over-zero"),
     pytest.param("""\
         import numpy as np
@@ -370,7 +371,8 @@ QUIET_302 = [
     pytest.param("m = (img > 100).astype(np.uint8) * 255", id="mask-times-255"),
     pytest.param("small = (img // 2) + 10", id="stays-in-range"),
     pytest.param("img[0] = img[0] * 0.5", id="uint8-darkened-in-place"),
-    pytest.param("H = np.zeros(3, dtype=int)\nfor t in range(3):\n    H[t] = np.floor(img[t].mean())", id="floor-into-int"),
+    pytest.param("H = np.zeros(3, dtype=int)\nfor t in range(3):\n    H[t] = np.floor(img[t].mean())",
+                 id="floor-into-int"),
     pytest.param("try:\n    big = img + 300\nexcept OverflowError:\n    big = None", id="out-of-range-literal"),
 ]
 
