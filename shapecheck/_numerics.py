@@ -337,7 +337,8 @@ def judge(site: Site, error: str, ufunc: str, values: list | None, texts: list[s
                 with np.errstate(all="ignore"):
                     ok = num is None or np.isfinite(np.true_divide(num, g)).all()
                 if ok:
-                    fix = f"{specs[0].text} {op} {guarded} (or skip the entries with nothing to divide)"
+                    fix = f"{_guard_denominator(site, specs[0].text, den_text, guarded, op)} (or skip the entries " \
+                          f"with nothing to divide)"
                     break
         return "warning", f"`{site.text}` made {what}: {why}; {said}", fix
     if ufunc in ("power", "sqrt") and error == "invalid value" and values is not None and len(values) == 2 \
@@ -356,6 +357,15 @@ def judge(site: Site, error: str, ufunc: str, values: list | None, texts: list[s
         return "warning", (f"`{site.text}` overflowed to inf from finite operands; {said}: values this large "
                            f"usually mean unscaled inputs (standardise X) or a learning rate that is too big"), None
     return "warning", f"`{site.text}` made NaN or inf from finite operands; {said}", None
+
+
+def _guard_denominator(site: Site, num: str, den: str, guarded: str, op: str) -> str:
+    """`a / b` -> `a / guarded`; `np.divide(a, b)` -> `np.divide(a, guarded)`."""
+    if site.kind in ("call", "method"):
+        text = site.text
+        start = text.find(num, text.find("(") + 1) + len(num)
+        return text[:start] + text[start:].replace(den, guarded, 1)
+    return f"{num} {op} {guarded}"
 
 
 def _shape(v: np.ndarray) -> str:

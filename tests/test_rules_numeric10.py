@@ -84,6 +84,13 @@ FIRES_301 = [
         """, 3, "np.log(A)", r"made -inf", None, id="only-the-origin-not-its-consequences"),
     pytest.param("""\
         import numpy as np
+        a = np.array([1.0, 2.0])
+        b = np.array([0.0, 2.0])
+        r = np.divide(a, b)
+        """, 4, "np.divide(a, b)", r"made inf: b \(2,\) float64 has 1 of 2 entries equal to 0",
+        r"^np\.divide\(a, np\.maximum\(b, 1e-12\)\) \(or skip", id="np-divide-call"),
+    pytest.param("""\
+        import numpy as np
         x = np.array([4.0, -1.0])
         r = x ** 0.5
         """, 3, "x ** 0.5", r"made NaN: x \(2,\) float64 has 1 of 2 entries negative \(min -1, max 4\), and a "
