@@ -30,7 +30,7 @@ from builtins import (all, bool, complex, dict, float, frozenset, getattr, id, i
 
 import numpy as np
 
-from . import _shapes
+from . import _numerics, _shapes
 from ._calls import result_of_call
 from ._events import Record, Site, SiteLog, Value
 from ._rewrite import HOOK_ASSIGN, HOOK_AUGVALUE, HOOK_BINOP, HOOK_CALL, HOOK_KEY, HOOK_METHOD, hook_functions
@@ -104,6 +104,7 @@ def next_id() -> int:
 
 def install() -> None:
     """Put the hooks where rewritten code finds them: in builtins, under `__sc_*__` names."""
+    _numerics.watch()  # SC301: the floating-point warnings numpy shows, noticed as they pass
     if getattr(builtins, HOOK_BINOP, None) is hook_binop:
         return
     for name, fn in hook_functions().items():
@@ -482,6 +483,7 @@ def _new_record(site: Site, operands, value, assigned: bool) -> Record:
             _attach_result(LIVE[site.value_of], rec.result)
     else:
         _analyse(site, rec, operands)
+    _numerics.on_record(site, rec, operands, value)  # SC302: did this first run wrap around?
     if site.self_refs and rec.result is not None:
         _check_drift(LIVE[site.id], site, rec.result, rec)
     return rec

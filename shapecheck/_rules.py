@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from . import _calls, _shapes
+from . import _calls, _numerics, _shapes
 from ._events import OperandSpec, Record, Site, SiteLog, Value
 from ._report import Finding, operands_of, rank
 from ._shapes import fmt
@@ -722,6 +722,7 @@ def run(logs: list[SiteLog], ignore: Iterable[str] = (), since=None) -> list[Fin
                     found.append(f)
         if since is None or since.drifted(log):
             found.extend(shape_drift(log, ctx))
+        found.extend(_numerics.findings(log, records, since is None, ctx))  # SC301, SC302
         for f in found:
             if f.code in ignore or f.code in log.site.ignore or "*" in log.site.ignore:
                 continue

@@ -11,7 +11,8 @@ import sys
 
 # shapecheck's modules that tracing needs: exactly these
 TRACING = {"shapecheck", "shapecheck._calls", "shapecheck._cli", "shapecheck._errors", "shapecheck._events",
-           "shapecheck._recorder", "shapecheck._rewrite", "shapecheck._runner", "shapecheck._shapes"}
+           "shapecheck._numerics", "shapecheck._recorder", "shapecheck._rewrite", "shapecheck._runner",
+           "shapecheck._shapes"}
 # stdlib modules the run may add (some interpreters or numpy versions already import them):
 STDLIB = {
     "runpy",  # `python -m` itself
