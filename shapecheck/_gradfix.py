@@ -71,6 +71,18 @@ class ChainStep(Location):
 
 
 @dataclass(frozen=True)
+class Mistake(Location):
+    """The one line the evidence pins the mistake to; ``why`` is "fix" (a verified edit of it that takes
+    something out, or the only statement the wrong gradients share) or "chain" (the only statement of the
+    row's backward chain that fed no right gradient)."""
+
+    why: str = ""
+
+    def to_dict(self) -> dict:
+        return {**super().to_dict(), "why": self.why}
+
+
+@dataclass(frozen=True)
 class Fix:
     """A one-line edit with which the gradient check of the affected rows passes."""
 
@@ -82,11 +94,13 @@ class Fix:
     rows: tuple  # the parameters whose check passes with it
     at_loss: bool = False  # an edit of the loss rather than of a gradient
     alternative: Fix | None = None  # another verified edit (at the loss) when the check cannot tell which
+    restoring: bool = False  # it takes out (or changes) something written, rather than adding a minus or factor
 
     def to_dict(self) -> dict:
         return {"path": self.path, "line": self.line, "before": self.before, "after": self.after,
                 "kind": self.kind, "rows": list(self.rows), "verified": True, "at_loss": self.at_loss,
-                "alternative": None if self.alternative is None else self.alternative.to_dict()}
+                "alternative": None if self.alternative is None else self.alternative.to_dict(),
+                "restoring": self.restoring}
 
 
 @dataclass
@@ -158,7 +172,7 @@ def explain(rows: list, report_kind: str, loss, grads, combined: bool, params, l
     if report_kind in ("sign", "scale"):
         _search_uniform(args, chains, loss_node)
     else:
-        _search(args, nodes, chains)
+        _search(args, nodes, chains, rights, trace)
     del trace
     return out
 
@@ -299,8 +313,53 @@ def _paren(text: str, expr: ast.expr, loose: tuple = (ast.Add, ast.Sub)) -> str:
     return f"({text})"
 
 
-def _edits(node: Node, row, numpy_name: str | None, invert: bool = False) -> list[tuple[str, str]]:
-    """(kind, new text of the value expression) implied by the row's diagnosis, likeliest first.
+def _hypothesis(row) -> tuple[str, float | None]:
+    """The diagnosis' kind and factor; when it claims no factor, the ratio measured at the worst entry as a
+    hypothesis for the candidates (one number is no claim, but an edit it suggests is verified before it is
+    shown)."""
+    kind, factor = row.diagnosis.kind, row.diagnosis.factor
+    if factor is None and kind not in ("sign", "transpose") and row.analytic is not None \
+            and row.numeric not in (None, 0.0):
+        ratio = row.analytic / row.numeric
+        if ratio == ratio and abs(ratio) != float("inf") and ratio != 0:
+            factor = ratio
+    return kind, factor
+
+
+def _near(a: float, b: float) -> bool:
+    # a measured factor (a ratio of finite differences) is a candidate's hint, not its proof
+    return abs(a / b - 1) <= 1e-3
+
+
+def _splice(raw: bytes, base: int, sub: ast.expr, text: str) -> str:
+    return (raw[:sub.col_offset - base] + text.encode() + raw[sub.end_col_offset - base:]).decode()
+
+
+def _terms(expr: ast.expr) -> list[ast.expr]:
+    """The terms of a sum (`a + b - c`), when the expression is one."""
+    if not (isinstance(expr, ast.BinOp) and isinstance(expr.op, (ast.Add, ast.Sub))):
+        return []
+    out = []
+    for side in (expr.left, expr.right):
+        out += _terms(side) or [side]
+    return out
+
+
+def _matmul_operands(expr: ast.expr) -> list[ast.expr]:
+    out = []
+    for sub in ast.walk(expr):
+        if isinstance(sub, ast.BinOp) and isinstance(sub.op, ast.MatMult):
+            out += [sub.left, sub.right]
+        elif isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute) and sub.func.attr in ("dot", "matmul"):
+            out += sub.args[:2] if len(sub.args) >= 2 else [sub.func.value] + sub.args[:1]
+    return out
+
+
+def _edits(node: Node, row, numpy_name: str | None, invert: bool = False) -> list[tuple[str, str, bool]]:
+    """(kind, new text of the value expression, whether it takes out something written) implied by the
+    row's diagnosis, likeliest first. An edit that takes something out (a minus, a factor, a `.T`) or changes
+    what is written (operands, an axis, an array) says where the slip is; one that adds a minus, a factor or a
+    transpose would make the check pass on any linear step of the chain, and says only that it fixes it.
     ``invert``: the edit is of the loss, which must change the other way for the gradient to match."""
     expr = _value_expr(node)
     if expr is None or expr.lineno != expr.end_lineno:
@@ -308,48 +367,70 @@ def _edits(node: Node, row, numpy_name: str | None, invert: bool = False) -> lis
     v = _segment(node, expr)
     if v is None:
         return []
-    kind, factor = row.diagnosis.kind, row.diagnosis.factor
-    out: list[tuple[str, str]] = []
-    neg = []
+    kind, factor = _hypothesis(row)
     raw, base = v.encode(), expr.col_offset
+    undo_neg, neg = [], []
+    for sub in ast.walk(expr):  # a minus taken out, anywhere in the expression
+        if isinstance(sub, ast.UnaryOp) and isinstance(sub.op, ast.USub) and sub.lineno == sub.end_lineno:
+            inner = _segment(node, sub.operand)
+            if inner:
+                undo_neg.append(_splice(raw, base, sub, _paren(inner, sub.operand) if sub is not expr else inner))
     for sub in ast.walk(expr):  # `y - a` for `a - y`, anywhere in the expression
         if isinstance(sub, ast.BinOp) and isinstance(sub.op, ast.Sub) and sub.lineno == sub.end_lineno \
-                and not isinstance(sub.right, ast.BinOp):
+                and not isinstance(sub.right, ast.BinOp) and not isinstance(sub.left, ast.Constant):
             left, right = _segment(node, sub.left), _segment(node, sub.right)
             if left and right:
-                swapped = f"{right} - {_paren(left, sub.left)}".encode()
-                neg.append((raw[:sub.col_offset - base] + swapped + raw[sub.end_col_offset - base:]).decode())
-    if isinstance(expr, ast.UnaryOp) and isinstance(expr.op, ast.USub):
-        neg.append(_segment(node, expr.operand))
+                undo_neg.append(_splice(raw, base, sub, f"{right} - {_paren(left, sub.left)}"))
     neg.append(f"-{_paren(v, expr, (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.MatMult))}" if isinstance(expr, _ATOMS)
                else f"-({v})")
-    scale = []
-    if factor not in (None, 0.0) and factor > 0 and factor != 1.0:
-        # a factor that is there but should not be: `x / m` -> `x`, `2 * x` -> `x`
-        for sub in ast.walk(expr):
-            if not isinstance(sub, ast.BinOp) or sub.lineno != sub.end_lineno:
-                continue
-            pairs = []
-            if isinstance(sub.op, ast.Div):
-                pairs.append((sub.right, sub.left, 1 / factor))
-            if isinstance(sub.op, ast.Mult):
-                pairs += [(sub.right, sub.left, factor), (sub.left, sub.right, factor)]
-            if isinstance(sub.op, ast.Sub) and isinstance(sub.right, ast.Constant) and sub.right.value == 1:
-                k = _number(node, sub.left)  # `1 / (m - 1)` for `1 / m`: an N - 1
-                kept_text = _segment(node, sub.left)
-                if k and k != 1 and kept_text and any(abs(f / factor - 1) <= 1e-6 for f in (k / (k - 1), (k - 1) / k)):
-                    scale.append((raw[:sub.col_offset - base] + kept_text.encode()
-                                  + raw[sub.end_col_offset - base:]).decode())
-            for dropped, kept, want in pairs:
-                value = _number(node, dropped)
-                kept_text = _segment(node, kept)
-                if value and kept_text and abs(value / want - 1) <= 1e-6:
-                    scale.append((raw[:sub.col_offset - base] + kept_text.encode()
-                                  + raw[sub.end_col_offset - base:]).decode())
-        for e, op in _dims(node, 1 / factor if invert else factor):
-            scale.append(f"{_paren(v, expr)} {op} {e}")
-    tr = [v[:-2]] if v.endswith(".T") else []
+    terms = [t for t in _terms(expr) if t.lineno == t.end_lineno]
+    for t in terms:  # one term of a sum has the wrong sign
+        text = _segment(node, t)
+        if text:
+            neg.append(_splice(raw, base, t, f"-{_paren(text, t, (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.MatMult))}"))
+    undo_scale, scale = [], []
+    for sub in ast.walk(expr):  # a factor that is there but should not be: `x / m` -> `x`, `2 * x` -> `x`
+        if not isinstance(sub, ast.BinOp) or sub.lineno != sub.end_lineno:
+            continue
+        pairs = []
+        if isinstance(sub.op, ast.Div):
+            pairs.append((sub.right, sub.left))
+        if isinstance(sub.op, ast.Mult):
+            pairs += [(sub.right, sub.left), (sub.left, sub.right)]
+        for dropped, kept in pairs:
+            value, kept_text = _number(node, dropped), _segment(node, kept)
+            if value and value != 1 and kept_text:
+                hit = factor not in (None, 0.0) and (_near(value, factor) or _near(value, 1 / factor))
+                undo_scale.append((not hit, _splice(raw, base, sub, kept_text if sub is expr else _paren(kept_text, kept))))
+        if isinstance(sub.op, ast.Sub) and isinstance(sub.right, ast.Constant) and sub.right.value == 1:
+            k = _number(node, sub.left)  # `1 / (m - 1)` for `1 / m`: an N - 1
+            kept_text = _segment(node, sub.left)
+            if k and k != 1 and kept_text:
+                hit = factor not in (None, 0.0) and any(_near(f, factor) for f in (k / (k - 1), (k - 1) / k))
+                undo_scale.append((not hit, _splice(raw, base, sub, kept_text)))
+    undo_scale = [t for _, t in sorted(undo_scale, key=lambda p: p[0])]
+    if factor not in (None, 0.0) and factor > 0 and not _near(factor, 1.0):
+        dims = _dims(node, 1 / factor if invert else factor)
+        scale += [f"{_paren(v, expr)} {op} {e}" for e, op in dims]
+        for t in terms[:3]:  # one term of a sum off by the factor
+            text = _segment(node, t)
+            if text:
+                scale += [_splice(raw, base, t, f"{_paren(text, t)} {op} {e}") for e, op in dims[:2]]
+    undo_tr, tr = ([v[:-2]] if v.endswith(".T") else []), []
     tr.append(f"{v}.T" if isinstance(expr, _ATOMS) else f"({v}).T")
+    for op in _matmul_operands(expr):  # an operand of a product transposed, or not, when it is square
+        text = _segment(node, op)
+        shp = node.scope.get(text[:-2] if text and text.endswith(".T") else text)
+        if not text or op.lineno != op.end_lineno or type(shp) is not tuple or len(shp) != 2 or shp[0] != shp[1]:
+            continue
+        if text.endswith(".T"):
+            undo_tr.append(_splice(raw, base, op, text[:-2]))
+        else:
+            tr.append(_splice(raw, base, op, f"{text}.T" if isinstance(op, _ATOMS) else f"({text}).T"))
+    for t in terms:  # one term of a sum transposed (a square weight's own gradient next to its L2 term)
+        text = _segment(node, t)
+        if text and _matmul_operands(t):
+            tr.append(_splice(raw, base, t, f"{text}.T" if isinstance(t, _ATOMS) else f"({text}).T"))
     shape = []
     if row.grad_shape is not None and tuple(row.grad_shape) != tuple(row.shape) and numpy_name:
         gs, ps = tuple(row.grad_shape), tuple(row.shape)
@@ -361,23 +442,26 @@ def _edits(node: Node, row, numpy_name: str | None, invert: bool = False) -> lis
             if drop == ps:
                 shape.append(f"{numpy_name}.sum({v}, axis={axis})")
         if gs[::-1] == ps:
-            shape += tr
+            shape += undo_tr + tr
+    axes = []
     for match in re.finditer(r"axis\s*=\s*(-?\d+)", v):
         for a in range(-1, 3):
             if str(a) != match.group(1):
-                shape.append(v[:match.start(1)] + str(a) + v[match.end(1):])
+                axes.append(v[:match.start(1)] + str(a) + v[match.end(1):])
     arrays = _substitutions(node, expr, v)
-    order = {"sign": neg + scale, "scale": scale + neg, "transpose": tr, "shape": shape + tr,
-             "zero": arrays, "partial": shape + arrays}.get(kind, arrays + shape + scale + neg)
-    kinds = {}
-    for k, items in (("sign", neg), ("scale", scale), ("transpose", tr), ("shape", shape), ("array", arrays)):
-        for t in items:
-            kinds.setdefault(t, k)
-    seen = set()
-    for t in order:
-        if t not in seen and t != v:
-            seen.add(t)
-            out.append((kinds[t], t))
+    undo = {"sign": undo_neg, "scale": undo_scale, "transpose": undo_tr, "shape": axes, "array": arrays}
+    add = {"sign": neg, "scale": scale, "transpose": tr, "shape": shape}
+    order = {"sign": ["sign", "scale"], "scale": ["scale", "sign"], "transpose": ["transpose"],
+             "shape": ["shape", "transpose"], "zero": ["array"],
+             "partial": ["shape", "array", "scale", "sign", "transpose"]}.get(
+        kind, ["array", "shape", "scale", "sign", "transpose"])
+    out, seen = [], {v}
+    for k in order:
+        for restoring, items in ((True, undo.get(k, [])), (False, add.get(k, []))):
+            for t in items:
+                if t not in seen:
+                    seen.add(t)
+                    out.append((k, t, restoring))
     return out
 
 
@@ -410,11 +494,11 @@ def _dims(node: Node, factor: float) -> list[tuple[str, str]]:
     out = []
     for target, op in ((factor, "/"), (1 / factor, "*")):
         names = [k for k, v in node.scope.items() if type(v) in (int, float) and not isinstance(v, bool)
-                 and v != 0 and abs(v / target - 1) <= 1e-9]
+                 and v != 0 and _near(v, target)]
         names.sort(key=lambda k: (k not in _DIM_NAMES, len(k)))
         out += [(k, op) for k in names[:2]]
         k = round(target)
-        if k >= 2 and abs(k / target - 1) <= 1e-9:
+        if k >= 2 and _near(k, target):
             dims = [f"{name}.shape[{j}]" for name, shp in node.scope.items() if type(shp) is tuple
                     for j, d in enumerate(shp) if d == k and not name.startswith("_")]
             out += [(d, op) for d in dims[:2]]
@@ -476,36 +560,96 @@ def _where(n: Node) -> tuple:
     return n.code.co_filename, n.stmt.lineno, n.stmt.col_offset
 
 
-def _search(args, nodes, chains) -> None:
+def _search(args, nodes, chains, rights, trace) -> None:
     """For each group of failed rows, the first edit of a statement they all come from (the row's own
-    statement first when it is alone) with which all of them pass."""
+    statement first when it is alone) with which all of them pass; edits that take something out before
+    edits that add something (see `_edits`). Rows whose chains start from the same array (it fed a gradient
+    that checked ok, but maybe through a second slip that cancels: a sign in a helper every layer calls) are
+    then searched together, in the statements that array came from."""
     out, rows, failed = args[:3]
-    for group in _groups(failed, chains):
+    groups = _groups(failed, chains)
+    for group in groups:
         # by statement: the same line run for two layers (a Dense.backward) is one place to fix
-        shared = set.intersection(*({_where(n) for n in chains[i]} for i in group))
+        shared = _stretch(group, chains)
         ordered = sorted({_where(n): n for i in group for n in chains[i] if _where(n) in shared}.values(),
                          key=lambda n: -n.order)
         if len(group) == 1:
             i = group[0]
             ordered = [nodes[i]] + [n for n in ordered if n is not nodes[i]]
-        # the edits each row's diagnosis implies, specific diagnoses first
-        diagnosed = sorted(group, key=lambda i: out.rows[i].diagnosis.kind in ("unknown", "partial", "zero"))
-        candidates, seen = [], set()
-        for n in ordered[:10]:
-            for i in diagnosed:
-                for kind, text in _edits(n, out.rows[i], _numpy_name(n)):
-                    if (id(n), text) not in seen:
-                        seen.add((id(n), text))
-                        candidates.append((n, kind, text))
-        candidates = candidates[:MAX_CANDIDATES]
-        fix = None
-        for n, kind, new in candidates:
-            fix = _try(args, n, kind, new, group)
-            if fix is not None:
-                break
-        for i in group:
-            out.rows[i] = dataclasses.replace(out.rows[i], fix=fix) if fix is not None else dataclasses.replace(
-                out.rows[i], fix_tried=len(candidates), fix_lines=tuple(sorted({n.line for n, _, _ in candidates})))
+        fix, node, tried, lines = _search_group(args, group, ordered[:10])
+        _settle(out, group, fix, node, tried, lines, shared)
+    # rows left without a fix that takes something out, whose chains start from the same array
+    open_ = [g for g in groups if not all(out.rows[i].fix is not None and out.rows[i].fix.restoring for i in g)]
+    starts = {}
+    for g in open_:
+        for i in g:
+            for r in rights.get(i, ()):
+                starts.setdefault(_where(r), (r, []))[1].append(i)
+    for where, (start, members) in starts.items():
+        joint = sorted({j for g in open_ if set(g) & set(members) for j in g})
+        if len({tuple(g) for g in open_ if set(g) & set(members)}) < 2 or out.evaluations >= MAX_EVALUATIONS:
+            continue
+        before = _upstream(trace, start)
+        fix, node, _, _ = _search_group(args, joint, before, restoring_only=True)
+        if fix is not None:
+            _settle(out, joint, fix, node, 0, (), set())
+            open_ = [g for g in open_ if not set(g) & set(joint)]
+
+
+def _stretch(group: list, chains: dict) -> set:
+    """The statements every row of the group was computed from, none of which fed a right gradient."""
+    return set.intersection(*({_where(n) for n in chains[i]} for i in group))
+
+
+def _upstream(trace, start: Node, limit: int = 8) -> list[Node]:
+    """The statements an array (that fed a right gradient) came from, itself first, nearest first."""
+    out, todo, seen = [], [start], set()
+    while todo and len(out) < limit:
+        n = todo.pop(0)
+        if id(n) in seen:
+            continue
+        seen.add(id(n))
+        out.append(n)
+        todo.extend(m for r in n.reads.values() if (m := trace.nodes.get(r)) is not None)
+    return out
+
+
+def _search_group(args, group: list, statements: list, restoring_only: bool = False):
+    """(the first verified fix, its statement, candidates tried, lines they edited) over edits of these statements."""
+    out = args[0]
+    # the edits each row's diagnosis implies, specific diagnoses first
+    diagnosed = sorted(group, key=lambda i: out.rows[i].diagnosis.kind in ("unknown", "partial", "zero"))
+    candidates, seen = [], set()
+    for n in statements:
+        for i in diagnosed:
+            for kind, text, restoring in _edits(n, out.rows[i], _numpy_name(n)):
+                if (id(n), text) not in seen and (restoring or not restoring_only):
+                    seen.add((id(n), text))
+                    candidates.append((n, kind, text, restoring))
+    candidates.sort(key=lambda c: not c[3])  # stable: statement order kept within each class
+    candidates = candidates[:MAX_CANDIDATES]
+    for n, kind, new, restoring in candidates:
+        fix = _try(args, n, kind, new, group, restoring=restoring)
+        if fix is not None:
+            return fix, n, len(candidates), ()
+    return None, None, len(candidates), tuple(sorted({n.line for n, _, _, _ in candidates}))
+
+
+def _settle(out, group: list, fix, node, tried: int, lines: tuple, stretch: set) -> None:
+    """The rows get the fix (or how many edits were tried) and, where the evidence pins it, the mistake's
+    line: the line of a verified fix that takes something out, or of one that adds something when that line
+    is the only statement the group's chains share that fed no right gradient; else, for a row alone, that
+    only statement itself."""
+    for i in group:
+        row = out.rows[i]
+        mistake = None
+        if fix is not None and (fix.restoring or (len(stretch) == 1 and _where(node) in stretch)):
+            mistake = Mistake(fix.path, fix.line, fix.before, label(node), "fix")
+        elif len(group) == 1 and len(stretch) == 1 and row.location is not None:
+            loc = row.location
+            mistake = Mistake(loc.path, loc.line, loc.statement, loc.name, "chain")
+        out.rows[i] = dataclasses.replace(row, fix=fix, mistake=mistake) if fix is not None else \
+            dataclasses.replace(row, fix_tried=tried, fix_lines=lines, mistake=mistake)
 
 
 def _search_uniform(args, chains, loss_node) -> None:
@@ -518,23 +662,28 @@ def _search_uniform(args, chains, loss_node) -> None:
     for n, at_loss in ((first, False), (loss_node, True)):
         if n is None:
             continue
-        for kind, new in _edits(n, row, _numpy_name(n), invert=at_loss)[:MAX_CANDIDATES // 2]:
+        edits = _edits(n, row, _numpy_name(n), invert=at_loss)
+        edits.sort(key=lambda e: not e[2])
+        for kind, new, restoring in edits[:MAX_CANDIDATES // 2]:
             tried += 1
-            fix = _try(args, n, kind, new, list(failed), at_loss=at_loss)
+            fix = _try(args, n, kind, new, list(failed), at_loss=at_loss, restoring=restoring)
             if fix is not None:
                 found.append(fix)
                 break
     if found:
         fix = dataclasses.replace(found[0], alternative=found[1] if len(found) > 1 else None)
+        pinned = fix.alternative is None and not fix.at_loss and fix.restoring
         for j in failed:
-            out.rows[j] = dataclasses.replace(out.rows[j], fix=fix)
+            out.rows[j] = dataclasses.replace(out.rows[j], fix=fix, mistake=Mistake(
+                fix.path, fix.line, fix.before, label(first), "fix") if pinned else None)
     else:
         lines = tuple(sorted({n.line for n in (first, loss_node) if n is not None}))
         for j in failed:
             out.rows[j] = dataclasses.replace(out.rows[j], fix_tried=tried, fix_lines=lines)
 
 
-def _try(args, n: Node, kind: str, new: str, affected: list, at_loss: bool = False) -> Fix | None:
+def _try(args, n: Node, kind: str, new: str, affected: list, at_loss: bool = False,
+         restoring: bool = False) -> Fix | None:
     out, rows = args[0], args[1]
     if out.evaluations >= MAX_EVALUATIONS or not affected:
         return None
@@ -543,7 +692,7 @@ def _try(args, n: Node, kind: str, new: str, affected: list, at_loss: bool = Fal
     if edited is None or not _verify(args, n, edited[0], affected, at_loss):
         return None
     return Fix(n.path, n.line if edited[1] == n.text else _value_expr(n).lineno, edited[1], edited[2], kind,
-               tuple(rows[j].name for j in affected), at_loss)
+               tuple(rows[j].name for j in affected), at_loss, restoring=restoring)
 
 
 def _numpy_name(n: Node) -> str | None:

@@ -111,6 +111,11 @@ def source_lines(row) -> list[str]:
             text += "; it starts from " + ", ".join(
                 f"{s.name} (line {s.line}), which also feeds {s.feeds}'s gradient (checked ok)" for s in right[-2:])
         out.append(text)
+    mistake = row.mistake
+    if mistake is not None:
+        why = ("a verified edit of it makes the check pass" if mistake.why == "fix" else
+               "every other statement its gradient is computed from also feeds a gradient that checked ok")
+        out.append(f"the mistake is at line {mistake.line}: `{mistake.statement}` ({why})")
     fix = row.fix
     if fix is not None:
         also = [n for n in fix.rows if n != row.name]
