@@ -208,10 +208,11 @@ def _forward(trace, combined, loss, params, leaves, out) -> tuple[set, Node | No
 
 
 def _chain(trace, node: Node, ok_ids: dict, forward: set) -> tuple[list[Node], list[Node]]:
-    """The backward statements a gradient was computed from, up to arrays that fed an ok gradient."""
-    chain, right, todo, seen = [], [], [node], set()
+    """The backward statements a gradient was computed from, up to arrays that fed an ok gradient. An in-place
+    update or a store counts only for the statements that read the array after it."""
+    chain, right, todo, seen = [], [], [(node, float("inf"))], set()
     while todo and len(chain) < 12:
-        n = todo.pop(0)
+        n, before = todo.pop(0)
         if id(n) in seen:
             continue
         seen.add(id(n))
@@ -221,14 +222,15 @@ def _chain(trace, node: Node, ok_ids: dict, forward: set) -> tuple[list[Node], l
             right.append(n)
             continue
         chain.append(n)
-        todo.extend(m for m in n.modifiers if not m.alias or n is node)
+        todo.extend((m, before) for m in n.modifiers if (not m.alias or n is node) and m.order < before)
         for text, r in n.reads.items():
             m = trace.nodes.get(r)
             if m is None:
                 continue
             # `dZ2 = dA2` then `dW2 = dZ2 @ A1.T`: the store that bound the name read is on the way
-            todo.extend(a for a in m.modifiers if a.alias and (a.name == text or a.name == a.text.split(" = ")[-1]))
-            todo.append(m)
+            todo.extend((a, n.order) for a in m.modifiers if a.alias and a.order < n.order
+                        and (a.name == text or a.name == a.text.split(" = ")[-1]))
+            todo.append((m, n.order))
     chain.sort(key=lambda n: n.order)
     right.sort(key=lambda n: n.order)
     return chain, right
@@ -528,7 +530,7 @@ def _substitutions(node: Node, expr: ast.expr, v: str) -> list[str]:
         others.sort(key=lambda k: (re.sub(r"\D", "", k) != digits, k))
         # every occurrence at once (`z * (1 - z)` -> `a * (1 - a)`), then each alone
         choices = [group] + ([[g] for g in group] if len(group) > 1 else [])
-        for other in others[:6]:
+        for other in others[:4]:
             for chosen in choices:
                 edited = raw
                 for g in sorted(chosen, key=lambda g: -g.col_offset):
@@ -576,8 +578,8 @@ def _search(args, nodes, chains, rights, trace) -> None:
         if len(group) == 1:
             i = group[0]
             ordered = [nodes[i]] + [n for n in ordered if n is not nodes[i]]
-        fix, node, tried, lines = _search_group(args, group, ordered[:10])
-        _settle(out, group, fix, node, tried, lines, shared)
+        fix, node, tried, lines, ambiguous = _search_group(args, group, ordered[:10])
+        _settle(out, group, fix, node, tried, lines, set() if ambiguous else shared, ambiguous)
     # rows left without a fix that takes something out, whose chains start from the same array
     open_ = [g for g in groups if not all(out.rows[i].fix is not None and out.rows[i].fix.restoring for i in g)]
     starts = {}
@@ -590,9 +592,9 @@ def _search(args, nodes, chains, rights, trace) -> None:
         if len({tuple(g) for g in open_ if set(g) & set(members)}) < 2 or out.evaluations >= MAX_EVALUATIONS:
             continue
         before = _upstream(trace, start)
-        fix, node, _, _ = _search_group(args, joint, before, restoring_only=True)
+        fix, node, _, _, ambiguous = _search_group(args, joint, before, restoring_only=True)
         if fix is not None:
-            _settle(out, joint, fix, node, 0, (), set())
+            _settle(out, joint, fix, node, 0, (), set(), ambiguous)
             open_ = [g for g in open_ if not set(g) & set(joint)]
 
 
@@ -615,7 +617,9 @@ def _upstream(trace, start: Node, limit: int = 8) -> list[Node]:
 
 
 def _search_group(args, group: list, statements: list, restoring_only: bool = False):
-    """(the first verified fix, its statement, candidates tried, lines they edited) over edits of these statements."""
+    """(the first verified fix, its statement, candidates tried, lines they edited, whether an edit of another
+    line verified too) over edits of these statements. After a fix that takes something out, the edits of other
+    lines that take something out are tried as well: one that also verifies leaves the line unpinned."""
     out = args[0]
     # the edits each row's diagnosis implies, specific diagnoses first
     diagnosed = sorted(group, key=lambda i: out.rows[i].diagnosis.kind in ("unknown", "partial", "zero"))
@@ -626,16 +630,28 @@ def _search_group(args, group: list, statements: list, restoring_only: bool = Fa
                 if (id(n), text) not in seen and (restoring or not restoring_only):
                     seen.add((id(n), text))
                     candidates.append((n, kind, text, restoring))
-    candidates.sort(key=lambda c: not c[3])  # stable: statement order kept within each class
+    # stable: statement order kept within each class; another array in place of one is tried after every
+    # minus, factor, transpose and axis taken out (there are many arrays of the same shape in scope)
+    candidates.sort(key=lambda c: (not c[3], c[1] == "array"))
     candidates = candidates[:MAX_CANDIDATES]
+    found = None
     for n, kind, new, restoring in candidates:
+        if found is not None and (not restoring or _where(n) == _where(found[1])):
+            continue
         fix = _try(args, n, kind, new, group, restoring=restoring)
-        if fix is not None:
-            return fix, n, len(candidates), ()
-    return None, None, len(candidates), tuple(sorted({n.line for n, _, _, _ in candidates}))
+        if fix is None:
+            continue
+        if found is not None:  # an edit of another line verifies too: the fix holds, the line is not pinned
+            return found[0], found[1], len(candidates), (), True
+        found = (fix, n)
+        if not restoring:  # every edit that takes something out was tried before it, and failed
+            break
+    if found is not None:
+        return found[0], found[1], len(candidates), (), False
+    return None, None, len(candidates), tuple(sorted({n.line for n, _, _, _ in candidates})), False
 
 
-def _settle(out, group: list, fix, node, tried: int, lines: tuple, stretch: set) -> None:
+def _settle(out, group: list, fix, node, tried: int, lines: tuple, stretch: set, ambiguous: bool = False) -> None:
     """The rows get the fix (or how many edits were tried) and, where the evidence pins it, the mistake's
     line: the line of a verified fix that takes something out, or of one that adds something when that line
     is the only statement the group's chains share that fed no right gradient; else, for a row alone, that
@@ -643,13 +659,22 @@ def _settle(out, group: list, fix, node, tried: int, lines: tuple, stretch: set)
     for i in group:
         row = out.rows[i]
         mistake = None
-        if fix is not None and (fix.restoring or (len(stretch) == 1 and _where(node) in stretch)):
+        if fix is not None and not ambiguous and (fix.restoring or (len(stretch) == 1 and _where(node) in stretch)):
             mistake = Mistake(fix.path, fix.line, fix.before, label(node), "fix")
-        elif len(group) == 1 and len(stretch) == 1 and row.location is not None:
+        elif fix is None and len(group) == 1 and len(stretch) == 1 and row.location is not None \
+                and not _other_layer(row):
             loc = row.location
             mistake = Mistake(loc.path, loc.line, loc.statement, loc.name, "chain")
         out.rows[i] = dataclasses.replace(row, fix=fix, mistake=mistake) if fix is not None else \
             dataclasses.replace(row, fix_tried=tried, fix_lines=lines, mistake=mistake)
+
+
+def _other_layer(row) -> bool:
+    """Was the array made under another layer's name (`db1` returned as b2's gradient)? Then the slip may be
+    where it was stored, which no statement of its chain shows."""
+    made = re.fullmatch(r"[A-Za-z_]+?(\d+)", row.location.name or "")
+    wanted = re.fullmatch(r"[A-Za-z_]+?(\d+)", row.grad_name or row.name)
+    return made is not None and wanted is not None and made.group(1) != wanted.group(1)
 
 
 def _search_uniform(args, chains, loss_node) -> None:

@@ -519,20 +519,24 @@ def traced_call(fn, *args) -> Trace:
 
 
 def ancestors(trace: Trace, start: int, limit: int = 200) -> list[Node]:
-    """The nodes an array was computed from (itself first), breadth first."""
-    out, todo, seen = [], [start], set()
+    """The nodes an array was computed from (itself first), breadth first. An in-place update counts only
+    for the statements that read the array after it (`self.weights -= lr * self.dweights` after the layer
+    used its weights does not feed what it computed)."""
+    out, todo, seen = [], [(start, float("inf"))], {}
     while todo and len(out) < limit:
-        i = todo.pop(0)
-        if i in seen:
+        i, before = todo.pop(0)
+        if seen.get(i, -1) >= before:  # seen already by a reader as late or later
             continue
-        seen.add(i)
+        seen[i] = before
         node = trace.nodes.get(i)
         if node is None:
             continue
-        out.append(node)
-        todo.extend(node.reads.values())
+        if node not in out:
+            out.append(node)
+        todo.extend((r, node.order) for r in node.reads.values())
         for mod in node.modifiers:
-            if not mod.alias:  # storing it elsewhere does not change its value
-                out.append(mod)
-                todo.extend(mod.reads.values())
+            if not mod.alias and mod.order < before:  # storing it elsewhere does not change its value
+                if mod not in out:
+                    out.append(mod)
+                todo.extend((r, mod.order) for r in mod.reads.values())
     return out
