@@ -451,10 +451,18 @@ def _edits(node: Node, row, numpy_name: str | None, invert: bool = False) -> lis
             if str(a) != match.group(1):
                 axes.append(v[:match.start(1)] + str(a) + v[match.end(1):])
     arrays = _substitutions(node, expr, v)
-    undo = {"sign": undo_neg, "scale": undo_scale, "transpose": undo_tr, "shape": axes, "array": arrays}
+    unzero = []
+    for sub in ast.walk(expr):  # a gradient zeroed: `np.zeros_like(dW)` -> `dW`
+        if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute) and sub.func.attr == "zeros_like" \
+                and len(sub.args) == 1 and not sub.keywords and sub.lineno == sub.end_lineno:
+            inner = _segment(node, sub.args[0])
+            if inner:
+                unzero.append(_splice(raw, base, sub, inner))
+    undo = {"sign": undo_neg, "scale": undo_scale, "transpose": undo_tr, "shape": axes, "array": arrays,
+            "zero": unzero}
     add = {"sign": neg, "scale": scale, "transpose": tr, "shape": shape}
     order = {"sign": ["sign", "scale"], "scale": ["scale", "sign"], "transpose": ["transpose"],
-             "shape": ["shape", "transpose"], "zero": ["array"],
+             "shape": ["shape", "transpose"], "zero": ["zero", "array"],
              "partial": ["shape", "array", "scale", "sign", "transpose"]}.get(
         kind, ["array", "shape", "scale", "sign", "transpose"])
     out, seen = [], {v}

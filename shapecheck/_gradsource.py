@@ -444,10 +444,7 @@ def _resolve(frame, expr: ast.expr):
     if isinstance(expr, ast.Attribute):
         base = _resolve(frame, expr.value)
         return _instance_dict(base).get(expr.attr) if base is not None else None
-    index = expr.slice if isinstance(expr, ast.Subscript) else None
-    if isinstance(index, ast.UnaryOp) and isinstance(index.op, ast.USub) and isinstance(index.operand, ast.Constant) \
-            and type(index.operand.value) is int:  # nabla_w[-1]
-        index = ast.Constant(-index.operand.value)
+    index = _index(frame, expr.slice) if isinstance(expr, ast.Subscript) else None
     if isinstance(index, ast.Constant):
         base = _resolve(frame, expr.value)
         key = index.value
@@ -455,6 +452,19 @@ def _resolve(frame, expr: ast.expr):
             return base.get(key)
         if type(base) in (list, tuple) and type(key) is int and -len(base) <= key < len(base):
             return base[key]
+    return None
+
+
+def _index(frame, index: ast.expr) -> ast.Constant | None:
+    """A subscript's index as a constant: `1`, `-1`, `"W1"`, or a local int `l` / `-l` (`nabla_b[-l]`)."""
+    sign = 1
+    if isinstance(index, ast.UnaryOp) and isinstance(index.op, ast.USub):
+        sign, index = -1, index.operand
+    if isinstance(index, ast.Name):
+        value = frame.f_locals.get(index.id)
+        return ast.Constant(sign * value) if type(value) is int else None
+    if isinstance(index, ast.Constant) and (sign == 1 or type(index.value) is int):
+        return ast.Constant(sign * index.value if sign == -1 else index.value)
     return None
 
 
