@@ -307,6 +307,7 @@ def _value_expr(node: Node) -> ast.expr | None:
 
 
 _ATOMS = (ast.Name, ast.Attribute, ast.Subscript, ast.Call, ast.Constant)
+_FLIP = "<+= and -= swapped>"  # an edit of the statement's operator rather than of its value
 
 
 def _paren(text: str, expr: ast.expr, loose: tuple = (ast.Add, ast.Sub)) -> str:
@@ -357,6 +358,24 @@ def _matmul_operands(expr: ast.expr) -> list[ast.expr]:
     return out
 
 
+def _product(sub: ast.expr) -> tuple | None:
+    """The two factors of `a @ b`, `np.dot(a, b)` or `a.dot(b)`; None for anything else."""
+    if isinstance(sub, ast.BinOp) and isinstance(sub.op, ast.MatMult):
+        return sub.left, sub.right
+    if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute) and sub.func.attr == "dot" and not sub.keywords:
+        if len(sub.args) == 2:
+            return sub.args[0], sub.args[1]
+        if len(sub.args) == 1 and not (isinstance(sub.func.value, ast.Name) and sub.func.value.id in ("np", "numpy")):
+            return sub.func.value, sub.args[0]
+    return None
+
+
+def _toggle_t(text: str, expr: ast.expr) -> str:
+    if text.endswith(".T"):
+        return text[:-2]
+    return f"{text}.T" if isinstance(expr, _ATOMS) else f"({text}).T"
+
+
 def _edits(node: Node, row, numpy_name: str | None, invert: bool = False) -> list[tuple[str, str, bool]]:
     """(kind, new text of the value expression, whether it takes out something written) implied by the
     row's diagnosis, likeliest first. An edit that takes something out (a minus, a factor, a `.T`) or changes
@@ -383,6 +402,9 @@ def _edits(node: Node, row, numpy_name: str | None, invert: bool = False) -> lis
             left, right = _segment(node, sub.left), _segment(node, sub.right)
             if left and right:
                 undo_neg.append(_splice(raw, base, sub, f"{right} - {_paren(left, sub.left)}"))
+    if isinstance(node.stmt, ast.AugAssign) and isinstance(node.stmt.op, (ast.Add, ast.Sub)) and \
+            (node.name == ast.unparse(node.stmt.target) or not node.name):
+        undo_neg.insert(0, _FLIP)  # `-=` for `+=`
     neg.append(f"-{_paren(v, expr, (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.MatMult))}" if isinstance(expr, _ATOMS)
                else f"-({v})")
     terms = [t for t in _terms(expr) if t.lineno == t.end_lineno]
@@ -429,6 +451,17 @@ def _edits(node: Node, row, numpy_name: str | None, invert: bool = False) -> lis
             undo_tr.append(_splice(raw, base, op, text[:-2]))
         else:
             tr.append(_splice(raw, base, op, f"{text}.T" if isinstance(op, _ATOMS) else f"({text}).T"))
+    for sub in ast.walk(expr):  # `np.dot(A, B.T)` -> `np.dot(B, A.T)`: the product's factors swapped back
+        pair = _product(sub)
+        if pair is None or sub.lineno != sub.end_lineno:
+            continue
+        a, b = (_segment(node, x) for x in pair)
+        if not a or not b:
+            continue
+        ta, tb = (_toggle_t(s, x) for s, x in ((a, pair[0]), (b, pair[1])))
+        swapped = f"{tb} @ {ta}" if isinstance(sub, ast.BinOp) else \
+            f"{_segment(node, sub.func)}({tb}, {ta})" if len(sub.args) == 2 else f"{_paren(tb, pair[1])}.dot({ta})"
+        undo_tr.append(_splice(raw, base, sub, swapped if sub is expr or isinstance(sub, ast.Call) else f"({swapped})"))
     for t in terms:  # one term of a sum transposed (a square weight's own gradient next to its L2 term)
         text = _segment(node, t)
         if text and _matmul_operands(t):
@@ -587,7 +620,10 @@ def _search(args, nodes, chains, rights, trace) -> None:
             i = group[0]
             ordered = [nodes[i]] + [n for n in ordered if n is not nodes[i]]
         fix, node, tried, lines, ambiguous = _search_group(args, group, ordered[:10])
-        _settle(out, group, fix, node, tried, lines, set() if ambiguous else shared, ambiguous)
+        # the statements of the stretch that compute something (not a store of a name, a return of it,
+        # or an array of zeros to accumulate into)
+        computing = [n for n in ordered if _computes(n)]
+        _settle(out, group, fix, node, tried, lines, computing[0] if len(computing) == 1 else None, ambiguous)
     # rows left without a fix that takes something out, whose chains start from the same array
     open_ = [g for g in groups if not all(out.rows[i].fix is not None and out.rows[i].fix.restoring for i in g)]
     starts = {}
@@ -602,7 +638,7 @@ def _search(args, nodes, chains, rights, trace) -> None:
         before = _upstream(trace, start)
         fix, node, _, _, ambiguous = _search_group(args, joint, before, restoring_only=True)
         if fix is not None:
-            _settle(out, joint, fix, node, 0, (), set(), ambiguous)
+            _settle(out, joint, fix, node, 0, (), None, ambiguous)
             open_ = [g for g in open_ if not set(g) & set(joint)]
 
 
@@ -640,7 +676,8 @@ def _search_group(args, group: list, statements: list, restoring_only: bool = Fa
                     candidates.append((n, kind, text, restoring))
     # stable: statement order kept within each class; another array in place of one is tried after every
     # minus, factor, transpose and axis taken out (there are many arrays of the same shape in scope)
-    candidates.sort(key=lambda c: (not c[3], c[1] == "array"))
+    # (and edits of a statement that computes before those of a store or a return of a name)
+    candidates.sort(key=lambda c: (not c[3], c[1] == "array", not _computes(c[0])))
     candidates = candidates[:MAX_CANDIDATES]
     found = None
     for n, kind, new, restoring in candidates:
@@ -659,22 +696,41 @@ def _search_group(args, group: list, statements: list, restoring_only: bool = Fa
     return None, None, len(candidates), tuple(sorted({n.line for n, _, _, _ in candidates})), False
 
 
-def _settle(out, group: list, fix, node, tried: int, lines: tuple, stretch: set, ambiguous: bool = False) -> None:
+def _settle(out, group: list, fix, node, tried: int, lines: tuple, only, ambiguous: bool = False) -> None:
     """The rows get the fix (or how many edits were tried) and, where the evidence pins it, the mistake's
-    line: the line of a verified fix that takes something out, or of one that adds something when that line
-    is the only statement the group's chains share that fed no right gradient; else, for a row alone, that
-    only statement itself."""
+    line: the line of a verified fix that takes something out (no other line's did), or of one that adds
+    something when that line is the only statement the group's chains share that computes something and fed
+    no right gradient (`only`); else, for a row alone, that only statement itself."""
     for i in group:
         row = out.rows[i]
         mistake = None
-        if fix is not None and not ambiguous and (fix.restoring or (len(stretch) == 1 and _where(node) in stretch)):
+        if fix is not None and not ambiguous and (fix.restoring or (only is not None and _where(node) == _where(only))):
             mistake = Mistake(fix.path, fix.line, fix.before, label(node), "fix")
-        elif fix is None and len(group) == 1 and len(stretch) == 1 and row.location is not None \
+        elif fix is None and len(group) == 1 and only is not None and row.location is not None \
                 and not _other_layer(row):
-            loc = row.location
+            loc = _loc(only)
             mistake = Mistake(loc.path, loc.line, loc.statement, loc.name, "chain")
         out.rows[i] = dataclasses.replace(row, fix=fix, mistake=mistake) if fix is not None else \
             dataclasses.replace(row, fix_tried=tried, fix_lines=lines, mistake=mistake)
+
+
+_NOTHING = ("zeros", "zeros_like", "empty", "empty_like")
+
+
+def _computes(n: Node) -> bool:
+    """Does the statement compute a value (rather than store or return a name, or make zeros to fill)?"""
+    if n.alias:
+        return False
+    expr = _value_expr(n)
+    if isinstance(expr, _ALIASES_EXPR):
+        return isinstance(n.stmt, ast.AugAssign)
+    if isinstance(expr, ast.Call) and isinstance(expr.func, (ast.Attribute, ast.Name)):
+        name = expr.func.attr if isinstance(expr.func, ast.Attribute) else expr.func.id
+        return name not in _NOTHING
+    return True
+
+
+_ALIASES_EXPR = (ast.Name, ast.Attribute, ast.Subscript)
 
 
 def _other_layer(row) -> bool:
@@ -705,7 +761,9 @@ def _search_uniform(args, chains, loss_node) -> None:
                 break
     if found:
         fix = dataclasses.replace(found[0], alternative=found[1] if len(found) > 1 else None)
-        pinned = fix.alternative is None and not fix.at_loss and fix.restoring
+        # The loss is what the gradient is checked against: a backward edit that takes something out pins the
+        # line, unless an edit that takes something out of the loss verifies as well (shown as the alternative).
+        pinned = not fix.at_loss and fix.restoring and (fix.alternative is None or not fix.alternative.restoring)
         for j in failed:
             out.rows[j] = dataclasses.replace(out.rows[j], fix=fix, mistake=Mistake(
                 fix.path, fix.line, fix.before, label(first), "fix") if pinned else None)
@@ -745,7 +803,17 @@ def _edited_statement(n: Node, new_value: str) -> tuple[str, str, str] | None:
         return None
     k = expr.lineno - s.lineno
     before = lines[k]
-    lines[k] = before[:expr.col_offset] + new_value.encode() + before[expr.end_col_offset:]
+    if new_value is _FLIP:  # `dW -= x` -> `dW += x`: the operator between the target and the value
+        if not (isinstance(s, ast.AugAssign) and s.target.end_lineno == expr.lineno):
+            return None
+        gap = before[s.target.end_col_offset:expr.col_offset]
+        op = b"-=" if isinstance(s.op, ast.Sub) else b"+="
+        if gap.count(op) != 1:
+            return None
+        lines[k] = before[:s.target.end_col_offset] + gap.replace(op, b"+=" if op == b"-=" else b"-=") + \
+            before[expr.col_offset:]
+    else:
+        lines[k] = before[:expr.col_offset] + new_value.encode() + before[expr.end_col_offset:]
     after = lines[k]
     lines[-1] = lines[-1][:s.end_col_offset + (len(after) - len(before) if k == len(lines) - 1 else 0)]
     lines[0] = lines[0][s.col_offset:]
