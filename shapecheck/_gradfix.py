@@ -174,6 +174,11 @@ def explain(rows: list, report_kind: str, loss, grads, combined: bool, params, l
     else:
         _search(args, nodes, chains, rights, trace)
     del trace
+    pins = {(out.rows[i].mistake.path, out.rows[i].mistake.line) if out.rows[i].mistake else None for i in failed}
+    if len(pins) == 1 and None not in pins:
+        m = out.rows[failed[0]].mistake
+        out.overall_extra = (out.overall_extra + " " if out.overall_extra else "") + \
+            f"The mistake is at line {m.line}: `{m.statement}`."
     return out
 
 
