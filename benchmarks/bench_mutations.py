@@ -345,7 +345,9 @@ def report(results, clean, mode_list, clean_seeds) -> None:
         print(f"  mistake line named (issue 9, >= 95%):      {pct(pinned, n)}   {verdict(pinned / n >= 0.95)}"
               f"   (the report pins the mistake to one line and it is the edited line; of the mutants that did not "
               f"delete a statement: {pct(pinned_kept, len(kept))})")
-        print(f"  mistake pinned to another line:             {len(wrong_pin)}   {verdict(not wrong_pin)}")
+        deleted = sum(m.after == "pass" for m, _ in wrong_pin)
+        print(f"  mistake pinned to another line:             {len(wrong_pin)}   {verdict(not wrong_pin)}"
+              f"   ({deleted} of them mutants that deleted a statement, which has no line of its own)")
         print(f"  producing statement is the edited line:     {pct(hit, n)}   (the statement that made the value "
               f"returned, named for every row; in a row's location or chain: {pct(near, n)})")
         for m, o in wrong_pin:

@@ -766,9 +766,9 @@ def _search_uniform(args, chains, loss_node) -> None:
                 break
     if found:
         fix = dataclasses.replace(found[0], alternative=found[1] if len(found) > 1 else None)
-        # The loss is what the gradient is checked against: a backward edit that takes something out pins the
-        # line, unless an edit that takes something out of the loss verifies as well (shown as the alternative).
-        pinned = not fix.at_loss and fix.restoring and (fix.alternative is None or not fix.alternative.restoring)
+        # An edit of the loss that verifies as well (shown as the alternative) leaves the line unpinned: a loss
+        # missing its minus and a first backward step with the subtraction the wrong way round look the same.
+        pinned = not fix.at_loss and fix.restoring and fix.alternative is None
         for j in failed:
             out.rows[j] = dataclasses.replace(out.rows[j], fix=fix, mistake=Mistake(
                 fix.path, fix.line, fix.before, label(first), "fix") if pinned else None)

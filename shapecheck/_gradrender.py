@@ -114,7 +114,8 @@ def source_lines(row) -> list[str]:
     mistake = row.mistake
     if mistake is not None:
         why = ("a verified edit of it makes the check pass" if mistake.why == "fix" else
-               "every other statement its gradient is computed from also feeds a gradient that checked ok")
+               "of the statements its gradient is computed from, the only one that feeds no gradient which "
+               "checked ok; or a statement that should follow it is missing")
         out.append(f"the mistake is at line {mistake.line}: `{mistake.statement}` ({why})")
     fix = row.fix
     if fix is not None:

@@ -123,6 +123,15 @@ def test_chain_stops_at_the_gradient_that_checked_ok():
            "instead of `dZ1 = dA1 * (1 - np.power(cache[\"Z1\"], 2))` (it fixes b1 too)" in text
 
 
+def test_no_mistake_line_when_the_loss_and_the_first_backward_step_both_explain_it():
+    """The loss lacks its minus: negating the loss and swapping `probs - Y` both verify. The check cannot
+    tell which one is the slip, so no line is pinned (both fixes are shown)."""
+    report, _ = check(GRAD / "rowmajor_bug_loss_sign.py")
+    assert not report.passed and all(r.fix is not None and r.fix.alternative is not None for r in report.rows)
+    assert all(r.mistake is None for r in report.rows)
+    assert "the mistake is at line" not in str(report) and "The mistake is at line" not in str(report)
+
+
 def test_every_gradient_off_by_one_sign_points_at_the_loss_and_the_first_backward_step():
     report, _ = check(GRAD / "rowmajor_bug_loss_sign.py")
     assert report.overall_kind == "sign"
@@ -233,6 +242,12 @@ def test_json_markdown_html_and_assert_carry_location_chain_and_fix():
                               "statement": "db1 = np.sum(dZ1, axis=1, keepdims=True)", "name": "db1"}
     assert [(s["line"], s["right"]) for s in b1["chain"]] == [(46, False), (44, True)]
     assert b1["fix"]["after"] == "db1 = np.sum(dZ1, axis=1, keepdims=True) / m" and b1["fix"]["verified"] is True
+    assert b1["mistake"] == {"path": "fixtures/grad/colmajor_bug_missing_1_over_m.py", "line": 46,
+                             "statement": "db1 = np.sum(dZ1, axis=1, keepdims=True)", "name": "db1", "why": "fix"}
+    assert all(r["mistake"] is None for r in data["rows"] if r["name"] != "b1")
+    pinned = "the mistake is at line 46: `db1 = np.sum(dZ1, axis=1, keepdims=True)`"
+    assert f"  - {pinned}" in report.to_markdown() and f"    {pinned}" in str(report)
+    assert pinned.replace("`", "&#x60;") in report._repr_html_() or pinned in report._repr_html_()
     assert data["source_evaluations"] == report.source_evaluations > 0
     line = f"{VERIFIED}`db1 = np.sum(dZ1, axis=1, keepdims=True) / m` at fixtures/grad/colmajor_bug_missing_1_over_m.py:46"
     assert f"  - {line}" in report.to_markdown()
