@@ -35,6 +35,8 @@ from ._gradsource import Node
 
 MAX_CANDIDATES = 60  # edits tried per group of failed rows
 MAX_EVALUATIONS = 2000  # loss evaluations spent verifying edits, for the whole report
+MAX_CHAIN = 40  # statements followed back from a wrong gradient (the text shows the last few)
+MAX_STATEMENTS = 20  # statements of a group's shared stretch whose edits are tried
 _SEARCHING = contextvars.ContextVar("shapecheck_gradfix_searching", default=False)
 
 
@@ -216,7 +218,7 @@ def _chain(trace, node: Node, ok_ids: dict, forward: set) -> tuple[list[Node], l
     """The backward statements a gradient was computed from, up to arrays that fed an ok gradient. An in-place
     update or a store counts only for the statements that read the array after it."""
     chain, right, todo, seen = [], [], [(node, float("inf"))], set()
-    while todo and len(chain) < 12:
+    while todo and len(chain) < MAX_CHAIN:
         n, before = todo.pop(0)
         if id(n) in seen:
             continue
@@ -291,6 +293,10 @@ def label(n) -> str:
     """What a node's array is called: its name, or the expression that made it when it was returned."""
     if not n.name.startswith("<returned>"):
         return n.name
+    s = n.stmt
+    if isinstance(getattr(s, "value", None), (ast.ListComp, ast.DictComp)) and isinstance(s, ast.Assign) and \
+            len(s.targets) == 1 and isinstance(s.targets[0], ast.Name):
+        return s.targets[0].id + n.name[len("<returned>"):]  # made in a comprehension: g['W1']
     expr = _gradsource.value_expr(n.stmt, n.name)
     if expr is not None:
         return _segment(n, expr) or ast.unparse(expr)
@@ -436,7 +442,10 @@ def _edits(node: Node, row, numpy_name: str | None, invert: bool = False) -> lis
             kept_text = _segment(node, sub.left)
             if k and k != 1 and kept_text:
                 hit = factor not in (None, 0.0) and any(_near(f, factor) for f in (k / (k - 1), (k - 1) / k))
-                undo_scale.append((not hit, _splice(raw, base, sub, kept_text)))
+                a, b = sub.col_offset - base, sub.end_col_offset - base
+                if isinstance(sub.left, _ATOMS) and raw[a - 1:a] == b"(" and raw[b:b + 1] == b")":
+                    a, b = a - 1, b + 1  # `1 / (m - 1)` -> `1 / m`, not `1 / (m)`
+                undo_scale.append((not hit, (raw[:a] + kept_text.encode() + raw[b:]).decode()))
     undo_scale = [t for _, t in sorted(undo_scale, key=lambda p: p[0])]
     if factor not in (None, 0.0) and factor > 0 and not _near(factor, 1.0):
         dims = _dims(node, 1 / factor if invert else factor)
@@ -519,6 +528,8 @@ def _number(node: Node, expr: ast.expr) -> float | None:
         return float(expr.value)
     if isinstance(expr, ast.Name) and type(node.scope.get(expr.id)) in (int, float):
         return float(node.scope[expr.id])
+    if isinstance(expr, ast.Call) and type(node.scope.get(ast.unparse(expr))) is int:  # len(mini_batch)
+        return float(node.scope[ast.unparse(expr)])
     if isinstance(expr, ast.BinOp) and isinstance(expr.op, (ast.Div, ast.Mult)):
         a, b = _number(node, expr.left), _number(node, expr.right)
         if a is not None and b:
@@ -624,11 +635,15 @@ def _search(args, nodes, chains, rights, trace) -> None:
         if len(group) == 1:
             i = group[0]
             ordered = [nodes[i]] + [n for n in ordered if n is not nodes[i]]
-        fix, node, tried, lines, ambiguous = _search_group(args, group, ordered[:10])
+        fix, node, tried, lines, ambiguous = _search_group(args, group, ordered[:MAX_STATEMENTS])
         # the statements of the stretch that compute something (not a store of a name, a return of it,
         # or an array of zeros to accumulate into)
         computing = [n for n in ordered if _computes(n)]
-        _settle(out, group, fix, node, tried, lines, computing[0] if len(computing) == 1 else None, ambiguous)
+        # A statement that passes a value on (`dZ1 = dA1`, `[nb for nb in nabla_b]`) may be where something
+        # was left out (a derivative, a 1/m): then an edit that adds it elsewhere pins nothing.
+        passing = [n for n in ordered if not _computes(n) and not _inert(n)]
+        only = computing[0] if len(computing) == 1 and not passing else None
+        _settle(out, group, fix, node, tried, lines, only, ambiguous)
     # rows left without a fix that takes something out, whose chains start from the same array
     open_ = [g for g in groups if not all(out.rows[i].fix is not None and out.rows[i].fix.restoring for i in g)]
     starts = {}
@@ -736,6 +751,15 @@ def _computes(n: Node) -> bool:
 
 
 _ALIASES_EXPR = (ast.Name, ast.Attribute, ast.Subscript)
+
+
+def _inert(n: Node) -> bool:
+    """A `return` of names, or zeros to accumulate into: nothing is usually left out there."""
+    if isinstance(n.stmt, ast.Return):
+        return True
+    expr = _value_expr(n)
+    return isinstance(expr, ast.Call) and isinstance(expr.func, (ast.Attribute, ast.Name)) and \
+        (expr.func.attr if isinstance(expr.func, ast.Attribute) else expr.func.id) in _NOTHING
 
 
 def _other_layer(row) -> bool:

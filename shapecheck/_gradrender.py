@@ -6,6 +6,7 @@ from tabulate import tabulate
 
 from ._graddiag import fmt_shape
 
+SHOWN_STEPS = 8  # backward-chain steps shown in text
 HEADERS = ["parameter", "shape", "grad shape", "dtype", "status", "checked", "max abs err", "rel err",
            "worst at", "analytic", "numeric", "diagnosis"]
 
@@ -106,7 +107,9 @@ def source_lines(row) -> list[str]:
     steps = [s for s in row.chain if not s.right]
     right = [s for s in row.chain if s.right]
     if len(steps) > 1 or (steps and right):
-        text = "backward chain: " + " -> ".join(f"line {s.line} `{s.statement}`" for s in steps)
+        shown = steps[-SHOWN_STEPS:]  # the steps nearest the gradient; the data holds them all
+        text = "backward chain: " + ("... -> " if len(shown) < len(steps) else "") + " -> ".join(
+            f"line {s.line} `{s.statement}`" for s in shown)
         if right:
             text += "; it starts from " + ", ".join(
                 f"{s.name} (line {s.line}), which also feeds {s.feeds}'s gradient (checked ok)" for s in right[-2:])

@@ -219,7 +219,7 @@ class _Tracer:
         if len(self.nodes) >= MAX_NODES or not isinstance(running[0], _MAKERS) or id(a) in self._data(frame):
             return
         stmt, reads, scope = running[:3]
-        code = frame.f_code
+        code = _owner(frame)
         if isinstance(stmt, (ast.Assign, ast.AnnAssign)):
             # found as nabla_w[1], assigned as nabla_w[-1]: the statement's own words name it
             target = stmt.targets[0] if isinstance(stmt, ast.Assign) else stmt.target
@@ -227,7 +227,8 @@ class _Tracer:
                     and _resolve(frame, target) is a:
                 name = ast.unparse(target)
         expr = value_expr(stmt, name)
-        if expr is not None and expr is not getattr(stmt, "value", None):
+        if expr is not None and expr is not getattr(stmt, "value", None) and \
+                not isinstance(getattr(stmt, "value", None), (ast.ListComp, ast.DictComp)):
             # One element of a returned tuple or dict literal: it read only what its own expression reads.
             inner = {ast.unparse(n) for n in ast.walk(expr)}
             reads = {k: v for k, v in reads.items() if k in inner}
@@ -284,7 +285,7 @@ class _Tracer:
         """`stmt` (running in `frame`) joins the statements that gave `node`'s array its value."""
         from ._runner import display_path
 
-        code = frame.f_code
+        code = _owner(frame)
         self.order += 1
         node.modifiers.append(Node(code, display_path(code.co_filename), stmt.lineno, stmt,
                                    _text(code.co_filename, stmt, frame.f_globals), name, dict(reads), scope,
@@ -323,6 +324,17 @@ class _Tracer:
                            alias=True)
 
 
+def _owner(frame) -> types.CodeType:
+    """The code of the function a statement belongs to: a comprehension's (Python 3.11) is its definer's,
+    whose source holds it and whose code an edit replaces."""
+    code = frame.f_code
+    while code.co_name in _COMPREHENSIONS and frame.f_back is not None and \
+            frame.f_back.f_code.co_filename == code.co_filename:
+        frame = frame.f_back
+        code = frame.f_code
+    return code
+
+
 def _iterated(frame, stmt: ast.stmt) -> list:
     """For a statement whose value is a list or dict comprehension: (label, container, by key) of what it
     iterates (`g.items()`, `zip(a, b)`, `a`), read before the statement can rebind them."""
@@ -358,6 +370,9 @@ def value_expr(stmt: ast.stmt, name: str) -> ast.expr | None:
             if ast.unparse(t) == name:
                 return v
         return None
+    if isinstance(value, (ast.ListComp, ast.DictComp)) and len(value.generators) == 1 and \
+            any(name.startswith(t + "[") for t in targets + ["<returned>"]):
+        return value.elt if isinstance(value, ast.ListComp) else value.value  # `[nb / m for nb in nabla_b]`
     for t in targets:
         if not name.startswith(t + "["):
             continue
@@ -490,7 +505,10 @@ def _reads(frame, stmt: ast.stmt) -> tuple[dict, dict]:
 def _scope(frame) -> dict:
     """Numbers and array shapes the frame can name (locals, then module globals), for fixes by a dimension."""
     out = {}
-    for source in (frame.f_globals, frame.f_locals):
+    outer = frame  # a comprehension (Python 3.11) sees its definer's names too: `[nb / m for nb in nabla_b]`
+    while outer.f_code.co_name in _COMPREHENSIONS and outer.f_back is not None:
+        outer = outer.f_back
+    for source in (frame.f_globals, outer.f_locals, frame.f_locals):
         for k, v in list(source.items()):
             if k.startswith("__"):
                 continue
@@ -499,6 +517,8 @@ def _scope(frame) -> dict:
                 out[k] = v
             elif t is np.ndarray:
                 out[k] = v.shape
+            elif (t is list or t is tuple) and source is not frame.f_globals and v:
+                out[f"len({k})"] = len(v)  # a batch held as a list of examples: `/ len(mini_batch)`
     return out
 
 
