@@ -641,7 +641,10 @@ def _search(args, nodes, chains, rights, trace) -> None:
         computing = [n for n in ordered if _computes(n)]
         # A statement that passes a value on (`dZ1 = dA1`, `[nb for nb in nabla_b]`) may be where something
         # was left out (a derivative, a 1/m): then an edit that adds it elsewhere pins nothing.
-        passing = [n for n in ordered if not _computes(n) and not _inert(n)]
+        # So may a comprehension that hands on the same arrays (`[nb for nb in nabla_b]` makes none: no
+        # statement of the chain shows it), when the values were made in a comprehension.
+        passing = [n for n in ordered if not _computes(n) and not _inert(n)
+                   or isinstance(getattr(n.stmt, "value", None), (ast.ListComp, ast.DictComp))]
         only = computing[0] if len(computing) == 1 and not passing else None
         _settle(out, group, fix, node, tried, lines, only, ambiguous)
     # rows left without a fix that takes something out, whose chains start from the same array
