@@ -461,10 +461,9 @@ def _edits(node: Node, row, numpy_name: str | None, invert: bool = False) -> lis
         shp = node.scope.get(text[:-2] if text and text.endswith(".T") else text)
         if not text or op.lineno != op.end_lineno or type(shp) is not tuple or len(shp) != 2 or shp[0] != shp[1]:
             continue
-        if text.endswith(".T"):
-            undo_tr.append(_splice(raw, base, op, text[:-2]))
-        else:
-            tr.append(_splice(raw, base, op, f"{text}.T" if isinstance(op, _ATOMS) else f"({text}).T"))
+        # either way it changes the linear map, which no edit of another step of the chain makes up for
+        undo_tr.append(_splice(raw, base, op, text[:-2] if text.endswith(".T") else
+                               f"{text}.T" if isinstance(op, _ATOMS) else f"({text}).T"))
     for sub in ast.walk(expr):  # `np.dot(A, B.T)` -> `np.dot(B, A.T)`: the product's factors swapped back
         pair = _product(sub)
         if pair is None or sub.lineno != sub.end_lineno:
@@ -545,6 +544,7 @@ def _segment(node: Node, expr: ast.expr) -> str | None:
     return raw[expr.col_offset:expr.end_col_offset].decode(errors="replace")
 
 
+_NAME = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)?")  # a name, or a layer's own array (self.output)
 _DIM_NAMES = ("m", "n", "N", "M", "batch_size", "num_examples", "num_train", "n_samples")
 
 
@@ -581,7 +581,7 @@ def _substitutions(node: Node, expr: ast.expr, v: str) -> list[str]:
         shp = node.scope.get(text)
         if type(shp) is not tuple:
             continue
-        others = [k for k, s in node.scope.items() if s == shp and k != text and k.isidentifier()
+        others = [k for k, s in node.scope.items() if s == shp and k != text and _NAME.fullmatch(k)
                   and not k.startswith("_")]
         digits = re.sub(r"\D", "", text)
         others.sort(key=lambda k: (re.sub(r"\D", "", k) != digits, k))

@@ -268,7 +268,7 @@ class _Tracer:
         node = self.nodes.get(id(obj)) if type(obj) is np.ndarray else None
         if node is None or node.stmt is stmt or any(m.stmt is stmt for m in node.modifiers):
             return
-        name = ast.unparse(target) if isinstance(stmt, ast.AugAssign) else ""
+        name = ast.unparse(target) if isinstance(stmt, ast.AugAssign) else ast.unparse(stmt.targets[0])
         self._modifier(node, frame, stmt, name, reads, scope)
 
     def _stored(self, frame, running) -> None:
@@ -519,6 +519,10 @@ def _scope(frame) -> dict:
                 out[k] = v.shape
             elif (t is list or t is tuple) and source is not frame.f_globals and v:
                 out[f"len({k})"] = len(v)  # a batch held as a list of examples: `/ len(mini_batch)`
+            elif k == "self" and source is not frame.f_globals:  # a layer's arrays: self.output for self.inputs
+                for a, x in list(_instance_dict(v).items()):
+                    if type(x) is np.ndarray:
+                        out[f"self.{a}"] = x.shape
     return out
 
 
