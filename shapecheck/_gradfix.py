@@ -403,7 +403,8 @@ def _edits(node: Node, row, numpy_name: str | None, invert: bool = False) -> lis
     raw, base = v.encode(), expr.col_offset
     undo_neg, neg = [], []
     for sub in ast.walk(expr):  # a minus taken out, anywhere in the expression
-        if isinstance(sub, ast.UnaryOp) and isinstance(sub.op, ast.USub) and sub.lineno == sub.end_lineno:
+        if isinstance(sub, ast.UnaryOp) and isinstance(sub.op, ast.USub) and sub.lineno == sub.end_lineno \
+                and not isinstance(sub.operand, ast.Constant):  # `reshape(n, -1)` is no sign
             inner = _segment(node, sub.operand)
             if inner:
                 undo_neg.append(_splice(raw, base, sub, _paren(inner, sub.operand) if sub is not expr else inner))
@@ -511,6 +512,7 @@ def _edits(node: Node, row, numpy_name: str | None, invert: bool = False) -> lis
              "shape": ["shape", "transpose"], "zero": ["zero", "array"],
              "partial": ["shape", "array", "scale", "sign", "transpose"]}.get(
         kind, ["array", "shape", "scale", "sign", "transpose"])
+    order = order + ["zero"] * ("zero" not in order)  # a zeroed term spoils any pattern
     out, seen = [], {v}
     for k in order:
         for restoring, items in ((True, undo.get(k, [])), (False, add.get(k, []))):
@@ -646,6 +648,10 @@ def _search(args, nodes, chains, rights, trace) -> None:
         passing = [n for n in ordered if not _computes(n) and not _inert(n)
                    or isinstance(getattr(n.stmt, "value", None), (ast.ListComp, ast.DictComp))]
         only = computing[0] if len(computing) == 1 and not passing else None
+        if fix is not None and fix.kind == "shape" and len(group) == 1 and node is nodes[group[0]]:
+            # the sum over the batch where the unsummed array became this row's gradient: a reduction before
+            # it would change other gradients, one after it only repeats it
+            only = node
         _settle(out, group, fix, node, tried, lines, only, ambiguous)
     # rows left without a fix that takes something out, whose chains start from the same array
     open_ = [g for g in groups if not all(out.rows[i].fix is not None and out.rows[i].fix.restoring for i in g)]
