@@ -1,7 +1,8 @@
 """Mutation benchmark for the gradient check: realistic one-line slips in hand-written backward code.
 
 Not a test: run ``python benchmarks/bench_mutations.py`` (``--quick`` for a
-small subset, ``--seed`` for other data and another sample of mutants). The
+small subset, ``--seed`` for other data and another sample of mutants; while
+iterating, ``--modes auto --clean-seeds 1`` or ``--networks nielsen,nnfs_layers``). The
 networks are in ``benchmarks/mutnets/`` (eight styles: deeplearning.ai
 column-major with dicts, with L2 and with dropout; CS231n layers and caches,
 with batchnorm; Nielsen per-example lists and matrix-based; min-char-rnn BPTT;

@@ -373,7 +373,8 @@ def _product(sub: ast.expr) -> tuple | None:
     """The two factors of `a @ b`, `np.dot(a, b)` or `a.dot(b)`; None for anything else."""
     if isinstance(sub, ast.BinOp) and isinstance(sub.op, ast.MatMult):
         return sub.left, sub.right
-    if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute) and sub.func.attr == "dot" and not sub.keywords:
+    if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute) and sub.func.attr == "dot" \
+            and not sub.keywords:
         if len(sub.args) == 2:
             return sub.args[0], sub.args[1]
         if len(sub.args) == 1 and not (isinstance(sub.func.value, ast.Name) and sub.func.value.id in ("np", "numpy")):
@@ -437,7 +438,8 @@ def _edits(node: Node, row, numpy_name: str | None, invert: bool = False) -> lis
             value, kept_text = _number(node, dropped), _segment(node, kept)
             if value and value != 1 and kept_text:
                 hit = factor not in (None, 0.0) and (_near(value, factor) or _near(value, 1 / factor))
-                undo_scale.append((not hit, _splice(raw, base, sub, kept_text if sub is expr else _paren(kept_text, kept))))
+                kept_text = kept_text if sub is expr else _paren(kept_text, kept)
+                undo_scale.append((not hit, _splice(raw, base, sub, kept_text)))
         if isinstance(sub.op, ast.Sub) and isinstance(sub.right, ast.Constant) and sub.right.value == 1:
             k = _number(node, sub.left)  # `1 / (m - 1)` for `1 / m`: an N - 1
             kept_text = _segment(node, sub.left)
