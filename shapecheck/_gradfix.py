@@ -35,6 +35,8 @@ from ._gradsource import Node
 
 MAX_CANDIDATES = 60  # edits tried per group of failed rows
 MAX_EVALUATIONS = 2000  # loss evaluations spent verifying edits, for the whole report
+MAX_CHAIN = 40  # statements followed back from a wrong gradient (the text shows the last few)
+MAX_STATEMENTS = 20  # statements of a group's shared stretch whose edits are tried
 _SEARCHING = contextvars.ContextVar("shapecheck_gradfix_searching", default=False)
 
 
@@ -71,6 +73,18 @@ class ChainStep(Location):
 
 
 @dataclass(frozen=True)
+class Mistake(Location):
+    """The one line the evidence pins the mistake to; ``why`` is "fix" (a verified edit of it that takes
+    something out, or the only statement the wrong gradients share) or "chain" (the only statement of the
+    row's backward chain that fed no right gradient)."""
+
+    why: str = ""
+
+    def to_dict(self) -> dict:
+        return {**super().to_dict(), "why": self.why}
+
+
+@dataclass(frozen=True)
 class Fix:
     """A one-line edit with which the gradient check of the affected rows passes."""
 
@@ -82,11 +96,13 @@ class Fix:
     rows: tuple  # the parameters whose check passes with it
     at_loss: bool = False  # an edit of the loss rather than of a gradient
     alternative: Fix | None = None  # another verified edit (at the loss) when the check cannot tell which
+    restoring: bool = False  # it takes out (or changes) something written, rather than adding a minus or factor
 
     def to_dict(self) -> dict:
         return {"path": self.path, "line": self.line, "before": self.before, "after": self.after,
                 "kind": self.kind, "rows": list(self.rows), "verified": True, "at_loss": self.at_loss,
-                "alternative": None if self.alternative is None else self.alternative.to_dict()}
+                "alternative": None if self.alternative is None else self.alternative.to_dict(),
+                "restoring": self.restoring}
 
 
 @dataclass
@@ -158,8 +174,13 @@ def explain(rows: list, report_kind: str, loss, grads, combined: bool, params, l
     if report_kind in ("sign", "scale"):
         _search_uniform(args, chains, loss_node)
     else:
-        _search(args, nodes, chains)
+        _search(args, nodes, chains, rights, trace)
     del trace
+    pins = {(out.rows[i].mistake.path, out.rows[i].mistake.line) if out.rows[i].mistake else None for i in failed}
+    if len(pins) == 1 and None not in pins:
+        m = out.rows[failed[0]].mistake
+        out.overall_extra = (out.overall_extra + " " if out.overall_extra else "") + \
+            f"The mistake is at line {m.line}: `{m.statement}`."
     return out
 
 
@@ -194,10 +215,11 @@ def _forward(trace, combined, loss, params, leaves, out) -> tuple[set, Node | No
 
 
 def _chain(trace, node: Node, ok_ids: dict, forward: set) -> tuple[list[Node], list[Node]]:
-    """The backward statements a gradient was computed from, up to arrays that fed an ok gradient."""
-    chain, right, todo, seen = [], [], [node], set()
-    while todo and len(chain) < 12:
-        n = todo.pop(0)
+    """The backward statements a gradient was computed from, up to arrays that fed an ok gradient. An in-place
+    update or a store counts only for the statements that read the array after it."""
+    chain, right, todo, seen = [], [], [(node, float("inf"))], set()
+    while todo and len(chain) < MAX_CHAIN:
+        n, before = todo.pop(0)
         if id(n) in seen:
             continue
         seen.add(id(n))
@@ -207,14 +229,15 @@ def _chain(trace, node: Node, ok_ids: dict, forward: set) -> tuple[list[Node], l
             right.append(n)
             continue
         chain.append(n)
-        todo.extend(m for m in n.modifiers if not m.alias or n is node)
+        todo.extend((m, before) for m in n.modifiers if (not m.alias or n is node) and m.order < before)
         for text, r in n.reads.items():
             m = trace.nodes.get(r)
             if m is None:
                 continue
             # `dZ2 = dA2` then `dW2 = dZ2 @ A1.T`: the store that bound the name read is on the way
-            todo.extend(a for a in m.modifiers if a.alias and (a.name == text or a.name == a.text.split(" = ")[-1]))
-            todo.append(m)
+            todo.extend((a, n.order) for a in m.modifiers if a.alias and a.order < n.order
+                        and (a.name == text or a.name == a.text.split(" = ")[-1]))
+            todo.append((m, n.order))
     chain.sort(key=lambda n: n.order)
     right.sort(key=lambda n: n.order)
     return chain, right
@@ -270,6 +293,10 @@ def label(n) -> str:
     """What a node's array is called: its name, or the expression that made it when it was returned."""
     if not n.name.startswith("<returned>"):
         return n.name
+    s = n.stmt
+    if isinstance(getattr(s, "value", None), (ast.ListComp, ast.DictComp)) and isinstance(s, ast.Assign) and \
+            len(s.targets) == 1 and isinstance(s.targets[0], ast.Name):
+        return s.targets[0].id + n.name[len("<returned>"):]  # made in a comprehension: g['W1']
     expr = _gradsource.value_expr(n.stmt, n.name)
     if expr is not None:
         return _segment(n, expr) or ast.unparse(expr)
@@ -291,6 +318,7 @@ def _value_expr(node: Node) -> ast.expr | None:
 
 
 _ATOMS = (ast.Name, ast.Attribute, ast.Subscript, ast.Call, ast.Constant)
+_FLIP = "<+= and -= swapped>"  # an edit of the statement's operator rather than of its value
 
 
 def _paren(text: str, expr: ast.expr, loose: tuple = (ast.Add, ast.Sub)) -> str:
@@ -299,8 +327,72 @@ def _paren(text: str, expr: ast.expr, loose: tuple = (ast.Add, ast.Sub)) -> str:
     return f"({text})"
 
 
-def _edits(node: Node, row, numpy_name: str | None, invert: bool = False) -> list[tuple[str, str]]:
-    """(kind, new text of the value expression) implied by the row's diagnosis, likeliest first.
+def _hypothesis(row) -> tuple[str, float | None]:
+    """The diagnosis' kind and factor; when it claims no factor, the ratio measured at the worst entry as a
+    hypothesis for the candidates (one number is no claim, but an edit it suggests is verified before it is
+    shown)."""
+    kind, factor = row.diagnosis.kind, row.diagnosis.factor
+    if factor is None and kind not in ("sign", "transpose") and row.analytic is not None \
+            and row.numeric not in (None, 0.0):
+        ratio = row.analytic / row.numeric
+        if ratio == ratio and abs(ratio) != float("inf") and ratio != 0:
+            factor = ratio
+    return kind, factor
+
+
+def _near(a: float, b: float) -> bool:
+    # a measured factor (a ratio of finite differences) is a candidate's hint, not its proof
+    return abs(a / b - 1) <= 1e-3
+
+
+def _splice(raw: bytes, base: int, sub: ast.expr, text: str) -> str:
+    return (raw[:sub.col_offset - base] + text.encode() + raw[sub.end_col_offset - base:]).decode()
+
+
+def _terms(expr: ast.expr) -> list[ast.expr]:
+    """The terms of a sum (`a + b - c`), when the expression is one."""
+    if not (isinstance(expr, ast.BinOp) and isinstance(expr.op, (ast.Add, ast.Sub))):
+        return []
+    out = []
+    for side in (expr.left, expr.right):
+        out += _terms(side) or [side]
+    return out
+
+
+def _matmul_operands(expr: ast.expr) -> list[ast.expr]:
+    out = []
+    for sub in ast.walk(expr):
+        if isinstance(sub, ast.BinOp) and isinstance(sub.op, ast.MatMult):
+            out += [sub.left, sub.right]
+        elif isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute) and sub.func.attr in ("dot", "matmul"):
+            out += sub.args[:2] if len(sub.args) >= 2 else [sub.func.value] + sub.args[:1]
+    return out
+
+
+def _product(sub: ast.expr) -> tuple | None:
+    """The two factors of `a @ b`, `np.dot(a, b)` or `a.dot(b)`; None for anything else."""
+    if isinstance(sub, ast.BinOp) and isinstance(sub.op, ast.MatMult):
+        return sub.left, sub.right
+    if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute) and sub.func.attr == "dot" \
+            and not sub.keywords:
+        if len(sub.args) == 2:
+            return sub.args[0], sub.args[1]
+        if len(sub.args) == 1 and not (isinstance(sub.func.value, ast.Name) and sub.func.value.id in ("np", "numpy")):
+            return sub.func.value, sub.args[0]
+    return None
+
+
+def _toggle_t(text: str, expr: ast.expr) -> str:
+    if text.endswith(".T"):
+        return text[:-2]
+    return f"{text}.T" if isinstance(expr, _ATOMS) else f"({text}).T"
+
+
+def _edits(node: Node, row, numpy_name: str | None, invert: bool = False) -> list[tuple[str, str, bool]]:
+    """(kind, new text of the value expression, whether it takes out something written) implied by the
+    row's diagnosis, likeliest first. An edit that takes something out (a minus, a factor, a `.T`) or changes
+    what is written (operands, an axis, an array) says where the slip is; one that adds a minus, a factor or a
+    transpose would make the check pass on any linear step of the chain, and says only that it fixes it.
     ``invert``: the edit is of the loss, which must change the other way for the gradient to match."""
     expr = _value_expr(node)
     if expr is None or expr.lineno != expr.end_lineno:
@@ -308,48 +400,88 @@ def _edits(node: Node, row, numpy_name: str | None, invert: bool = False) -> lis
     v = _segment(node, expr)
     if v is None:
         return []
-    kind, factor = row.diagnosis.kind, row.diagnosis.factor
-    out: list[tuple[str, str]] = []
-    neg = []
+    kind, factor = _hypothesis(row)
     raw, base = v.encode(), expr.col_offset
+    undo_neg, neg = [], []
+    for sub in ast.walk(expr):  # a minus taken out, anywhere in the expression
+        if isinstance(sub, ast.UnaryOp) and isinstance(sub.op, ast.USub) and sub.lineno == sub.end_lineno \
+                and not isinstance(sub.operand, ast.Constant):  # `reshape(n, -1)` is no sign
+            inner = _segment(node, sub.operand)
+            if inner:
+                undo_neg.append(_splice(raw, base, sub, _paren(inner, sub.operand) if sub is not expr else inner))
     for sub in ast.walk(expr):  # `y - a` for `a - y`, anywhere in the expression
         if isinstance(sub, ast.BinOp) and isinstance(sub.op, ast.Sub) and sub.lineno == sub.end_lineno \
-                and not isinstance(sub.right, ast.BinOp):
+                and not isinstance(sub.right, ast.BinOp) and not isinstance(sub.left, ast.Constant):
             left, right = _segment(node, sub.left), _segment(node, sub.right)
             if left and right:
-                swapped = f"{right} - {_paren(left, sub.left)}".encode()
-                neg.append((raw[:sub.col_offset - base] + swapped + raw[sub.end_col_offset - base:]).decode())
-    if isinstance(expr, ast.UnaryOp) and isinstance(expr.op, ast.USub):
-        neg.append(_segment(node, expr.operand))
+                undo_neg.append(_splice(raw, base, sub, f"{right} - {_paren(left, sub.left)}"))
+    if isinstance(node.stmt, ast.AugAssign) and isinstance(node.stmt.op, (ast.Add, ast.Sub)) and \
+            (node.name == ast.unparse(node.stmt.target) or not node.name):
+        undo_neg.insert(0, _FLIP)  # `-=` for `+=`
     neg.append(f"-{_paren(v, expr, (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.MatMult))}" if isinstance(expr, _ATOMS)
                else f"-({v})")
-    scale = []
-    if factor not in (None, 0.0) and factor > 0 and factor != 1.0:
-        # a factor that is there but should not be: `x / m` -> `x`, `2 * x` -> `x`
-        for sub in ast.walk(expr):
-            if not isinstance(sub, ast.BinOp) or sub.lineno != sub.end_lineno:
-                continue
-            pairs = []
-            if isinstance(sub.op, ast.Div):
-                pairs.append((sub.right, sub.left, 1 / factor))
-            if isinstance(sub.op, ast.Mult):
-                pairs += [(sub.right, sub.left, factor), (sub.left, sub.right, factor)]
-            if isinstance(sub.op, ast.Sub) and isinstance(sub.right, ast.Constant) and sub.right.value == 1:
-                k = _number(node, sub.left)  # `1 / (m - 1)` for `1 / m`: an N - 1
-                kept_text = _segment(node, sub.left)
-                if k and k != 1 and kept_text and any(abs(f / factor - 1) <= 1e-6 for f in (k / (k - 1), (k - 1) / k)):
-                    scale.append((raw[:sub.col_offset - base] + kept_text.encode()
-                                  + raw[sub.end_col_offset - base:]).decode())
-            for dropped, kept, want in pairs:
-                value = _number(node, dropped)
-                kept_text = _segment(node, kept)
-                if value and kept_text and abs(value / want - 1) <= 1e-6:
-                    scale.append((raw[:sub.col_offset - base] + kept_text.encode()
-                                  + raw[sub.end_col_offset - base:]).decode())
-        for e, op in _dims(node, 1 / factor if invert else factor):
-            scale.append(f"{_paren(v, expr)} {op} {e}")
-    tr = [v[:-2]] if v.endswith(".T") else []
+    terms = [t for t in _terms(expr) if t.lineno == t.end_lineno]
+    for t in terms:  # one term of a sum has the wrong sign
+        text = _segment(node, t)
+        if text:
+            neg.append(_splice(raw, base, t, f"-{_paren(text, t, (ast.Add, ast.Sub, ast.Mult, ast.Div, ast.MatMult))}"))
+    undo_scale, scale = [], []
+    for sub in ast.walk(expr):  # a factor that is there but should not be: `x / m` -> `x`, `2 * x` -> `x`
+        if not isinstance(sub, ast.BinOp) or sub.lineno != sub.end_lineno:
+            continue
+        pairs = []
+        if isinstance(sub.op, ast.Div):
+            pairs.append((sub.right, sub.left))
+        if isinstance(sub.op, ast.Mult):
+            pairs += [(sub.right, sub.left), (sub.left, sub.right)]
+        for dropped, kept in pairs:
+            value, kept_text = _number(node, dropped), _segment(node, kept)
+            if value and value != 1 and kept_text:
+                hit = factor not in (None, 0.0) and (_near(value, factor) or _near(value, 1 / factor))
+                kept_text = kept_text if sub is expr else _paren(kept_text, kept)
+                undo_scale.append((not hit, _splice(raw, base, sub, kept_text)))
+        if isinstance(sub.op, ast.Sub) and isinstance(sub.right, ast.Constant) and sub.right.value == 1:
+            k = _number(node, sub.left)  # `1 / (m - 1)` for `1 / m`: an N - 1
+            kept_text = _segment(node, sub.left)
+            if k and k != 1 and kept_text:
+                hit = factor not in (None, 0.0) and any(_near(f, factor) for f in (k / (k - 1), (k - 1) / k))
+                a, b = sub.col_offset - base, sub.end_col_offset - base
+                if isinstance(sub.left, _ATOMS) and raw[a - 1:a] == b"(" and raw[b:b + 1] == b")":
+                    a, b = a - 1, b + 1  # `1 / (m - 1)` -> `1 / m`, not `1 / (m)`
+                undo_scale.append((not hit, (raw[:a] + kept_text.encode() + raw[b:]).decode()))
+    undo_scale = [t for _, t in sorted(undo_scale, key=lambda p: p[0])]
+    if factor not in (None, 0.0) and factor > 0 and not _near(factor, 1.0):
+        dims = _dims(node, 1 / factor if invert else factor)
+        scale += [f"{_paren(v, expr)} {op} {e}" for e, op in dims]
+        for t in terms[:3]:  # one term of a sum off by the factor
+            text = _segment(node, t)
+            if text:
+                scale += [_splice(raw, base, t, f"{_paren(text, t)} {op} {e}") for e, op in dims[:2]]
+    undo_tr, tr = ([v[:-2]] if v.endswith(".T") else []), []
     tr.append(f"{v}.T" if isinstance(expr, _ATOMS) else f"({v}).T")
+    for op in _matmul_operands(expr):  # an operand of a product transposed, or not, when it is square
+        text = _segment(node, op)
+        shp = node.scope.get(text[:-2] if text and text.endswith(".T") else text)
+        if not text or op.lineno != op.end_lineno or type(shp) is not tuple or len(shp) != 2 or shp[0] != shp[1]:
+            continue
+        # either way it changes the linear map, which no edit of another step of the chain makes up for
+        undo_tr.append(_splice(raw, base, op, text[:-2] if text.endswith(".T") else
+                               f"{text}.T" if isinstance(op, _ATOMS) else f"({text}).T"))
+    for sub in ast.walk(expr):  # `np.dot(A, B.T)` -> `np.dot(B, A.T)`: the product's factors swapped back
+        pair = _product(sub)
+        if pair is None or sub.lineno != sub.end_lineno:
+            continue
+        a, b = (_segment(node, x) for x in pair)
+        if not a or not b:
+            continue
+        ta, tb = (_toggle_t(s, x) for s, x in ((a, pair[0]), (b, pair[1])))
+        swapped = f"{tb} @ {ta}" if isinstance(sub, ast.BinOp) else \
+            f"{_segment(node, sub.func)}({tb}, {ta})" if len(sub.args) == 2 else f"{_paren(tb, pair[1])}.dot({ta})"
+        undo_tr.append(_splice(raw, base, sub, swapped if sub is expr or isinstance(sub, ast.Call) else f"({swapped})"))
+    for t in terms:  # one term of a sum transposed (a square weight's own gradient next to its L2 term)
+        text = _segment(node, t)
+        if text and _matmul_operands(t):
+            tr.append(_splice(raw, base, t, f"{text}.T" if isinstance(t, _ATOMS) else f"({text}).T"))
     shape = []
     if row.grad_shape is not None and tuple(row.grad_shape) != tuple(row.shape) and numpy_name:
         gs, ps = tuple(row.grad_shape), tuple(row.shape)
@@ -361,23 +493,35 @@ def _edits(node: Node, row, numpy_name: str | None, invert: bool = False) -> lis
             if drop == ps:
                 shape.append(f"{numpy_name}.sum({v}, axis={axis})")
         if gs[::-1] == ps:
-            shape += tr
+            shape += undo_tr + tr
+    axes = []
     for match in re.finditer(r"axis\s*=\s*(-?\d+)", v):
         for a in range(-1, 3):
             if str(a) != match.group(1):
-                shape.append(v[:match.start(1)] + str(a) + v[match.end(1):])
+                axes.append(v[:match.start(1)] + str(a) + v[match.end(1):])
     arrays = _substitutions(node, expr, v)
-    order = {"sign": neg + scale, "scale": scale + neg, "transpose": tr, "shape": shape + tr,
-             "zero": arrays, "partial": shape + arrays}.get(kind, arrays + shape + scale + neg)
-    kinds = {}
-    for k, items in (("sign", neg), ("scale", scale), ("transpose", tr), ("shape", shape), ("array", arrays)):
-        for t in items:
-            kinds.setdefault(t, k)
-    seen = set()
-    for t in order:
-        if t not in seen and t != v:
-            seen.add(t)
-            out.append((kinds[t], t))
+    unzero = []
+    for sub in ast.walk(expr):  # a gradient zeroed: `np.zeros_like(dW)` -> `dW`
+        if isinstance(sub, ast.Call) and isinstance(sub.func, ast.Attribute) and sub.func.attr == "zeros_like" \
+                and len(sub.args) == 1 and not sub.keywords and sub.lineno == sub.end_lineno:
+            inner = _segment(node, sub.args[0])
+            if inner:
+                unzero.append(_splice(raw, base, sub, inner))
+    undo = {"sign": undo_neg, "scale": undo_scale, "transpose": undo_tr, "shape": axes, "array": arrays,
+            "zero": unzero}
+    add = {"sign": neg, "scale": scale, "transpose": tr, "shape": shape}
+    order = {"sign": ["sign", "scale"], "scale": ["scale", "sign"], "transpose": ["transpose"],
+             "shape": ["shape", "transpose"], "zero": ["zero", "array"],
+             "partial": ["shape", "array", "scale", "sign", "transpose"]}.get(
+        kind, ["array", "shape", "scale", "sign", "transpose"])
+    order = order + ["zero"] * ("zero" not in order)  # a zeroed term spoils any pattern
+    out, seen = [], {v}
+    for k in order:
+        for restoring, items in ((True, undo.get(k, [])), (False, add.get(k, []))):
+            for t in items:
+                if t not in seen:
+                    seen.add(t)
+                    out.append((k, t, restoring))
     return out
 
 
@@ -387,6 +531,8 @@ def _number(node: Node, expr: ast.expr) -> float | None:
         return float(expr.value)
     if isinstance(expr, ast.Name) and type(node.scope.get(expr.id)) in (int, float):
         return float(node.scope[expr.id])
+    if isinstance(expr, ast.Call) and type(node.scope.get(ast.unparse(expr))) is int:  # len(mini_batch)
+        return float(node.scope[ast.unparse(expr)])
     if isinstance(expr, ast.BinOp) and isinstance(expr.op, (ast.Div, ast.Mult)):
         a, b = _number(node, expr.left), _number(node, expr.right)
         if a is not None and b:
@@ -402,6 +548,7 @@ def _segment(node: Node, expr: ast.expr) -> str | None:
     return raw[expr.col_offset:expr.end_col_offset].decode(errors="replace")
 
 
+_NAME = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)?")  # a name, or a layer's own array (self.output)
 _DIM_NAMES = ("m", "n", "N", "M", "batch_size", "num_examples", "num_train", "n_samples")
 
 
@@ -410,11 +557,11 @@ def _dims(node: Node, factor: float) -> list[tuple[str, str]]:
     out = []
     for target, op in ((factor, "/"), (1 / factor, "*")):
         names = [k for k, v in node.scope.items() if type(v) in (int, float) and not isinstance(v, bool)
-                 and v != 0 and abs(v / target - 1) <= 1e-9]
+                 and v != 0 and _near(v, target)]
         names.sort(key=lambda k: (k not in _DIM_NAMES, len(k)))
         out += [(k, op) for k in names[:2]]
         k = round(target)
-        if k >= 2 and abs(k / target - 1) <= 1e-9:
+        if k >= 2 and _near(k, target):
             dims = [f"{name}.shape[{j}]" for name, shp in node.scope.items() if type(shp) is tuple
                     for j, d in enumerate(shp) if d == k and not name.startswith("_")]
             out += [(d, op) for d in dims[:2]]
@@ -438,13 +585,13 @@ def _substitutions(node: Node, expr: ast.expr, v: str) -> list[str]:
         shp = node.scope.get(text)
         if type(shp) is not tuple:
             continue
-        others = [k for k, s in node.scope.items() if s == shp and k != text and k.isidentifier()
+        others = [k for k, s in node.scope.items() if s == shp and k != text and _NAME.fullmatch(k)
                   and not k.startswith("_")]
         digits = re.sub(r"\D", "", text)
         others.sort(key=lambda k: (re.sub(r"\D", "", k) != digits, k))
         # every occurrence at once (`z * (1 - z)` -> `a * (1 - a)`), then each alone
         choices = [group] + ([[g] for g in group] if len(group) > 1 else [])
-        for other in others[:6]:
+        for other in others[:4]:
             for chosen in choices:
                 edited = raw
                 for g in sorted(chosen, key=lambda g: -g.col_offset):
@@ -476,36 +623,162 @@ def _where(n: Node) -> tuple:
     return n.code.co_filename, n.stmt.lineno, n.stmt.col_offset
 
 
-def _search(args, nodes, chains) -> None:
+def _search(args, nodes, chains, rights, trace) -> None:
     """For each group of failed rows, the first edit of a statement they all come from (the row's own
-    statement first when it is alone) with which all of them pass."""
+    statement first when it is alone) with which all of them pass; edits that take something out before
+    edits that add something (see `_edits`). Rows whose chains start from the same array (it fed a gradient
+    that checked ok, but maybe through a second slip that cancels: a sign in a helper every layer calls) are
+    then searched together, in the statements that array came from."""
     out, rows, failed = args[:3]
-    for group in _groups(failed, chains):
+    groups = _groups(failed, chains)
+    for group in groups:
         # by statement: the same line run for two layers (a Dense.backward) is one place to fix
-        shared = set.intersection(*({_where(n) for n in chains[i]} for i in group))
+        shared = _stretch(group, chains)
         ordered = sorted({_where(n): n for i in group for n in chains[i] if _where(n) in shared}.values(),
                          key=lambda n: -n.order)
         if len(group) == 1:
             i = group[0]
             ordered = [nodes[i]] + [n for n in ordered if n is not nodes[i]]
-        # the edits each row's diagnosis implies, specific diagnoses first
-        diagnosed = sorted(group, key=lambda i: out.rows[i].diagnosis.kind in ("unknown", "partial", "zero"))
-        candidates, seen = [], set()
-        for n in ordered[:10]:
-            for i in diagnosed:
-                for kind, text in _edits(n, out.rows[i], _numpy_name(n)):
-                    if (id(n), text) not in seen:
-                        seen.add((id(n), text))
-                        candidates.append((n, kind, text))
-        candidates = candidates[:MAX_CANDIDATES]
-        fix = None
-        for n, kind, new in candidates:
-            fix = _try(args, n, kind, new, group)
-            if fix is not None:
-                break
-        for i in group:
-            out.rows[i] = dataclasses.replace(out.rows[i], fix=fix) if fix is not None else dataclasses.replace(
-                out.rows[i], fix_tried=len(candidates), fix_lines=tuple(sorted({n.line for n, _, _ in candidates})))
+        fix, node, tried, lines, ambiguous = _search_group(args, group, ordered[:MAX_STATEMENTS])
+        # the statements of the stretch that compute something (not a store of a name, a return of it,
+        # or an array of zeros to accumulate into)
+        computing = [n for n in ordered if _computes(n)]
+        # A statement that passes a value on (`dZ1 = dA1`, `[nb for nb in nabla_b]`) may be where something
+        # was left out (a derivative, a 1/m): then an edit that adds it elsewhere pins nothing.
+        # So may a comprehension that hands on the same arrays (`[nb for nb in nabla_b]` makes none: no
+        # statement of the chain shows it), when the values were made in a comprehension.
+        passing = [n for n in ordered if not _computes(n) and not _inert(n)
+                   or isinstance(getattr(n.stmt, "value", None), (ast.ListComp, ast.DictComp))]
+        only = computing[0] if len(computing) == 1 and not passing else None
+        if fix is not None and fix.kind == "shape" and len(group) == 1 and node is nodes[group[0]]:
+            # the sum over the batch where the unsummed array became this row's gradient: a reduction before
+            # it would change other gradients, one after it only repeats it
+            only = node
+        _settle(out, group, fix, node, tried, lines, only, ambiguous)
+    # rows left without a fix that takes something out, whose chains start from the same array
+    open_ = [g for g in groups if not all(out.rows[i].fix is not None and out.rows[i].fix.restoring for i in g)]
+    starts = {}
+    for g in open_:
+        for i in g:
+            for r in rights.get(i, ()):
+                starts.setdefault(_where(r), (r, []))[1].append(i)
+    for where, (start, members) in starts.items():
+        joint = sorted({j for g in open_ if set(g) & set(members) for j in g})
+        if len({tuple(g) for g in open_ if set(g) & set(members)}) < 2 or out.evaluations >= MAX_EVALUATIONS:
+            continue
+        before = _upstream(trace, start)
+        fix, node, _, _, ambiguous = _search_group(args, joint, before, restoring_only=True)
+        if fix is not None:
+            _settle(out, joint, fix, node, 0, (), None, ambiguous)
+            open_ = [g for g in open_ if not set(g) & set(joint)]
+
+
+def _stretch(group: list, chains: dict) -> set:
+    """The statements every row of the group was computed from, none of which fed a right gradient."""
+    return set.intersection(*({_where(n) for n in chains[i]} for i in group))
+
+
+def _upstream(trace, start: Node, limit: int = 8) -> list[Node]:
+    """The statements an array (that fed a right gradient) came from, itself first, nearest first."""
+    out, todo, seen = [], [start], set()
+    while todo and len(out) < limit:
+        n = todo.pop(0)
+        if id(n) in seen:
+            continue
+        seen.add(id(n))
+        out.append(n)
+        todo.extend(m for r in n.reads.values() if (m := trace.nodes.get(r)) is not None)
+    return out
+
+
+def _search_group(args, group: list, statements: list, restoring_only: bool = False):
+    """(the first verified fix, its statement, candidates tried, lines they edited, whether an edit of another
+    line verified too) over edits of these statements. After a fix that takes something out, the edits of other
+    lines that take something out are tried as well: one that also verifies leaves the line unpinned."""
+    out = args[0]
+    # the edits each row's diagnosis implies, specific diagnoses first
+    diagnosed = sorted(group, key=lambda i: out.rows[i].diagnosis.kind in ("unknown", "partial", "zero"))
+    candidates, seen = [], set()
+    for n in statements:
+        for i in diagnosed:
+            for kind, text, restoring in _edits(n, out.rows[i], _numpy_name(n)):
+                if (id(n), text) not in seen and (restoring or not restoring_only):
+                    seen.add((id(n), text))
+                    candidates.append((n, kind, text, restoring))
+    # stable: statement order kept within each class; another array in place of one is tried after every
+    # minus, factor, transpose and axis taken out (there are many arrays of the same shape in scope)
+    # (and edits of a statement that computes before those of a store or a return of a name)
+    candidates.sort(key=lambda c: (not c[3], c[1] == "array", not _computes(c[0])))
+    candidates = candidates[:MAX_CANDIDATES]
+    found = None
+    for n, kind, new, restoring in candidates:
+        if found is not None and (not restoring or _where(n) == _where(found[1])):
+            continue
+        fix = _try(args, n, kind, new, group, restoring=restoring)
+        if fix is None:
+            continue
+        if found is not None:  # an edit of another line verifies too: the fix holds, the line is not pinned
+            return found[0], found[1], len(candidates), (), True
+        found = (fix, n)
+        if not restoring:  # every edit that takes something out was tried before it, and failed
+            break
+    if found is not None:
+        return found[0], found[1], len(candidates), (), False
+    return None, None, len(candidates), tuple(sorted({n.line for n, _, _, _ in candidates})), False
+
+
+def _settle(out, group: list, fix, node, tried: int, lines: tuple, only, ambiguous: bool = False) -> None:
+    """The rows get the fix (or how many edits were tried) and, where the evidence pins it, the mistake's
+    line: the line of a verified fix that takes something out (no other line's did), or of one that adds
+    something when that line is the only statement the group's chains share that computes something and fed
+    no right gradient (`only`); else, for a row alone, that only statement itself."""
+    for i in group:
+        row = out.rows[i]
+        mistake = None
+        if fix is not None and not ambiguous and (fix.restoring or (only is not None and _where(node) == _where(only))):
+            mistake = Mistake(fix.path, fix.line, fix.before, label(node), "fix")
+        elif fix is None and len(group) == 1 and only is not None and row.location is not None \
+                and not _other_layer(row):
+            loc = _loc(only)
+            mistake = Mistake(loc.path, loc.line, loc.statement, loc.name, "chain")
+        out.rows[i] = dataclasses.replace(row, fix=fix, mistake=mistake) if fix is not None else \
+            dataclasses.replace(row, fix_tried=tried, fix_lines=lines, mistake=mistake)
+
+
+_NOTHING = ("zeros", "zeros_like", "empty", "empty_like")
+
+
+def _computes(n: Node) -> bool:
+    """Does the statement compute a value (rather than store or return a name, or make zeros to fill)?"""
+    if n.alias:
+        return False
+    expr = _value_expr(n)
+    if isinstance(expr, _ALIASES_EXPR):
+        return isinstance(n.stmt, ast.AugAssign)
+    if isinstance(expr, ast.Call) and isinstance(expr.func, (ast.Attribute, ast.Name)):
+        name = expr.func.attr if isinstance(expr.func, ast.Attribute) else expr.func.id
+        return name not in _NOTHING
+    return True
+
+
+_ALIASES_EXPR = (ast.Name, ast.Attribute, ast.Subscript)
+
+
+def _inert(n: Node) -> bool:
+    """A `return` of names, or zeros to accumulate into: nothing is usually left out there."""
+    if isinstance(n.stmt, ast.Return):
+        return True
+    expr = _value_expr(n)
+    return isinstance(expr, ast.Call) and isinstance(expr.func, (ast.Attribute, ast.Name)) and \
+        (expr.func.attr if isinstance(expr.func, ast.Attribute) else expr.func.id) in _NOTHING
+
+
+def _other_layer(row) -> bool:
+    """Was the array made under another layer's name (`db1` returned as b2's gradient)? Then the slip may be
+    where it was stored, which no statement of its chain shows."""
+    made = re.fullmatch(r"[A-Za-z_]+?(\d+)", row.location.name or "")
+    wanted = re.fullmatch(r"[A-Za-z_]+?(\d+)", row.grad_name or row.name)
+    return made is not None and wanted is not None and made.group(1) != wanted.group(1)
 
 
 def _search_uniform(args, chains, loss_node) -> None:
@@ -518,23 +791,30 @@ def _search_uniform(args, chains, loss_node) -> None:
     for n, at_loss in ((first, False), (loss_node, True)):
         if n is None:
             continue
-        for kind, new in _edits(n, row, _numpy_name(n), invert=at_loss)[:MAX_CANDIDATES // 2]:
+        edits = _edits(n, row, _numpy_name(n), invert=at_loss)
+        edits.sort(key=lambda e: not e[2])
+        for kind, new, restoring in edits[:MAX_CANDIDATES // 2]:
             tried += 1
-            fix = _try(args, n, kind, new, list(failed), at_loss=at_loss)
+            fix = _try(args, n, kind, new, list(failed), at_loss=at_loss, restoring=restoring)
             if fix is not None:
                 found.append(fix)
                 break
     if found:
         fix = dataclasses.replace(found[0], alternative=found[1] if len(found) > 1 else None)
+        # An edit of the loss that verifies as well (shown as the alternative) leaves the line unpinned: a loss
+        # missing its minus and a first backward step with the subtraction the wrong way round look the same.
+        pinned = not fix.at_loss and fix.restoring and fix.alternative is None
         for j in failed:
-            out.rows[j] = dataclasses.replace(out.rows[j], fix=fix)
+            out.rows[j] = dataclasses.replace(out.rows[j], fix=fix, mistake=Mistake(
+                fix.path, fix.line, fix.before, label(first), "fix") if pinned else None)
     else:
         lines = tuple(sorted({n.line for n in (first, loss_node) if n is not None}))
         for j in failed:
             out.rows[j] = dataclasses.replace(out.rows[j], fix_tried=tried, fix_lines=lines)
 
 
-def _try(args, n: Node, kind: str, new: str, affected: list, at_loss: bool = False) -> Fix | None:
+def _try(args, n: Node, kind: str, new: str, affected: list, at_loss: bool = False,
+         restoring: bool = False) -> Fix | None:
     out, rows = args[0], args[1]
     if out.evaluations >= MAX_EVALUATIONS or not affected:
         return None
@@ -543,7 +823,7 @@ def _try(args, n: Node, kind: str, new: str, affected: list, at_loss: bool = Fal
     if edited is None or not _verify(args, n, edited[0], affected, at_loss):
         return None
     return Fix(n.path, n.line if edited[1] == n.text else _value_expr(n).lineno, edited[1], edited[2], kind,
-               tuple(rows[j].name for j in affected), at_loss)
+               tuple(rows[j].name for j in affected), at_loss, restoring=restoring)
 
 
 def _numpy_name(n: Node) -> str | None:
@@ -563,7 +843,17 @@ def _edited_statement(n: Node, new_value: str) -> tuple[str, str, str] | None:
         return None
     k = expr.lineno - s.lineno
     before = lines[k]
-    lines[k] = before[:expr.col_offset] + new_value.encode() + before[expr.end_col_offset:]
+    if new_value is _FLIP:  # `dW -= x` -> `dW += x`: the operator between the target and the value
+        if not (isinstance(s, ast.AugAssign) and s.target.end_lineno == expr.lineno):
+            return None
+        gap = before[s.target.end_col_offset:expr.col_offset]
+        op = b"-=" if isinstance(s.op, ast.Sub) else b"+="
+        if gap.count(op) != 1:
+            return None
+        lines[k] = before[:s.target.end_col_offset] + gap.replace(op, b"+=" if op == b"-=" else b"-=") + \
+            before[expr.col_offset:]
+    else:
+        lines[k] = before[:expr.col_offset] + new_value.encode() + before[expr.end_col_offset:]
     after = lines[k]
     lines[-1] = lines[-1][:s.end_col_offset + (len(after) - len(before) if k == len(lines) - 1 else 0)]
     lines[0] = lines[0][s.col_offset:]

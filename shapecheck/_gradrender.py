@@ -6,6 +6,7 @@ from tabulate import tabulate
 
 from ._graddiag import fmt_shape
 
+SHOWN_STEPS = 8  # backward-chain steps shown in text
 HEADERS = ["parameter", "shape", "grad shape", "dtype", "status", "checked", "max abs err", "rel err",
            "worst at", "analytic", "numeric", "diagnosis"]
 
@@ -106,11 +107,19 @@ def source_lines(row) -> list[str]:
     steps = [s for s in row.chain if not s.right]
     right = [s for s in row.chain if s.right]
     if len(steps) > 1 or (steps and right):
-        text = "backward chain: " + " -> ".join(f"line {s.line} `{s.statement}`" for s in steps)
+        shown = steps[-SHOWN_STEPS:]  # the steps nearest the gradient; the data holds them all
+        text = "backward chain: " + ("... -> " if len(shown) < len(steps) else "") + " -> ".join(
+            f"line {s.line} `{s.statement}`" for s in shown)
         if right:
             text += "; it starts from " + ", ".join(
                 f"{s.name} (line {s.line}), which also feeds {s.feeds}'s gradient (checked ok)" for s in right[-2:])
         out.append(text)
+    mistake = row.mistake
+    if mistake is not None:
+        why = ("a verified edit of it makes the check pass" if mistake.why == "fix" else
+               "of the statements its gradient is computed from, the only one that feeds no gradient which "
+               "checked ok; or a statement that should follow it is missing")
+        out.append(f"the mistake is at line {mistake.line}: `{mistake.statement}` ({why})")
     fix = row.fix
     if fix is not None:
         also = [n for n in fix.rows if n != row.name]

@@ -46,6 +46,7 @@ class GradRow:
     fix: Any = None  # _gradfix.Fix
     fix_tried: int = 0  # candidate edits tried when none verified
     fix_lines: tuple = ()  # the lines they edited
+    mistake: Any = None  # _gradfix.Mistake: the one line the evidence pins the slip to (None: it does not)
     # |analytic - numeric| per entry, NaN where not compared (for heat maps); not part of to_dict
     errors: Any = field(default=None, compare=False, repr=False)
 
@@ -78,6 +79,7 @@ class GradRow:
             "chain": [step.to_dict() for step in self.chain],
             "fix": None if self.fix is None else self.fix.to_dict(),
             "fix_tried": int(self.fix_tried),
+            "mistake": None if self.mistake is None else self.mistake.to_dict(),
         }
 
 

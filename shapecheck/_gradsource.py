@@ -219,7 +219,7 @@ class _Tracer:
         if len(self.nodes) >= MAX_NODES or not isinstance(running[0], _MAKERS) or id(a) in self._data(frame):
             return
         stmt, reads, scope = running[:3]
-        code = frame.f_code
+        code = _owner(frame)
         if isinstance(stmt, (ast.Assign, ast.AnnAssign)):
             # found as nabla_w[1], assigned as nabla_w[-1]: the statement's own words name it
             target = stmt.targets[0] if isinstance(stmt, ast.Assign) else stmt.target
@@ -227,7 +227,8 @@ class _Tracer:
                     and _resolve(frame, target) is a:
                 name = ast.unparse(target)
         expr = value_expr(stmt, name)
-        if expr is not None and expr is not getattr(stmt, "value", None):
+        if expr is not None and expr is not getattr(stmt, "value", None) and \
+                not isinstance(getattr(stmt, "value", None), (ast.ListComp, ast.DictComp)):
             # One element of a returned tuple or dict literal: it read only what its own expression reads.
             inner = {ast.unparse(n) for n in ast.walk(expr)}
             reads = {k: v for k, v in reads.items() if k in inner}
@@ -267,7 +268,7 @@ class _Tracer:
         node = self.nodes.get(id(obj)) if type(obj) is np.ndarray else None
         if node is None or node.stmt is stmt or any(m.stmt is stmt for m in node.modifiers):
             return
-        name = ast.unparse(target) if isinstance(stmt, ast.AugAssign) else ""
+        name = ast.unparse(target) if isinstance(stmt, ast.AugAssign) else ast.unparse(stmt.targets[0])
         self._modifier(node, frame, stmt, name, reads, scope)
 
     def _stored(self, frame, running) -> None:
@@ -284,7 +285,7 @@ class _Tracer:
         """`stmt` (running in `frame`) joins the statements that gave `node`'s array its value."""
         from ._runner import display_path
 
-        code = frame.f_code
+        code = _owner(frame)
         self.order += 1
         node.modifiers.append(Node(code, display_path(code.co_filename), stmt.lineno, stmt,
                                    _text(code.co_filename, stmt, frame.f_globals), name, dict(reads), scope,
@@ -323,6 +324,17 @@ class _Tracer:
                            alias=True)
 
 
+def _owner(frame) -> types.CodeType:
+    """The code of the function a statement belongs to: a comprehension's (Python 3.11) is its definer's,
+    whose source holds it and whose code an edit replaces."""
+    code = frame.f_code
+    while code.co_name in _COMPREHENSIONS and frame.f_back is not None and \
+            frame.f_back.f_code.co_filename == code.co_filename:
+        frame = frame.f_back
+        code = frame.f_code
+    return code
+
+
 def _iterated(frame, stmt: ast.stmt) -> list:
     """For a statement whose value is a list or dict comprehension: (label, container, by key) of what it
     iterates (`g.items()`, `zip(a, b)`, `a`), read before the statement can rebind them."""
@@ -358,6 +370,9 @@ def value_expr(stmt: ast.stmt, name: str) -> ast.expr | None:
             if ast.unparse(t) == name:
                 return v
         return None
+    if isinstance(value, (ast.ListComp, ast.DictComp)) and len(value.generators) == 1 and \
+            any(name.startswith(t + "[") for t in targets + ["<returned>"]):
+        return value.elt if isinstance(value, ast.ListComp) else value.value  # `[nb / m for nb in nabla_b]`
     for t in targets:
         if not name.startswith(t + "["):
             continue
@@ -444,10 +459,7 @@ def _resolve(frame, expr: ast.expr):
     if isinstance(expr, ast.Attribute):
         base = _resolve(frame, expr.value)
         return _instance_dict(base).get(expr.attr) if base is not None else None
-    index = expr.slice if isinstance(expr, ast.Subscript) else None
-    if isinstance(index, ast.UnaryOp) and isinstance(index.op, ast.USub) and isinstance(index.operand, ast.Constant) \
-            and type(index.operand.value) is int:  # nabla_w[-1]
-        index = ast.Constant(-index.operand.value)
+    index = _index(frame, expr.slice) if isinstance(expr, ast.Subscript) else None
     if isinstance(index, ast.Constant):
         base = _resolve(frame, expr.value)
         key = index.value
@@ -455,6 +467,19 @@ def _resolve(frame, expr: ast.expr):
             return base.get(key)
         if type(base) in (list, tuple) and type(key) is int and -len(base) <= key < len(base):
             return base[key]
+    return None
+
+
+def _index(frame, index: ast.expr) -> ast.Constant | None:
+    """A subscript's index as a constant: `1`, `-1`, `"W1"`, or a local int `l` / `-l` (`nabla_b[-l]`)."""
+    sign = 1
+    if isinstance(index, ast.UnaryOp) and isinstance(index.op, ast.USub):
+        sign, index = -1, index.operand
+    if isinstance(index, ast.Name):
+        value = frame.f_locals.get(index.id)
+        return ast.Constant(sign * value) if type(value) is int else None
+    if isinstance(index, ast.Constant) and (sign == 1 or type(index.value) is int):
+        return ast.Constant(sign * index.value if sign == -1 else index.value)
     return None
 
 
@@ -480,7 +505,10 @@ def _reads(frame, stmt: ast.stmt) -> tuple[dict, dict]:
 def _scope(frame) -> dict:
     """Numbers and array shapes the frame can name (locals, then module globals), for fixes by a dimension."""
     out = {}
-    for source in (frame.f_globals, frame.f_locals):
+    outer = frame  # a comprehension (Python 3.11) sees its definer's names too: `[nb / m for nb in nabla_b]`
+    while outer.f_code.co_name in _COMPREHENSIONS and outer.f_back is not None:
+        outer = outer.f_back
+    for source in (frame.f_globals, outer.f_locals, frame.f_locals):
         for k, v in list(source.items()):
             if k.startswith("__"):
                 continue
@@ -489,6 +517,12 @@ def _scope(frame) -> dict:
                 out[k] = v
             elif t is np.ndarray:
                 out[k] = v.shape
+            elif (t is list or t is tuple) and source is not frame.f_globals and v:
+                out[f"len({k})"] = len(v)  # a batch held as a list of examples: `/ len(mini_batch)`
+            elif k == "self" and source is not frame.f_globals:  # a layer's arrays: self.output for self.inputs
+                for a, x in list(_instance_dict(v).items()):
+                    if type(x) is np.ndarray:
+                        out[f"self.{a}"] = x.shape
     return out
 
 
@@ -519,20 +553,24 @@ def traced_call(fn, *args) -> Trace:
 
 
 def ancestors(trace: Trace, start: int, limit: int = 200) -> list[Node]:
-    """The nodes an array was computed from (itself first), breadth first."""
-    out, todo, seen = [], [start], set()
+    """The nodes an array was computed from (itself first), breadth first. An in-place update counts only
+    for the statements that read the array after it (`self.weights -= lr * self.dweights` after the layer
+    used its weights does not feed what it computed)."""
+    out, todo, seen = [], [(start, float("inf"))], {}
     while todo and len(out) < limit:
-        i = todo.pop(0)
-        if i in seen:
+        i, before = todo.pop(0)
+        if seen.get(i, -1) >= before:  # seen already by a reader as late or later
             continue
-        seen.add(i)
+        seen[i] = before
         node = trace.nodes.get(i)
         if node is None:
             continue
-        out.append(node)
-        todo.extend(node.reads.values())
+        if node not in out:
+            out.append(node)
+        todo.extend((r, node.order) for r in node.reads.values())
         for mod in node.modifiers:
-            if not mod.alias:  # storing it elsewhere does not change its value
-                out.append(mod)
-                todo.extend(mod.reads.values())
+            if not mod.alias and mod.order < before:  # storing it elsewhere does not change its value
+                if mod not in out:
+                    out.append(mod)
+                todo.extend((r, mod.order) for r in mod.reads.values())
     return out

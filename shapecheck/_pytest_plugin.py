@@ -514,6 +514,27 @@ def _grad_entry(report) -> dict:
 # -- the summary (plain data in, lines out) -----------------------------------------------------------
 
 
+def _grad_sources(grads: list[dict]) -> list[str]:
+    """Under the table, for each wrong row of a failed check: the line that produced its gradient, the line
+    the mistake is pinned to, and the fix the check verified (the report's own words, from its JSON)."""
+    out = []
+    for g in grads:
+        if g["passed"]:
+            continue
+        for row in g["report"]["rows"]:
+            loc, mistake, fix = row.get("location"), row.get("mistake"), row.get("fix")
+            if row["status"] not in ("wrong", "shape") or loc is None:
+                continue
+            out += ["", f"{row['name']} ({g.get('test') or 'outside tests'}): {row['diagnosis']['text']}",
+                    f"    produced by `{loc['statement']}` at {loc['path']}:{loc['line']}"]
+            if mistake is not None:
+                out.append(f"    the mistake is at line {mistake['line']}: `{mistake['statement']}`")
+            if fix is not None:
+                where = "the loss" if fix["at_loss"] else f"{fix['path']}:{fix['line']}"
+                out.append(f"    fix (verified: the gradient check passes with it): `{fix['after']}` at {where}")
+    return out
+
+
 def summary_lines(rows: list[dict], grads: list[dict], crashes: list[dict], verbose: bool, width: int,
                   mode: str = "warn") -> list[str]:
     """The `shapecheck` terminal section: a row per (rule, site) with the tests that hit it, a row per
@@ -551,6 +572,7 @@ def summary_lines(rows: list[dict], grads: list[dict], crashes: list[dict], verb
                   "ok" if g["passed"] else "WRONG", wrap(g["diagnosis"], max(width - 90, 40))] for g in grads]
         out += tabulate(table, ["gradient check in", "parameters", "verdict", "diagnosis"],
                         tablefmt="simple").splitlines()
+        out += _grad_sources(grads)
     counts = {s: sum(1 for r in rows if r["severity"] == s) for s in ("error", "warning")}
     tests = {t for r in rows for t in r["tests"]}
     parts = []

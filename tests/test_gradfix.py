@@ -10,6 +10,7 @@ import ast
 import hashlib
 import json
 import linecache
+import re
 import runpy
 from pathlib import Path
 
@@ -25,9 +26,15 @@ VERIFIED = "fix (verified: the gradient check passes with it): "
 
 
 def claims(path: Path) -> tuple[str, dict, dict]:
+    spec, lines, fixes, _, _ = all_claims(path)
+    return spec, lines, fixes
+
+
+def all_claims(path: Path) -> tuple[str, dict, dict, dict, dict]:
+    """(spec, row -> line, row -> fix text, row -> chain lines, row -> mistake line) from the docstring."""
     doc = ast.get_docstring(ast.parse(path.read_text()))
     spec = next(line.split(":", 1)[1].strip() for line in doc.splitlines() if line.startswith("Grad:"))
-    lines, fixes = {}, {}
+    lines, fixes, chains, mistakes = {}, {}, {}, {}
     for line in doc.splitlines():
         if line.startswith("Line: "):
             name, n = line[6:].rsplit(" ", 1)
@@ -35,7 +42,13 @@ def claims(path: Path) -> tuple[str, dict, dict]:
         elif line.startswith("Fix: "):
             name, text = line[5:].split(" ", 1)
             fixes[name] = text
-    return spec, lines, fixes
+        elif line.startswith("Chain: "):
+            name, *ns = line[7:].split()
+            chains[name] = [int(n) for n in ns]
+        elif line.startswith("Mistake: "):
+            name, n = line[9:].rsplit(" ", 1)
+            mistakes[name] = int(n)
+    return spec, lines, fixes, chains, mistakes
 
 
 CLAIMED = [p for p in sorted(GRAD.glob("*.py")) if claims(p)[1]]
@@ -66,9 +79,14 @@ def test_line_and_verified_fix(path):
         assert f"produced by `{row.location.statement}` at {row.location.path}:{line}" in text
         assert row.fix is not None and row.fix.after == fixes[name], f"{name}:\n{text}"
         assert f"{VERIFIED}`{fixes[name]}` at " in text
-    for row in report.rows:  # a row that checked ok is never given a location or a fix
+    for name, line in all_claims(path)[4].items():
+        assert rows[name].mistake is not None and rows[name].mistake.line == line, f"{name}:\n{text}"
+        assert f"the mistake is at line {line}: `" in text
+    for name, steps in all_claims(path)[3].items():
+        assert [s.line for s in rows[name].chain if not s.right] == steps, f"{name}:\n{text}"
+    for row in report.rows:  # a row that checked ok is never given a location, a mistake or a fix
         if row.status in ("ok", "kink"):
-            assert row.location is None and row.fix is None and not row.chain
+            assert row.location is None and row.fix is None and not row.chain and row.mistake is None
 
 
 @pytest.mark.parametrize("path", CLAIMED, ids=[p.stem for p in CLAIMED])
@@ -103,6 +121,15 @@ def test_chain_stops_at_the_gradient_that_checked_ok():
             "(dZ1).") in report.overall_text
     assert f"{VERIFIED}`dZ1 = dA1 * (1 - np.power(A1, 2))` at fixtures/grad/colmajor_bug_activation_derivative.py:47, " \
            "instead of `dZ1 = dA1 * (1 - np.power(cache[\"Z1\"], 2))` (it fixes b1 too)" in text
+
+
+def test_no_mistake_line_when_the_loss_and_the_first_backward_step_both_explain_it():
+    """The loss lacks its minus: negating the loss and swapping `probs - Y` both verify. The check cannot
+    tell which one is the slip, so no line is pinned (both fixes are shown)."""
+    report, _ = check(GRAD / "rowmajor_bug_loss_sign.py")
+    assert not report.passed and all(r.fix is not None and r.fix.alternative is not None for r in report.rows)
+    assert all(r.mistake is None for r in report.rows)
+    assert "the mistake is at line" not in str(report) and "The mistake is at line" not in str(report)
 
 
 def test_every_gradient_off_by_one_sign_points_at_the_loss_and_the_first_backward_step():
@@ -215,6 +242,12 @@ def test_json_markdown_html_and_assert_carry_location_chain_and_fix():
                               "statement": "db1 = np.sum(dZ1, axis=1, keepdims=True)", "name": "db1"}
     assert [(s["line"], s["right"]) for s in b1["chain"]] == [(46, False), (44, True)]
     assert b1["fix"]["after"] == "db1 = np.sum(dZ1, axis=1, keepdims=True) / m" and b1["fix"]["verified"] is True
+    assert b1["mistake"] == {"path": "fixtures/grad/colmajor_bug_missing_1_over_m.py", "line": 46,
+                             "statement": "db1 = np.sum(dZ1, axis=1, keepdims=True)", "name": "db1", "why": "fix"}
+    assert all(r["mistake"] is None for r in data["rows"] if r["name"] != "b1")
+    pinned = "the mistake is at line 46: `db1 = np.sum(dZ1, axis=1, keepdims=True)`"
+    assert f"  - {pinned}" in report.to_markdown() and f"    {pinned}" in str(report)
+    assert pinned.replace("`", "&#x60;") in report._repr_html_() or pinned in report._repr_html_()
     assert data["source_evaluations"] == report.source_evaluations > 0
     line = f"{VERIFIED}`db1 = np.sum(dZ1, axis=1, keepdims=True) / m` at fixtures/grad/colmajor_bug_missing_1_over_m.py:46"
     assert f"  - {line}" in report.to_markdown()
@@ -224,22 +257,53 @@ def test_json_markdown_html_and_assert_carry_location_chain_and_fix():
     assert line in str(info.value)
 
 
+# The issue's "Done when", dict-returning style: (fixture, spec, producing line, backward chain shown (lines of
+# the steps that are not right; [] when the chain is the statement alone), mistake line, fix).
 DONE_WHEN = [
-    ("colmajor_bug_missing_1_over_m.py", "compute_cost,backward,parameters", 46,
+    ("colmajor_bug_missing_1_over_m.py", "compute_cost,backward,parameters", 46, [46], 46,
      "db1 = np.sum(dZ1, axis=1, keepdims=True) / m"),
-    ("rowmajor_bug_sign.py", "loss,grads,params", 40, "dW2 = a1.T @ ((probs - Y) / m)"),
-    ("square_bug_transpose.py", "loss,grads,params", 44, '"W2": (dz2.T @ a1).T,'),
-    ("colmajor_bug_bias_not_summed.py", "compute_cost,backward,parameters", 46,
+    ("rowmajor_bug_sign.py", "loss,grads,params", 40, [], 40, "dW2 = a1.T @ ((probs - Y) / m)"),
+    ("square_bug_transpose.py", "loss,grads,params", 44, [44], 44, '"W2": a1.T @ dz2,'),
+    ("colmajor_bug_bias_not_summed.py", "compute_cost,backward,parameters", 46, [46], 46,
      "db1 = np.sum((1 / m) * dZ1, axis=1, keepdims=True)"),
-    ("colmajor_bug_activation_derivative.py", "compute_cost,backward,parameters", 48,
+    ("colmajor_bug_activation_derivative.py", "compute_cost,backward,parameters", 48, [46, 47, 48], 47,
      "dZ1 = dA1 * (1 - np.power(A1, 2))"),
 ]
 
 
-@pytest.mark.parametrize("name, spec, line, fix", DONE_WHEN, ids=[d[0] for d in DONE_WHEN])
-def test_done_when_cli(name, spec, line, fix):
+def chain_pattern(steps: list) -> str:
+    return "backward chain: " + " -> ".join(f"line {n} `[^`]*`" for n in steps) + "(;|\n)"
+
+
+@pytest.mark.parametrize("name, spec, line, chain, mistake, fix", DONE_WHEN, ids=[d[0] for d in DONE_WHEN])
+def test_done_when_cli(name, spec, line, chain, mistake, fix):
     script = f"fixtures/grad/{name}"
     run = run_cli("--grad", spec, script)
     assert run.status == 1
     assert f" at {script}:{line}\n" in run.stderr
+    assert not chain or re.search(chain_pattern(chain), run.stderr), run.stderr
+    assert f"    the mistake is at line {mistake}: `" in run.stderr
     assert f"{VERIFIED}`{fix}` at {script}:" in run.stderr
+
+
+# The same five slips in the tuple-returning and the layer-object (with caches) styles.
+STYLES = [p for p in CLAIMED if p.stem.startswith(("tuple_bug_", "layers_bug_")) and all_claims(p)[3]]
+
+
+def test_the_five_slips_exist_in_every_style():
+    slips = ("missing_1_over_m", "sign", "square_transposed", "bias_not_summed", "tanh_derivative")
+    assert {f"{style}_bug_{slip}" for style in ("tuple", "layers") for slip in slips} <= {p.stem for p in STYLES}
+
+
+@pytest.mark.parametrize("path", STYLES, ids=[p.stem for p in STYLES])
+def test_done_when_cli_tuple_and_layer_styles(path):
+    spec, lines, fixes, chains, mistakes = all_claims(path)
+    script = str(path.relative_to(REPO))
+    run = run_cli("--grad", spec, script)
+    assert run.status == 1
+    for name, line in lines.items():
+        assert re.search(rf"    produced by `[^`]*` at {re.escape(script)}:{line}\n", run.stderr), run.stderr
+        assert f"    the mistake is at line {mistakes[name]}: `" in run.stderr
+        assert f"{VERIFIED}`{fixes[name]}` at {script}:" in run.stderr
+    for name, steps in chains.items():
+        assert re.search(chain_pattern(steps), run.stderr), run.stderr

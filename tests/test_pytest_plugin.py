@@ -406,3 +406,29 @@ def test_xdist_gives_the_same_findings_and_one_summary(project):
     assert [c["test"] for c in report["crashes"]] == [CRASH]
     assert [(g["test"], g["passed"]) for g in report["gradchecks"]] == [(GRAD, True)]
     assert report["exit_status"] == 1
+
+
+def test_a_failed_gradient_check_shows_each_wrong_rows_line_and_verified_fix(pytester):
+    """The summary names, under the table, the statement that produced each wrong gradient, the line the
+    mistake is at and the fix the check verified — not only the overall sentence."""
+    shutil.copy(FIXTURES / "grad" / "colmajor_bug_missing_1_over_m.py", pytester.path / "net_1_over_m.py")
+    pytester.makepyfile(test_net="""
+        import net_1_over_m as net
+        from shapecheck import gradcheck
+
+        def test_gradients():
+            report = gradcheck(net.compute_cost, net.backward, net.parameters)
+            assert not report.passed
+    """)
+    result = run(pytester, "--shapecheck")
+    assert outcomes(result) == {"test_net.py::test_gradients": "PASSED"}
+    summary = section(result).splitlines()
+    start = summary.index("b1 (test_net.py::test_gradients): " + next(
+        line.split(": ", 1)[1] for line in summary if line.startswith("b1 (test_net.py::test_gradients): ")))
+    assert summary[start + 1:start + 4] == [
+        "    produced by `db1 = np.sum(dZ1, axis=1, keepdims=True)` at net_1_over_m.py:46",
+        "    the mistake is at line 46: `db1 = np.sum(dZ1, axis=1, keepdims=True)`",
+        "    fix (verified: the gradient check passes with it): `db1 = np.sum(dZ1, axis=1, keepdims=True) / m` "
+        "at net_1_over_m.py:46"]
+    assert "1 gradient check, 1 wrong" in section(result)
+    assert not any(line.startswith(("W1 (", "W2 (", "b2 (")) for line in summary)  # rows that checked ok
