@@ -226,8 +226,14 @@ def _object_dtype(crash: Crash, site: Site, vals, ctx: Context) -> None:
             crash.explanation += ", because pandas gives object when the frame has a non-numeric column"
         # Convert where the numbers are first taken out of the object array (`X = data[:, :2]`).
         name, log = chain[-2] if len(chain) >= 2 else chain[-1]
-        crash.explanation += (f"; convert the numeric columns as you take them out: {name} = {_paren(log.site.text)}.astype(float) "
-                              f"at line {log.site.line} (pd.to_numeric for numbers stored as text)")
+        value = ctx.value(log)
+        crash.fixes = [Fix(f"{name} = {_paren(log.site.text)}.astype(float) at line {log.site.line}",
+                           value.shape if value is not None else None,
+                           "convert the numeric columns as you take them out; pd.to_numeric(...) for numbers "
+                           "stored as text")]
+    elif site.text.count(spec.text) == 1:
+        crash.fixes = [Fix(site.text.replace(spec.text, f"{_paren(spec.text)}.astype(float)"), None,
+                           "better where the numbers were read; pd.to_numeric(...) for numbers stored as text")]
 
 
 def _object_chain(name: str, site: Site, ctx: Context, depth: int = 8) -> list:

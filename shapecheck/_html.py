@@ -77,6 +77,8 @@ def findings_table(findings: list[Finding], script: str | None = None) -> str:
 
 
 def crash_section(report: Report) -> str:
+    from ._render import no_fix
+
     c = report.crash
     out = [f'<h3 style="{H}">Crash: {_e(c.type)} at {_e(location(c.path, c.line))}</h3>']
     if c.expression:
@@ -92,9 +94,8 @@ def crash_section(report: Report) -> str:
     if c.fixes:
         items = "".join(f"<li>{_code(str(fx))}</li>" for fx in c.fixes)
         out.append(f"<p><b>fix</b> (checked with shape algebra):</p><ul>{items}</ul>")
-    elif c.expression and c.operands:
-        out.append("<p><b>fix:</b> no transpose, reshape or swap of these operands makes it work, so one of them "
-                   "got a wrong shape earlier: follow the origin column</p>")
+    elif no_fix(c):
+        out.append(f"<p><b>fix:</b> {_e(no_fix(c))}</p>")
     return "".join(out)
 
 

@@ -169,11 +169,22 @@ def crash_text(report: Report) -> list[str]:
                                       "  ")]
     for i, fx in enumerate(c.fixes):
         lines.append(f"  {'fix:  ' if i == 0 else '      '} {flat(str(fx))}")
-    if c.expression and not c.fixes and c.operands and not any(o.dtype == "object" for o in c.operands):
-        where = ": follow the origin column" if any(o.origin for o in c.operands) else " than this line"
-        lines.append("  fix:   no transpose, reshape or swap of these operands makes it work, so one of them got a "
-                     f"wrong shape earlier{where}")
+    advice = no_fix(c)
+    if advice:
+        lines.append(_fill(f"  fix:   {advice}", 96, subsequent_indent="         "))
     return lines
+
+
+def no_fix(c) -> str | None:
+    """What to do when no local fix works; the origin column is pointed at only when it says something."""
+    if not (c.expression and not c.fixes and c.operands) or any(o.dtype == "object" for o in c.operands):
+        return None
+    traced = [o.text for o in c.operands if o.origin]
+    if traced:
+        where = f": follow the origin of {' and '.join(flat(t) for t in traced)} in the operand table"
+    else:
+        where = " than this line, where its value was made"
+    return f"no transpose, reshape or swap of these operands makes it work, so one of them got a wrong shape earlier{where}"
 
 
 def log_table(report: Report, fmt_name: str) -> str:
@@ -223,6 +234,8 @@ def markdown(report: Report, *, log: bool = False, show_info: bool = True) -> st
         if c.fixes:
             out += ["", "**Fixes** (checked with shape algebra):", ""] + [f"- {_code(str(fx), cell=False)}"
                                                                          for fx in c.fixes]
+        elif no_fix(c):
+            out += ["", f"**Fix:** {_line(no_fix(c))}"]
     if report.gradcheck is not None:
         out += ["", "#### Gradient check", "", report.gradcheck.to_markdown()]
     if log:

@@ -45,7 +45,9 @@ def test_a_dtype_crash_says_dtype_and_where_it_came_from(fixture_runs):
     assert crash["explanation"].startswith("-z has dtype object (Python objects, not numbers), and numpy's "
                                            "`exp` has no loop for them: the shapes are fine, the dtype is not")
     assert "data became object at line 29 (`df.to_numpy()`)" in crash["explanation"]
-    assert "X = data[:, :2].astype(float) at line 30" in crash["explanation"]
+    assert crash["explanation"].endswith("because pandas gives object when the frame has a non-numeric column")
+    assert crash["fixes"] == ["X = data[:, :2].astype(float) at line 30 -> (4, 2)  (convert the numeric columns as "
+                              "you take them out; pd.to_numeric(...) for numbers stored as text)"]
     assert "no transpose, reshape or swap" not in run.stderr
 
 
@@ -149,3 +151,26 @@ def test_a_crash_follows_the_bad_array_through_a_return(fixture_runs):
     assert origins["delta"] == ("from `self.cost_derivative(out, y)` at line 28, which returned `out - y` (3, 3) "
                                 "at line 24")
     assert all(origins.values()), origins
+
+
+def test_with_no_local_fix_the_advice_points_at_origins_that_are_there(tmp_path):
+    from conftest import shapecheck
+
+    inplace = "fixtures/rules/crash_inplace.py"
+    text = shapecheck(inplace).stderr
+    assert ("fix:   no transpose, reshape or swap of these operands makes it work, so one of them got a\n"
+            "         wrong shape earlier: follow the origin of w and g in the operand table") in text
+    markdown = shapecheck("--format", "markdown", inplace).stderr
+    assert "**Fix:** no transpose, reshape or swap of these operands makes it work, so one of them got a wrong " \
+           "shape earlier: follow the origin of w and g in the operand table" in markdown
+    html = shapecheck("--format", "html", inplace).stderr
+    assert "follow the origin of w and g in the operand table</p>" in html
+    # Operands with no origin (a function's parameters called from untraced code): no empty column as advice.
+    script = tmp_path / "bare.py"
+    script.write_text("import numpy as np\n\n\ndef step(w, g):\n    w += g\n\n\n"
+                      "step(*[np.zeros(3), np.ones((3, 3))])\n")
+    for fmt in ("text", "markdown", "html"):
+        err = shapecheck("--format", fmt, str(script), tmp=tmp_path).stderr
+        assert "no transpose, reshape or swap" in err, err
+        assert "origin" not in err.split("no transpose", 1)[1].split("\n", 1)[0], err
+        assert "got a wrong shape earlier than this line, where its value was made" in " ".join(err.split()), err
