@@ -134,8 +134,10 @@ def findings_table(findings: list[Finding], width: int, script: str | None = Non
         # The shapes column takes what its longest operand needs (up to most of the room), so that a
         # shape is never cut; the expression column wraps in what is left.
         longest = max(len(p) for f in findings for p in _shape_parts(f.operands, f.result) or [""])
-        w_shapes = min(max(rest - rest // 2, longest), rest - 14)
-        rows = [[f.code, f.severity, loc, _wrap(flat(f.site.text), rest - w_shapes),
+        longest_shape = max((len(fmt(s)) + 3 for f in findings for s in [*(o.shape for o in f.operands), f.result]
+                             if s is not None), default=0)
+        w_shapes = max(min(max(rest - rest // 2, longest), rest - 14), longest_shape)
+        rows = [[f.code, f.severity, loc, _wrap(flat(f.site.text), max(rest - w_shapes, 14)),
                  _wrap_shapes(f.operands, f.result, w_shapes)]
                 for f, loc in zip(findings, locations)]
         return tabulate(rows, ["code", "severity", "location", "expression", "shapes"], tablefmt="grid")
@@ -145,6 +147,12 @@ def findings_table(findings: list[Finding], width: int, script: str | None = Non
     share = (18, 20, 36, 26) if any(f.fix for f in findings) else (20, 22, 58, 0)
     w_expr, w_shapes, w_msg = (max(12, rest * p // 100) for p in share[:3])
     w_fix = max(14, rest - w_expr - w_shapes - w_msg)
+    # A shape is never cut: the shapes column is at least as wide as its longest shape (7 axes and more).
+    longest_shape = max((len(fmt(s)) + 3 for f in findings for s in [*(o.shape for o in f.operands), f.result]
+                         if s is not None), default=0)
+    if longest_shape > w_shapes:
+        w_msg -= min(longest_shape - w_shapes, w_msg - 24)
+        w_shapes = longest_shape
     rows = [[f.code, f.severity, loc, _wrap(flat(f.site.text), w_expr), _wrap_shapes(f.operands, f.result, w_shapes),
              _wrap(flat(f.message), w_msg), _wrap(flat(f.fix or ""), w_fix)] for f, loc in zip(findings, locations)]
     return tabulate(rows, ["code", "severity", "location", "expression", "shapes", "message", "fix"],
@@ -290,17 +298,19 @@ def _wrap_shapes(ops: tuple[Operand, ...], result, width: int) -> str:
             lines[-1] += " " + part
         elif len(part) <= width:
             lines.append(part)
-        else:
-            lines += textwrap.wrap(part, width, break_long_words=True, break_on_hyphens=False)
+        else:  # the operand's text on its own line(s), then its shape whole
+            label, _, shape = part.rpartition(" (")
+            lines += textwrap.wrap(label, width, break_long_words=True, break_on_hyphens=False)
+            lines.append("(" + shape)
     return "\n".join(lines)
 
 
-_SHAPE = re.compile(r"\((?:-?\d+, )+-?\d*\)")
+_SHAPE = re.compile(r"(?<![\w.\]])\((?:-?\d+, )+-?\d*\)")  # a shape, not a call's arguments
 
 
 def _fill(s: str, width: int, **kw) -> str:
     """textwrap.fill that never breaks inside a shape: `(1, 200)` stays on one line."""
-    s = _SHAPE.sub(lambda m: m.group(0).replace(" ", "\0") if len(m.group(0)) <= width // 2 else m.group(0), s)
+    s = _SHAPE.sub(lambda m: m.group(0).replace(" ", "\0") if len(m.group(0)) <= width else m.group(0), s)
     return textwrap.fill(s, width, break_on_hyphens=False, **kw).replace("\0", " ")
 
 

@@ -174,3 +174,21 @@ def test_with_no_local_fix_the_advice_points_at_origins_that_are_there(tmp_path)
         assert "no transpose, reshape or swap" in err, err
         assert "origin" not in err.split("no transpose", 1)[1].split("\n", 1)[0], err
         assert "got a wrong shape earlier than this line, where its value was made" in " ".join(err.split()), err
+
+
+def _column(err: str, header: str) -> list[str]:
+    """The lines of one column of the findings grid."""
+    rows = [line for line in err.split("Findings", 1)[1].splitlines() if line.startswith("|")]
+    i = [c.strip() for c in rows[0].split("|")].index(header)
+    return [row.split("|")[i].strip() for row in rows[1:]]
+
+
+def test_a_seven_axis_shape_is_never_cut_at_any_width():
+    for columns in (200, 132, 100, 80, 60):
+        err = _text_report(FIXTURES / "rules" / "sc101_group_norm.py", columns)
+        cells = [c for c in _column(err, "shapes") if c]
+        assert "(1, 1, 6, 1, 1, 1, 1)" in " ".join(cells), (columns, cells)
+        assert all(c.count("(") == c.count(")") for c in cells), (columns, cells)
+        assert "-> (1, 1, 6, 2, 6, 4, 5)" in cells, (columns, cells)
+        # the expression column keeps a readable width (no word cut into letters)
+        assert "gamma *" in _column(err, "expression")[0] or "gamma * x_norm" in _column(err, "expression")[0]
