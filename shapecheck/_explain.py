@@ -17,7 +17,7 @@ from . import _calls, _shapes
 from ._events import OperandSpec, Record, Site, Value, replace
 from ._report import Crash, Finding, Fix, Operand
 from ._rules import _GRADIENT as _GRADIENT_OF
-from ._rules import (Context, _paren, _scaled_name, dims, gradient_of_another, numpy_versions, one_hot, outer_fixes, rank_outer_fixes,
+from ._rules import (Context, _paren, _scaled_name, dims, gradient_of_another, join, numpy_versions, one_hot, outer_fixes, rank_outer_fixes,
                      reduction_forgotten)
 from ._shapes import fmt
 
@@ -358,7 +358,7 @@ def _rebuild(site: Site, texts: list[str], swap: bool = False) -> str:
     if swap:
         texts = [texts[1], texts[0]] + texts[2:]
     if site.kind in ("binop", "compare"):
-        return f"{texts[0]} {site.op} {texts[1]}"
+        return join(texts[0], site.op, texts[1])
     if site.kind == "augassign":
         return f"{texts[0]} {site.op} {texts[1]}"
     kw = "".join(f", {k}={v}" for k, v in site.keywords)
@@ -667,6 +667,7 @@ def _upstream(crash: Crash, site: Site, rec: Record, ctx: Context, findings: lis
 
 
 _INVALID = ("invalid",)  # a shape flow in which some operation would fail
+_UNKNOWN = ("unknown",)  # a shape the algebra cannot tell (an operation it does not model)
 _MAX_HOPS = 8
 
 
@@ -755,13 +756,24 @@ class _Flow:
             shapes = [self.operand(log.site, i, hops) for i in range(len(log.site.operands))]
             if _INVALID in shapes:
                 out = _INVALID
+            elif _UNKNOWN in shapes:
+                out = _UNKNOWN
             elif all(x is None for x in shapes):
                 out = None
             else:
-                full = [x if x is not None else v.shape for x, v in zip(shapes, log.last.operands)]
-                out = _result_with(log.site, full) or _INVALID
+                values = self.record(log).operands
+                full = [x if x is not None else v.shape for x, v in zip(shapes, values)]
+                out = self.result(log.site, full, values)
         self.memo[sid] = out
         return out
+
+    def record(self, log):
+        """The record whose shapes stand for the ones not changed: the site's latest run."""
+        return log.last
+
+    def result(self, site: Site, shapes, values):
+        """The result shape of `site` with these operand shapes; _INVALID if it would fail or is not known."""
+        return _result_with(site, shapes) or _INVALID
 
     def operand(self, site: Site, i: int, hops: int = 0):
         spec = site.operands[i]
@@ -774,7 +786,7 @@ class _Flow:
         if log is None or log.site.id == site.id:
             return None
         out = self.site(log.site.id, hops + 1)
-        if out is not None and out is not _INVALID and named[1]:
+        if out is not None and out is not _INVALID and out is not _UNKNOWN and named[1]:
             out = _shapes.transpose(out)
         return out
 

@@ -207,6 +207,12 @@ def fragment(report: Report, *, log: bool = False, show_info: bool = False) -> s
 
     out = [f'<div style="{FONT}">', f'<p style="margin:4px 0"><b>{_e(summary(report))}</b></p>']
     shown = _visible(report, show_info)
+    for r in report.roots(shown):
+        from ._render import root_where
+
+        out += [f'<h3 style="{H}">Root cause: {_code(r.name)} at {_e(location(r.path, r.line))}</h3>',
+                f"<p>{_e(r.lead(root_where(r, report.script)))}</p>",
+                f"<p><b>fix</b> (checked with shape algebra for every finding it names): {_code(r.fix)}</p>"]
     if shown:
         out += [f'<h3 style="{H}">Findings</h3>', findings_table(shown, report.script)]
     hidden = len(report.findings) - len(shown)

@@ -50,6 +50,9 @@ def text(report: Report, *, log: bool = False, show_info: bool = False, width: i
     width = width or terminal_width()
     out = [summary(report)]
     shown = _visible(report, show_info)
+    roots = report.roots(shown)
+    if roots:
+        out += ["", "Root cause" if len(roots) == 1 else "Root causes", *root_lines(roots, width, report.script)]
     if shown:
         out += ["", "Findings", findings_table(shown, width, report.script)]
         if width < WIDE:
@@ -77,6 +80,20 @@ def text(report: Report, *, log: bool = False, show_info: bool = False, width: i
         out += ["", f"shapecheck: {report.internal_errors} internal error(s) while recording were ignored; "
                     f"please report them"]
     return "\n".join(out) + "\n"
+
+
+def root_where(root, script: str | None) -> str | None:
+    """`net.py:42` when the root is in another file than the script, else None (the lead says `line 42`)."""
+    return None if script is None or root.path == script else f"{root.path}:{root.line}"
+
+
+def root_lines(roots, width: int, script: str | None) -> list[str]:
+    """Each shared origin first, with its one fix: the findings under it are its symptoms."""
+    out = []
+    for r in roots:
+        out.append(_fill(flat(r.lead(root_where(r, script))), width, initial_indent="  ", subsequent_indent="    "))
+        out.append(_fill(f"fix: {flat(r.fix)}", width, initial_indent="  ", subsequent_indent="       "))
+    return out
 
 
 def terminal_width() -> int:
@@ -218,6 +235,11 @@ def log_table(report: Report, fmt_name: str) -> str:
 def markdown(report: Report, *, log: bool = False, show_info: bool = True) -> str:
     out = [f"### {summary(report)}"]
     shown = _visible(report, show_info)
+    for r in report.roots(shown):
+        lead = r.lead(root_where(r, report.script))
+        out += ["", f"#### Root cause: {_code(r.name, cell=False)} at {_code(f'{r.path}:{r.line}', cell=False)}", "",
+                _prose(lead, [f"{r.name} = {r.statement}"], cell=False), "",
+                f"**Fix** (checked with shape algebra for every finding it names): {_code(r.fix, cell=False)}"]
     if shown:
         rows = [[f.code, f.severity, _code(f"{f.site.path}:{f.site.line}"), _code(f.site.text),
                  _plain(_operands_text(f.operands, f.result)), _prose(f.message, _texts(f)),
