@@ -634,36 +634,76 @@ def _literal_int(text: str):
 
 
 def _upstream(crash: Crash, site: Site, rec: Record, ctx: Context, findings: list[Finding]) -> None:
-    """Was an operand already wrong, made so by a silent outer broadcast (SC101) a few lines up?  Then
-    say where, and offer the rewrite of that line under which this operation works too."""
-    flagged = {f.site.id: f for f in findings if f.code == "SC101" and f.severity != "info"}
+    """Was an operand already wrong, made so by an earlier silent finding of any rule (an outer broadcast,
+    an inner product meant as an outer one, labels made rank-1 at a shared root)?  Then say where, and
+    offer the fix there under which this operation works too, checked by replaying the recorded shapes."""
+    flagged: dict[int, Finding] = {}
+    for f in findings:
+        if f.severity != "info":
+            flagged.setdefault(f.site.id, f)
+            if f.site.value_of is not None:
+                flagged.setdefault(f.site.value_of, f)  # an assignment's finding (SC103) is its value's too
     if not flagged:
         return
     for sid in _feeding(site, ctx):
         finding = flagged.get(sid)
-        log = ctx.by_id.get(sid)
-        if finding is None or log is None or log.last is None:
+        if finding is None:
             continue
-        a, b = log.last.operands
         before = [v.shape for v in rec.operands]
-        for expr, corrected, _ in rank_outer_fixes(finding.site, a, b, outer_fixes(finding.site, a, b)):
-            flow = _Flow(ctx, {sid: corrected})
+        for where, override, corrected, because in _corrections(finding, sid, ctx):
+            flow = _Flow(ctx, {override: corrected})
             after = [flow.operand(site, i) or shape for i, shape in enumerate(before)]
-            if after == before or _INVALID in after:
+            if after == before or _INVALID in after or _UNKNOWN in after:
                 continue
             out = _result_with(site, after)
             if out is None:
                 continue
             i = next(i for i, (x, y) in enumerate(zip(before, after)) if x != y)
             name = site.operands[i].text
-            crash.explanation = (crash.explanation or "") + (
-                f"; {name} is {fmt(before[i])} because `{finding.site.text}` at line {finding.site.line} "
-                f"broadcast {fmt(a.shape)} against {fmt(b.shape)} (SC101)")
+            said = f"{name} is {fmt(before[i])} because {because}"
+            crash.explanation = f"{crash.explanation}; {said}" if crash.explanation else said
             # A sum would fit the shapes of an operand an outer broadcast made, and mean nothing.
-            crash.fixes = [Fix(f"{expr} at line {finding.site.line}", None,
-                               f"then {name} is {fmt(after[i])} and `{site.text}` -> {fmt(out)}")] + \
+            crash.fixes = [Fix(where, None, f"then {name} is {fmt(after[i])} and `{site.text}` -> {fmt(out)}")] + \
                 [fx for fx in crash.fixes if "np.sum(" not in fx.expression]
             return
+
+
+_FIX_SHAPE = re.compile(r"^(?P<expr>.+?) -> (?P<shape>\((?:\d+(?:, \d+)*,?)?\))(?:\s+\(.*\))?$")
+
+
+def _corrections(finding: Finding, sid: int, ctx: Context):
+    """(fix as shown, site whose result it changes, the new result shape, why the operand is wrong) for
+    an earlier finding: its shared root first, then the rewrite of its own line."""
+    import ast
+
+    root = finding.root
+    if root is not None and root.origin is not None:
+        yield (root.fix.rsplit(" -> ", 1)[0], root.origin, root.fixed_shape,
+               f"{root.name} became {fmt(root.shape)} at line {root.line} (`{root.name} = {root.statement}`), "
+               f"the root cause of {len(root.members)} findings")
+    log = ctx.by_id.get(sid)
+    if log is None or log.last is None:
+        return
+    fs = finding.site
+    if finding.code == "SC101" and sid == fs.id and len(log.last.operands) == 2:
+        a, b = log.last.operands
+        for expr, corrected, _ in rank_outer_fixes(fs, a, b, outer_fixes(fs, a, b)):
+            yield (f"{expr} at line {fs.line}", sid, corrected,
+                   f"`{fs.text}` at line {fs.line} broadcast {fmt(a.shape)} against {fmt(b.shape)} (SC101)")
+        return
+    # Any rule: a fix written as `<the whole expression, rewritten> -> (shape)` replaces this site's result.
+    m = _FIX_SHAPE.match((finding.fix or "").rsplit("here only: ", 1)[-1])
+    if m is None or sid != fs.id:
+        return
+    try:
+        node = ast.parse(m["expr"], mode="eval").body
+    except SyntaxError:
+        return
+    kinds = {"binop": ast.BinOp, "compare": ast.Compare, "call": ast.Call, "method": ast.Call}
+    if not isinstance(node, kinds.get(fs.kind, ())):
+        return
+    yield (f"{m['expr']} at line {fs.line}", sid, ast.literal_eval(m["shape"]),
+           f"of `{fs.text}` at line {fs.line} ({finding.code}, reported above)")
 
 
 _INVALID = ("invalid",)  # a shape flow in which some operation would fail

@@ -44,12 +44,13 @@ class Root(_Data):
     """One statement that gave an array the shape several findings stumble on (`y` made rank-1 once), with
     the one edit there that shape algebra shows fixes every member."""
 
-    __slots__ = ("name", "path", "line", "statement", "shape", "fixed_shape", "fix", "verb", "members")
+    __slots__ = ("name", "path", "line", "statement", "shape", "fixed_shape", "fix", "verb", "members", "origin")
 
     def __init__(self, name: str, path: str, line: int, statement: str, shape: tuple[int, ...],
                  fixed_shape: tuple[int, ...], fix: str,
                  verb: str,  # "reshape", "flatten": what the fix does to the array
-                 members: list[tuple[str, str, int]] | None = None):  # (code, path, line) of each finding
+                 members: list[tuple[str, str, int]] | None = None,  # (code, path, line) of each finding
+                 origin: int | None = None):  # the id of the assignment site (not reported)
         self.name = name
         self.path = path
         self.line = line
@@ -59,6 +60,7 @@ class Root(_Data):
         self.fix = fix
         self.verb = verb
         self.members = [] if members is None else members
+        self.origin = origin
 
     def lead(self, where: str | None = None) -> str:
         """`y became (200,) at line 42 (`y = ...`): reshape it once there, which fixes 3 findings`."""

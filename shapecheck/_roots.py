@@ -48,7 +48,7 @@ def group(findings: list[Finding], ctx: Context) -> None:
         root = Root(target, origin.site.path, origin.site.line, origin.site.text.strip(),
                     tuple(rctx.value(origin).shape), shape,
                     f"{target} = {_paren(origin.site.text.strip())}{call} at line {origin.site.line} -> {fmt(shape)}",
-                    verb, [(f.code, f.site.path, f.site.line) for f in members])
+                    verb, [(f.code, f.site.path, f.site.line) for f in members], origin.site.id)
         for f in members:
             f.root = root
             n = len(members)

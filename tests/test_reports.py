@@ -232,3 +232,35 @@ def test_a_seven_axis_shape_is_never_cut_at_any_width():
         assert "-> (1, 1, 6, 2, 6, 4, 5)" in cells, (columns, cells)
         # the expression column keeps a readable width (no word cut into letters)
         assert "gamma *" in _column(err, "expression")[0] or "gamma * x_norm" in _column(err, "expression")[0]
+
+
+def test_a_crash_is_linked_to_an_earlier_finding_of_any_rule(fixture_runs):
+    crash = fixture_runs(FIXTURES / "rules" / "crash_after_inner_product.py").report["crash"]
+    assert crash["explanation"] == "g is () because of `np.dot(delta, a.T)` at line 22 (SC102, reported above)"
+    assert crash["fixes"] == ["np.outer(delta, a) at line 22  (then g is (4, 4) and `g @ x` -> (4, 2))"]
+
+
+def test_a_crash_downstream_of_a_shared_root_is_fixed_at_the_root(tmp_path):
+    from conftest import shapecheck
+
+    script = tmp_path / "root_crash.py"
+    script.write_text(
+        "import numpy as np\n\n"
+        "np.random.seed(0)\n"
+        "data = np.random.rand(40, 4)\n"
+        "X = data[:, :-1]\n"
+        "y = data[:, -1]\n"
+        "W = np.random.randn(3, 1) * 0.1\n"
+        "out = 1 / (1 + np.exp(-(X @ W)))\n"
+        "loss = np.mean((out - y) ** 2)\n"
+        "dz = (out - y) * out * (1 - out)\n"
+        "W -= 0.1 * X.T @ dz / len(X)\n")
+    report = shapecheck(str(script), json_report=True, tmp=tmp_path).report
+    [root] = report["roots"]
+    assert [m["line"] for m in root["members"]] == [9, 10]
+    crash = report["crash"]
+    assert crash["line"] == 11
+    assert crash["explanation"].endswith("; 0.1 * X.T @ dz / len(X) is (3, 40) because y became (40,) at line 6 "
+                                         "(`y = data[:, -1]`), the root cause of 2 findings")
+    assert crash["fixes"][0] == ("y = data[:, -1].reshape(-1, 1) at line 6  (then 0.1 * X.T @ dz / len(X) is "
+                                 "(3, 1) and `W -= 0.1 * X.T @ dz / len(X)` -> (3, 1))")
