@@ -866,4 +866,9 @@ def note(crash: Crash) -> str:
                                    subsequent_indent="         "))
     for i, fx in enumerate(crash.fixes):
         lines.append(f"  {'fix:  ' if i == 0 else '      '} {fx}")
+    from ._render import no_fix  # the same advice as the report's, when no fix was found
+
+    advice = no_fix(crash)
+    if advice:
+        lines.append(textwrap.fill(f"fix:   {advice}", 100, initial_indent="  ", subsequent_indent="         "))
     return "\n".join(lines)

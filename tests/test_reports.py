@@ -264,3 +264,13 @@ def test_a_crash_downstream_of_a_shared_root_is_fixed_at_the_root(tmp_path):
                                          "(`y = data[:, -1]`), the root cause of 2 findings")
     assert crash["fixes"][0] == ("y = data[:, -1].reshape(-1, 1) at line 6  (then 0.1 * X.T @ dz / len(X) is "
                                  "(3, 1) and `W -= 0.1 * X.T @ dz / len(X)` -> (3, 1))")
+
+
+def test_a_layer_backward_crash_shows_the_passing_call_and_no_empty_origin_as_advice(fixture_runs):
+    run = fixture_runs(FIXTURES / "rules" / "crash_layer_backward.py")
+    crash = run.report["crash"]
+    origins = {o["text"]: o.get("origin") for o in crash["operands"]}
+    assert origins == {"dvalues": "passed as `act2.dinputs` by `out.backward(act2.dinputs)` at line 70",
+                       "self.weights.T": None}
+    assert "follow the origin of dvalues in the operand table" in " ".join(run.stderr.split())
+    assert "follow the origin column" not in run.stderr
