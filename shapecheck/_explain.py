@@ -854,19 +854,20 @@ def _result_with(site: Site, shapes) -> tuple[int, ...] | None:
 
 def note(crash: Crash) -> str:
     """The PEP 678 note: the explanation in a few lines, under the traceback Python prints."""
-    lines = [f"{NOTE_MARK} `{crash.expression}` at {crash.path}:{crash.line}"]
-    width = max((len(o.text) for o in crash.operands), default=0)
+    from ._render import flat, no_fix  # one-line source text, and the report's advice when no fix was found
+
+    lines = [f"{NOTE_MARK} `{flat(crash.expression or '')}` at {crash.path}:{crash.line}"]
+    width = max((len(flat(o.text)) for o in crash.operands), default=0)
     for o in crash.operands:
         desc = f"{o.kind} {fmt(o.shape)}" if o.shape is not None else o.kind
         if o.dtype and o.kind not in ("scalar",):
             desc += f" {o.dtype}"
-        lines.append(f"  {o.text.ljust(width)}  {desc}" + (f"  {o.origin}" if o.origin else ""))
+        lines.append(f"  {flat(o.text).ljust(width)}  {desc}" + (f"  {flat(o.origin)}" if o.origin else ""))
     if crash.explanation:
-        lines.append(textwrap.fill(f"cause: {crash.explanation}", 100, initial_indent="  ",
+        lines.append(textwrap.fill(f"cause: {flat(crash.explanation)}", 100, initial_indent="  ",
                                    subsequent_indent="         "))
     for i, fx in enumerate(crash.fixes):
-        lines.append(f"  {'fix:  ' if i == 0 else '      '} {fx}")
-    from ._render import no_fix  # the same advice as the report's, when no fix was found
+        lines.append(f"  {'fix:  ' if i == 0 else '      '} {flat(str(fx))}")
 
     advice = no_fix(crash)
     if advice:

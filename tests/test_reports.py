@@ -274,3 +274,15 @@ def test_a_layer_backward_crash_shows_the_passing_call_and_no_empty_origin_as_ad
                        "self.weights.T": None}
     assert "follow the origin of dvalues in the operand table" in " ".join(run.stderr.split())
     assert "follow the origin column" not in run.stderr
+
+
+def test_html_and_the_note_show_a_multi_line_expression_on_one_line(tmp_path):
+    from conftest import shapecheck
+
+    html = shapecheck("--format", "html", "fixtures/rules/report_multiline.py").stderr
+    assert ">y_true - y_pred</code>" in html and "\\\n" not in html
+    script = tmp_path / "inplace.py"
+    script.write_text("import numpy as np\n\nw = np.zeros((3,))\ng = np.ones((3, 3))\nw += 0.1 * \\\n         g\n")
+    run = shapecheck(str(script), json_report=True, tmp=tmp_path)
+    assert "shapecheck: `w += 0.1 * g` at " in run.stderr
+    assert "  0.1 * g  ndarray (3, 3) float64  g from `np.ones((3, 3))` at line 4" in run.stderr
