@@ -821,6 +821,12 @@ class _Flow:
             return self.site(spec.child, hops + 1)
         named = _name_in(spec)
         if named is None:
+            # An expression that was not recorded (`(y > 0) | (y < -1)`): unchanged only if no name it reads
+            # changed.
+            for n in _names(spec.text):
+                log = self.ctx.assignment(n, site)
+                if log is not None and log.site.id != site.id and self.site(log.site.id, hops + 1) is not None:
+                    return _UNKNOWN
             return None
         log = self.ctx.assignment(named[0], site)
         if log is None or log.site.id == site.id:
@@ -829,6 +835,15 @@ class _Flow:
         if out is not None and out is not _INVALID and out is not _UNKNOWN and named[1]:
             out = _shapes.transpose(out)
         return out
+
+
+def _names(text: str) -> set[str]:
+    import ast
+
+    try:
+        return {n.id for n in ast.walk(ast.parse(text.strip(), mode="eval")) if isinstance(n, ast.Name)}
+    except SyntaxError:
+        return set()
 
 
 def _result_with(site: Site, shapes) -> tuple[int, ...] | None:

@@ -182,34 +182,46 @@ def static_bindings(logs: list[SiteLog]) -> dict[tuple[str, str], dict[str, tupl
     call of the function in its file passes the same variable from one scope."""
     out: dict[tuple[str, str], dict[str, tuple[str, Site]]] = {}
     for path in sorted({lg.site.path for lg in logs}):
-        _functions(path, "")  # parses and keeps the file's tree
-        tree = _TREES.get(path)
-        if tree is None:
+        if path not in _BINDINGS:
+            _BINDINGS[path] = _file_bindings(path)
+        out.update(_BINDINGS[path])
+    return out
+
+
+_BINDINGS: dict[str, dict] = {}  # per file: its source does not change while it runs
+
+
+def _file_bindings(path: str) -> dict:
+    """static_bindings for one file."""
+    out: dict[tuple[str, str], dict[str, tuple[str, Site]]] = {}
+    _functions(path, "")  # parses and keeps the file's tree
+    tree = _TREES.get(path)
+    if tree is None:
+        return out
+    defs, calls = [], []
+    _walk(tree, "<module>", defs, calls)
+    for scope, fn, in_class in defs:
+        params = [a.arg for a in fn.args.posonlyargs + fn.args.args]
+        if in_class and params and params[0] in ("self", "cls"):
+            params = params[1:]
+        mine = [(s, c) for s, c in calls if _callee(c) == fn.name]
+        if not mine or any(isinstance(a, ast.Starred) for _, c in mine for a in c.args):
             continue
-        defs, calls = [], []
-        _walk(tree, "<module>", defs, calls)
-        for scope, fn, in_class in defs:
-            params = [a.arg for a in fn.args.posonlyargs + fn.args.args]
-            if in_class and params and params[0] in ("self", "cls"):
-                params = params[1:]
-            mine = [(s, c) for s, c in calls if _callee(c) == fn.name]
-            if not mine or any(isinstance(a, ast.Starred) for _, c in mine for a in c.args):
-                continue
-            mine = [(s, c) for s, c in mine if len(c.args) == len(params)
-                    and (isinstance(c.func, ast.Attribute) == in_class)]
-            if not mine or len({s for s, _ in mine}) != 1:
-                continue
-            bound = {}
-            for i, p in enumerate(params):
-                texts = {a.args[i].id if isinstance(a.args[i], ast.Name) else None for _, a in mine}
-                if len(texts) == 1 and None not in texts:
-                    scope_c, call = mine[0]
-                    site = Site(id=-1, path=path, line=call.lineno, col=call.col_offset + 1,
-                                end_line=call.end_lineno or call.lineno, end_col=call.end_col_offset or 0,
-                                kind="call", op="", text=ast.unparse(call), operands=(), scope=scope_c)
-                    bound[p] = (texts.pop(), site)
-            if bound:
-                out[(path, scope)] = bound
+        mine = [(s, c) for s, c in mine if len(c.args) == len(params)
+                and (isinstance(c.func, ast.Attribute) == in_class)]
+        if not mine or len({s for s, _ in mine}) != 1:
+            continue
+        bound = {}
+        for i, p in enumerate(params):
+            texts = {a.args[i].id if isinstance(a.args[i], ast.Name) else None for _, a in mine}
+            if len(texts) == 1 and None not in texts:
+                scope_c, call = mine[0]
+                site = Site(id=-1, path=path, line=call.lineno, col=call.col_offset + 1,
+                            end_line=call.end_lineno or call.lineno, end_col=call.end_col_offset or 0,
+                            kind="call", op="", text=ast.unparse(call), operands=(), scope=scope_c)
+                bound[p] = (texts.pop(), site)
+        if bound:
+            out[(path, scope)] = bound
     return out
 
 

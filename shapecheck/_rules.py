@@ -794,7 +794,10 @@ def run(logs: list[SiteLog], ignore: Iterable[str] = (), since=None) -> list[Fin
             else:
                 old.count += f.count
     found = sorted(best.values(), key=lambda f: (f.site.path, f.site.line, f.code))
-    from . import _roots  # imported here: it builds on the explainer's shape replay, which imports this module
+    from . import _recorder, _roots  # imported here: _roots builds on the explainer, which imports this module
 
-    _roots.group(found, ctx)
+    try:
+        _roots.group(found, ctx)
+    except Exception:  # grouping only adds to findings already made: a failure of it must not lose them
+        _recorder.STATE.internal_errors += 1
     return found
