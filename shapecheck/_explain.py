@@ -287,7 +287,29 @@ def _operand(spec: OperandSpec, v: Value, site: Site, ctx: Context, params=None)
         origin = ctx.origin(named[0], site)
     if origin and not spec.name:
         origin = f"{named[0]} {origin}"  # `0.1 * dw`: dw from `X.T @ dz / m` at line 8
+    if origin is None:
+        origin = _attribute_origin(spec, site, ctx)
     return Operand.of(spec.text, v, origin)
+
+
+_SELF_ATTR = re.compile(r"^self\.(?P<attr>\w+)(?:\.T)?$")
+
+
+def _attribute_origin(spec: OperandSpec, site: Site, ctx: Context) -> str | None:
+    """`self.weights` in a method: where the class set it, when exactly one statement of the file that ran
+    assigns an attribute of that name (`self.weights = ...` in `__init__`, no `layer.weights = ...`)."""
+    m = _SELF_ATTR.match(spec.text.strip())
+    if m is None or "." not in site.scope:
+        return None
+    cls = site.scope.rsplit(".", 1)[0]
+    attr = m["attr"]
+    setters = [log for log in ctx.logs if log.site.path == site.path and log.last is not None
+               and any(t.endswith("." + attr) for t in log.site.targets)]
+    if len(setters) != 1 or setters[0].site.targets != (f"self.{attr}",) \
+            or setters[0].site.scope.rsplit(".", 1)[0] != cls:
+        return None
+    log = setters[0]
+    return f"self.{attr} from `{log.site.text}` at line {log.site.line} (in {log.site.scope})"
 
 
 # -- expected shapes ---------------------------------------------------------

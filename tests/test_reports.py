@@ -270,9 +270,10 @@ def test_a_layer_backward_crash_shows_the_passing_call_and_no_empty_origin_as_ad
     run = fixture_runs(FIXTURES / "rules" / "crash_layer_backward.py")
     crash = run.report["crash"]
     origins = {o["text"]: o.get("origin") for o in crash["operands"]}
-    assert origins == {"dvalues": "passed as `act2.dinputs` by `out.backward(act2.dinputs)` at line 70",
-                       "self.weights.T": None}
-    assert "follow the origin of dvalues in the operand table" in " ".join(run.stderr.split())
+    assert origins == {"dvalues": "passed as `act2.dinputs` by `out.backward(act2.dinputs)` at line 71",
+                       "self.weights.T": "self.weights from `0.1 * np.random.randn(n_in, n_out)` at line 24 "
+                                         "(in Dense.__init__)"}
+    assert "follow the origin of dvalues and self.weights.T in the operand table" in " ".join(run.stderr.split())
     assert "follow the origin column" not in run.stderr
 
 
