@@ -107,8 +107,11 @@ def _functions(path: str, name: str | None) -> list:
     if name is None:
         return []
     if path not in _TREES:
+        import warnings
+
         try:
-            with open(path, "rb") as fh:
+            with open(path, "rb") as fh, warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # its compile-time warnings were the user's when it ran
                 _TREES[path] = ast.parse(fh.read())
         except (OSError, SyntaxError, ValueError):
             _TREES[path] = None
@@ -796,8 +799,14 @@ def run(logs: list[SiteLog], ignore: Iterable[str] = (), since=None) -> list[Fin
     found = sorted(best.values(), key=lambda f: (f.site.path, f.site.line, f.code))
     from . import _recorder, _roots  # imported here: _roots builds on the explainer, which imports this module
 
+    import warnings
+
     try:
-        _roots.group(found, ctx)
+        # Parsing the user's source again would repeat its compile-time warnings (`"\d"`) as if the code
+        # raised them now: the replay reads the source, it never runs it.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            _roots.group(found, ctx)
     except Exception:  # grouping only adds to findings already made: a failure of it must not lose them
         _recorder.STATE.internal_errors += 1
     return found
