@@ -216,9 +216,21 @@ def _shape_assert(tb, filename: str, path: str, pos) -> tuple:
 
     text = _segment(filename, pos)
     try:
-        node = ast.parse(text.strip(), mode="eval").body if text else None
+        stmt = ast.parse(text.strip()).body if text else None
     except SyntaxError:
         return None, None
+    if stmt and len(stmt) == 1 and isinstance(stmt[0], ast.Assert):
+        # Python 3.12 places the failing raise on the whole `assert` statement (3.11 and 3.13 on its
+        # test): keep only the test, so the site and its position are the same on every version.
+        test = stmt[0].test
+        if test.lineno != test.end_lineno:
+            return None, None
+        offset = len(text) - len(text.lstrip())
+        pos = (pos[0], pos[1] + offset + test.col_offset, pos[0], pos[1] + offset + test.end_col_offset)
+        text = ast.get_source_segment(text.strip(), test)
+        node = test
+    else:
+        node = stmt[0].value if stmt and len(stmt) == 1 and isinstance(stmt[0], ast.Expr) else None
     if not (isinstance(node, ast.Compare) and len(node.ops) == 1 and isinstance(node.ops[0], ast.Eq)):
         return None, None
     specs, vals = [], []

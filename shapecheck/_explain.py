@@ -17,7 +17,7 @@ from . import _calls, _numerics, _shapes
 from ._events import OperandSpec, Record, Site, Value, replace
 from ._report import Crash, Finding, Fix, Operand
 from ._rules import _GRADIENT as _GRADIENT_OF
-from ._rules import (Context, _paren, _scaled_name, dims, gradient_of_another, numpy_versions, one_hot, outer_fixes, rank_outer_fixes,
+from ._rules import (Context, _paren, _scaled_name, dims, gradient_of_another, join, numpy_versions, one_hot, outer_fixes, rank_outer_fixes,
                      reduction_forgotten)
 from ._rules_pandas import compiles as _compiles
 from ._rules_pandas import explain_crash as explain_labels
@@ -231,8 +231,14 @@ def _object_dtype(crash: Crash, site: Site, vals, ctx: Context) -> None:
             crash.explanation += ", because pandas gives object when the frame has a non-numeric column"
         # Convert where the numbers are first taken out of the object array (`X = data[:, :2]`).
         name, log = chain[-2] if len(chain) >= 2 else chain[-1]
-        crash.explanation += (f"; convert the numeric columns as you take them out: {name} = {_paren(log.site.text)}.astype(float) "
-                              f"at line {log.site.line} (pd.to_numeric for numbers stored as text)")
+        value = ctx.value(log)
+        crash.fixes = [Fix(f"{name} = {_paren(log.site.text)}.astype(float) at line {log.site.line}",
+                           value.shape if value is not None else None,
+                           "convert the numeric columns as you take them out; pd.to_numeric(...) for numbers "
+                           "stored as text")]
+    elif site.text.count(spec.text) == 1:
+        crash.fixes = [Fix(site.text.replace(spec.text, f"{_paren(spec.text)}.astype(float)"), None,
+                           "better where the numbers were read; pd.to_numeric(...) for numbers stored as text")]
 
 
 def _object_chain(name: str, site: Site, ctx: Context, depth: int = 8) -> list:
@@ -286,7 +292,29 @@ def _operand(spec: OperandSpec, v: Value, site: Site, ctx: Context, params=None)
         origin = ctx.origin(named[0], site)
     if origin and not spec.name:
         origin = f"{named[0]} {origin}"  # `0.1 * dw`: dw from `X.T @ dz / m` at line 8
+    if origin is None:
+        origin = _attribute_origin(spec, site, ctx)
     return Operand.of(spec.text, v, origin)
+
+
+_SELF_ATTR = re.compile(r"^self\.(?P<attr>\w+)(?:\.T)?$")
+
+
+def _attribute_origin(spec: OperandSpec, site: Site, ctx: Context) -> str | None:
+    """`self.weights` in a method: where the class set it, when exactly one statement of the file that ran
+    assigns an attribute of that name (`self.weights = ...` in `__init__`, no `layer.weights = ...`)."""
+    m = _SELF_ATTR.match(spec.text.strip())
+    if m is None or "." not in site.scope:
+        return None
+    cls = site.scope.rsplit(".", 1)[0]
+    attr = m["attr"]
+    setters = [log for log in ctx.logs if log.site.path == site.path and log.last is not None
+               and any(t.endswith("." + attr) for t in log.site.targets)]
+    if len(setters) != 1 or setters[0].site.targets != (f"self.{attr}",) \
+            or setters[0].site.scope.rsplit(".", 1)[0] != cls:
+        return None
+    log = setters[0]
+    return f"self.{attr} from `{log.site.text}` at line {log.site.line} (in {log.site.scope})"
 
 
 # -- expected shapes ---------------------------------------------------------
@@ -357,7 +385,7 @@ def _rebuild(site: Site, texts: list[str], swap: bool = False) -> str:
     if swap:
         texts = [texts[1], texts[0]] + texts[2:]
     if site.kind in ("binop", "compare"):
-        return f"{texts[0]} {site.op} {texts[1]}"
+        return join(texts[0], site.op, texts[1])
     if site.kind == "augassign":
         return f"{texts[0]} {site.op} {texts[1]}"
     kw = "".join(f", {k}={v}" for k, v in site.keywords)
@@ -654,39 +682,80 @@ def _literal_int(text: str):
 
 
 def _upstream(crash: Crash, site: Site, rec: Record, ctx: Context, findings: list[Finding]) -> None:
-    """Was an operand already wrong, made so by a silent outer broadcast (SC101) a few lines up?  Then
-    say where, and offer the rewrite of that line under which this operation works too."""
-    flagged = {f.site.id: f for f in findings if f.code == "SC101" and f.severity != "info"}
+    """Was an operand already wrong, made so by an earlier silent finding of any rule (an outer broadcast,
+    an inner product meant as an outer one, labels made rank-1 at a shared root)?  Then say where, and
+    offer the fix there under which this operation works too, checked by replaying the recorded shapes."""
+    flagged: dict[int, Finding] = {}
+    for f in findings:
+        if f.severity != "info":
+            flagged.setdefault(f.site.id, f)
+            if f.site.value_of is not None:
+                flagged.setdefault(f.site.value_of, f)  # an assignment's finding (SC103) is its value's too
     if not flagged:
         return
     for sid in _feeding(site, ctx):
         finding = flagged.get(sid)
-        log = ctx.by_id.get(sid)
-        if finding is None or log is None or log.last is None:
+        if finding is None:
             continue
-        a, b = log.last.operands
         before = [v.shape for v in rec.operands]
-        for expr, corrected, _ in rank_outer_fixes(finding.site, a, b, outer_fixes(finding.site, a, b)):
-            flow = _Flow(ctx, {sid: corrected})
+        for where, override, corrected, because in _corrections(finding, sid, ctx):
+            flow = _Flow(ctx, {override: corrected})
             after = [flow.operand(site, i) or shape for i, shape in enumerate(before)]
-            if after == before or _INVALID in after:
+            if after == before or _INVALID in after or _UNKNOWN in after:
                 continue
             out = _result_with(site, after)
             if out is None:
                 continue
             i = next(i for i, (x, y) in enumerate(zip(before, after)) if x != y)
             name = site.operands[i].text
-            crash.explanation = (crash.explanation or "") + (
-                f"; {name} is {fmt(before[i])} because `{finding.site.text}` at line {finding.site.line} "
-                f"broadcast {fmt(a.shape)} against {fmt(b.shape)} (SC101)")
+            said = f"{name} is {fmt(before[i])} because {because}"
+            crash.explanation = f"{crash.explanation}; {said}" if crash.explanation else said
             # A sum would fit the shapes of an operand an outer broadcast made, and mean nothing.
-            crash.fixes = [Fix(f"{expr} at line {finding.site.line}", None,
-                               f"then {name} is {fmt(after[i])} and `{site.text}` -> {fmt(out)}")] + \
+            crash.fixes = [Fix(where, None, f"then {name} is {fmt(after[i])} and `{site.text}` -> {fmt(out)}")] + \
                 [fx for fx in crash.fixes if "np.sum(" not in fx.expression]
             return
 
 
+_FIX_SHAPE = re.compile(r"^(?P<expr>.+?) -> (?P<shape>\((?:\d+(?:, \d+)*,?)?\))(?:\s+\(.*\))?$")
+
+
+def _corrections(finding: Finding, sid: int, ctx: Context):
+    """(fix as shown, site whose result it changes, the new result shape, why the operand is wrong) for
+    an earlier finding: its shared root first, then the rewrite of its own line."""
+    import ast
+
+    root = finding.root
+    if root is not None and root.origin is not None:
+        yield (root.fix.rsplit(" -> ", 1)[0], root.origin, root.fixed_shape,
+               f"{root.name} became {fmt(root.shape)} at line {root.line} (`{root.name} = {root.statement}`), "
+               f"the root cause of {len(root.members)} findings")
+    log = ctx.by_id.get(sid)
+    if log is None or log.last is None:
+        return
+    fs = finding.site
+    if finding.code == "SC101" and sid == fs.id and len(log.last.operands) == 2:
+        a, b = log.last.operands
+        for expr, corrected, _ in rank_outer_fixes(fs, a, b, outer_fixes(fs, a, b)):
+            yield (f"{expr} at line {fs.line}", sid, corrected,
+                   f"`{fs.text}` at line {fs.line} broadcast {fmt(a.shape)} against {fmt(b.shape)} (SC101)")
+        return
+    # Any rule: a fix written as `<the whole expression, rewritten> -> (shape)` replaces this site's result.
+    m = _FIX_SHAPE.match((finding.fix or "").rsplit("here only: ", 1)[-1])
+    if m is None or sid != fs.id:
+        return
+    try:
+        node = ast.parse(m["expr"], mode="eval").body
+    except SyntaxError:
+        return
+    kinds = {"binop": ast.BinOp, "compare": ast.Compare, "call": ast.Call, "method": ast.Call}
+    if not isinstance(node, kinds.get(fs.kind, ())):
+        return
+    yield (f"{m['expr']} at line {fs.line}", sid, ast.literal_eval(m["shape"]),
+           f"of `{fs.text}` at line {fs.line} ({finding.code}, reported above)")
+
+
 _INVALID = ("invalid",)  # a shape flow in which some operation would fail
+_UNKNOWN = ("unknown",)  # a shape the algebra cannot tell (an operation it does not model)
 _MAX_HOPS = 8
 
 
@@ -775,13 +844,24 @@ class _Flow:
             shapes = [self.operand(log.site, i, hops) for i in range(len(log.site.operands))]
             if _INVALID in shapes:
                 out = _INVALID
+            elif _UNKNOWN in shapes:
+                out = _UNKNOWN
             elif all(x is None for x in shapes):
                 out = None
             else:
-                full = [x if x is not None else v.shape for x, v in zip(shapes, log.last.operands)]
-                out = _result_with(log.site, full) or _INVALID
+                values = self.record(log).operands
+                full = [x if x is not None else v.shape for x, v in zip(shapes, values)]
+                out = self.result(log.site, full, values)
         self.memo[sid] = out
         return out
+
+    def record(self, log):
+        """The record whose shapes stand for the ones not changed: the site's latest run."""
+        return log.last
+
+    def result(self, site: Site, shapes, values):
+        """The result shape of `site` with these operand shapes; _INVALID if it would fail or is not known."""
+        return _result_with(site, shapes) or _INVALID
 
     def operand(self, site: Site, i: int, hops: int = 0):
         spec = site.operands[i]
@@ -789,14 +869,29 @@ class _Flow:
             return self.site(spec.child, hops + 1)
         named = _name_in(spec)
         if named is None:
+            # An expression that was not recorded (`(y > 0) | (y < -1)`): unchanged only if no name it reads
+            # changed.
+            for n in _names(spec.text):
+                log = self.ctx.assignment(n, site)
+                if log is not None and log.site.id != site.id and self.site(log.site.id, hops + 1) is not None:
+                    return _UNKNOWN
             return None
         log = self.ctx.assignment(named[0], site)
         if log is None or log.site.id == site.id:
             return None
         out = self.site(log.site.id, hops + 1)
-        if out is not None and out is not _INVALID and named[1]:
+        if out is not None and out is not _INVALID and out is not _UNKNOWN and named[1]:
             out = _shapes.transpose(out)
         return out
+
+
+def _names(text: str) -> set[str]:
+    import ast
+
+    try:
+        return {n.id for n in ast.walk(ast.parse(text.strip(), mode="eval")) if isinstance(n, ast.Name)}
+    except SyntaxError:
+        return set()
 
 
 def _result_with(site: Site, shapes) -> tuple[int, ...] | None:
@@ -822,16 +917,22 @@ def _result_with(site: Site, shapes) -> tuple[int, ...] | None:
 
 def note(crash: Crash) -> str:
     """The PEP 678 note: the explanation in a few lines, under the traceback Python prints."""
-    lines = [f"{NOTE_MARK} `{crash.expression}` at {crash.path}:{crash.line}"]
-    width = max((len(o.text) for o in crash.operands), default=0)
+    from ._render import flat, no_fix  # one-line source text, and the report's advice when no fix was found
+
+    lines = [f"{NOTE_MARK} `{flat(crash.expression or '')}` at {crash.path}:{crash.line}"]
+    width = max((len(flat(o.text)) for o in crash.operands), default=0)
     for o in crash.operands:
         desc = f"{o.kind} {fmt(o.shape)}" if o.shape is not None else o.kind
         if o.dtype and o.kind not in ("scalar",):
             desc += f" {o.dtype}"
-        lines.append(f"  {o.text.ljust(width)}  {desc}" + (f"  {o.origin}" if o.origin else ""))
+        lines.append(f"  {flat(o.text).ljust(width)}  {desc}" + (f"  {flat(o.origin)}" if o.origin else ""))
     if crash.explanation:
-        lines.append(textwrap.fill(f"cause: {crash.explanation}", 100, initial_indent="  ",
+        lines.append(textwrap.fill(f"cause: {flat(crash.explanation)}", 100, initial_indent="  ",
                                    subsequent_indent="         "))
     for i, fx in enumerate(crash.fixes):
-        lines.append(f"  {'fix:  ' if i == 0 else '      '} {fx}")
+        lines.append(f"  {'fix:  ' if i == 0 else '      '} {flat(str(fx))}")
+
+    advice = no_fix(crash)
+    if advice:
+        lines.append(textwrap.fill(f"fix:   {advice}", 100, initial_indent="  ", subsequent_indent="         "))
     return "\n".join(lines)

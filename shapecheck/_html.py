@@ -41,8 +41,15 @@ def _e(s) -> str:
     return escape(str(s), quote=True)
 
 
+def _flat(s: str) -> str:
+    """Source text on one line: a backslash continuation or a break inside brackets becomes one space."""
+    from ._render import flat
+
+    return flat(s)
+
+
 def _code(s: str) -> str:
-    return f'<code style="{MONO};white-space:pre-wrap">{_e(s)}</code>' if s else ""
+    return f'<code style="{MONO};white-space:pre-wrap">{_e(_flat(s))}</code>' if s else ""
 
 
 def _badge(word: str, colours: tuple[str, str]) -> str:
@@ -59,7 +66,7 @@ def _table(headers: list[str], rows: list[list[str]], style: str = TABLE) -> str
 
 def _shapes(f: Finding) -> str:
     """Operands and result, each kept on one line: a narrow column breaks between them, not inside."""
-    parts = [f"{o.text} {fmt(o.shape)}" for o in f.operands]
+    parts = [f"{_flat(o.text)} {fmt(o.shape)}" for o in f.operands]
     if f.result is not None:
         parts.append(f"\u2192 {fmt(f.result)}")
     return " ".join(f'<code style="{MONO};white-space:nowrap">{_e(p)}</code>' for p in parts)
@@ -72,11 +79,13 @@ def findings_table(findings: list[Finding], script: str | None = None) -> str:
     ordered = sorted(findings, key=lambda f: (rank(f.severity), f.site.path, f.site.line, f.code))
     rows = [[f"<b>{_e(f.code)}</b>", _badge(f.severity, SEVERITY.get(f.severity, SEVERITY["info"])),
              f'<span style="white-space:nowrap">{_e(location(_short(f.site.path, script), f.site.line))}</span>',
-             _code(f.site.text), _shapes(f), _e(f.message), _code(f.fix or "")] for f in ordered]
+             _code(f.site.text), _shapes(f), _e(_flat(f.message)), _code(f.fix or "")] for f in ordered]
     return _table(["code", "severity", "location", "expression", "shapes", "message", "fix"], rows)
 
 
 def crash_section(report: Report) -> str:
+    from ._render import no_fix
+
     c = report.crash
     out = [f'<h3 style="{H}">Crash: {_e(c.type)} at {_e(location(c.path, c.line))}</h3>']
     if c.expression:
@@ -84,17 +93,16 @@ def crash_section(report: Report) -> str:
     if c.message:
         out.append(f"<p>{_code(f'{c.type}: {c.message}')}</p>")
     if c.operands:
-        rows = [[_code(o.text), _e(o.kind), _code(fmt(o.shape)), _e(o.dtype or ""), _e(o.origin or "")]
+        rows = [[_code(o.text), _e(o.kind), _code(fmt(o.shape)), _e(o.dtype or ""), _e(_flat(o.origin or ""))]
                 for o in c.operands]
         out.append(_table(["operand", "kind", "shape", "dtype", "origin"], rows))
     if c.explanation:
-        out.append(f"<p><b>cause:</b> {_e(c.explanation)}</p>")
+        out.append(f"<p><b>cause:</b> {_e(_flat(c.explanation))}</p>")
     if c.fixes:
         items = "".join(f"<li>{_code(str(fx))}</li>" for fx in c.fixes)
         out.append(f"<p><b>fix</b> (checked with shape algebra):</p><ul>{items}</ul>")
-    elif c.expression and c.operands:
-        out.append("<p><b>fix:</b> no transpose, reshape or swap of these operands makes it work, so one of them "
-                   "got a wrong shape earlier: follow the origin column</p>")
+    elif no_fix(c):
+        out.append(f"<p><b>fix:</b> {_e(no_fix(c))}</p>")
     return "".join(out)
 
 
@@ -206,6 +214,12 @@ def fragment(report: Report, *, log: bool = False, show_info: bool = False) -> s
 
     out = [f'<div style="{FONT}">', f'<p style="margin:4px 0"><b>{_e(summary(report))}</b></p>']
     shown = _visible(report, show_info)
+    for r in report.roots(shown):
+        from ._render import root_where
+
+        out += [f'<h3 style="{H}">Root cause: {_code(r.name)} at {_e(location(r.path, r.line))}</h3>',
+                f"<p>{_e(_flat(r.lead(root_where(r, report.script))))}</p>",
+                f"<p><b>fix</b> (checked with shape algebra for every finding it names): {_code(r.fix)}</p>"]
     if shown:
         out += [f'<h3 style="{H}">Findings</h3>', findings_table(shown, report.script)]
     hidden = len(report.findings) - len(shown)

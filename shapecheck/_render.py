@@ -50,6 +50,9 @@ def text(report: Report, *, log: bool = False, show_info: bool = False, width: i
     width = width or terminal_width()
     out = [summary(report)]
     shown = _visible(report, show_info)
+    roots = report.roots(shown)
+    if roots:
+        out += ["", "Root cause" if len(roots) == 1 else "Root causes", *root_lines(roots, width, report.script)]
     if shown:
         out += ["", "Findings", findings_table(shown, width, report.script)]
         if width < WIDE:
@@ -77,6 +80,20 @@ def text(report: Report, *, log: bool = False, show_info: bool = False, width: i
         out += ["", f"shapecheck: {report.internal_errors} internal error(s) while recording were ignored; "
                     f"please report them"]
     return "\n".join(out) + "\n"
+
+
+def root_where(root, script: str | None) -> str | None:
+    """`net.py:42` when the root is in another file than the script, else None (the lead says `line 42`)."""
+    return None if script is None or root.path == script else f"{root.path}:{root.line}"
+
+
+def root_lines(roots, width: int, script: str | None) -> list[str]:
+    """Each shared origin first, with its one fix: the findings under it are its symptoms."""
+    out = []
+    for r in roots:
+        out.append(_fill(flat(r.lead(root_where(r, script))), width, initial_indent="  ", subsequent_indent="    "))
+        out.append(_fill(f"fix: {flat(r.fix)}", width, initial_indent="  ", subsequent_indent="       "))
+    return out
 
 
 def terminal_width() -> int:
@@ -134,8 +151,10 @@ def findings_table(findings: list[Finding], width: int, script: str | None = Non
         # The shapes column takes what its longest operand needs (up to most of the room), so that a
         # shape is never cut; the expression column wraps in what is left.
         longest = max(len(p) for f in findings for p in _shape_parts(f.operands, f.result) or [""])
-        w_shapes = min(max(rest - rest // 2, longest), rest - 14)
-        rows = [[f.code, f.severity, loc, _wrap(flat(f.site.text), rest - w_shapes),
+        longest_shape = max((len(fmt(s)) + 3 for f in findings for s in [*(o.shape for o in f.operands), f.result]
+                             if s is not None), default=0)
+        w_shapes = max(min(max(rest - rest // 2, longest), rest - 14), longest_shape)
+        rows = [[f.code, f.severity, loc, _wrap(flat(f.site.text), max(rest - w_shapes, 14)),
                  _wrap_shapes(f.operands, f.result, w_shapes)]
                 for f, loc in zip(findings, locations)]
         return tabulate(rows, ["code", "severity", "location", "expression", "shapes"], tablefmt="grid")
@@ -145,6 +164,12 @@ def findings_table(findings: list[Finding], width: int, script: str | None = Non
     share = (18, 20, 36, 26) if any(f.fix for f in findings) else (20, 22, 58, 0)
     w_expr, w_shapes, w_msg = (max(12, rest * p // 100) for p in share[:3])
     w_fix = max(14, rest - w_expr - w_shapes - w_msg)
+    # A shape is never cut: the shapes column is at least as wide as its longest shape (7 axes and more).
+    longest_shape = max((len(fmt(s)) + 3 for f in findings for s in [*(o.shape for o in f.operands), f.result]
+                         if s is not None), default=0)
+    if longest_shape > w_shapes:
+        w_msg -= min(longest_shape - w_shapes, w_msg - 24)
+        w_shapes = longest_shape
     rows = [[f.code, f.severity, loc, _wrap(flat(f.site.text), w_expr), _wrap_shapes(f.operands, f.result, w_shapes),
              _wrap(flat(f.message), w_msg), _wrap(flat(f.fix or ""), w_fix)] for f, loc in zip(findings, locations)]
     return tabulate(rows, ["code", "severity", "location", "expression", "shapes", "message", "fix"],
@@ -169,11 +194,22 @@ def crash_text(report: Report) -> list[str]:
                                       "  ")]
     for i, fx in enumerate(c.fixes):
         lines.append(f"  {'fix:  ' if i == 0 else '      '} {flat(str(fx))}")
-    if c.expression and not c.fixes and c.operands and not any(o.dtype == "object" for o in c.operands):
-        where = ": follow the origin column" if any(o.origin for o in c.operands) else " than this line"
-        lines.append("  fix:   no transpose, reshape or swap of these operands makes it work, so one of them got a "
-                     f"wrong shape earlier{where}")
+    advice = no_fix(c)
+    if advice:
+        lines.append(_fill(f"  fix:   {advice}", 96, subsequent_indent="         "))
     return lines
+
+
+def no_fix(c) -> str | None:
+    """What to do when no local fix works; the origin column is pointed at only when it says something."""
+    if not (c.expression and not c.fixes and c.operands) or any(o.dtype == "object" for o in c.operands):
+        return None
+    traced = [o.text for o in c.operands if o.origin]
+    if traced:
+        where = f": follow the origin of {' and '.join(flat(t) for t in traced)} in the operand table"
+    else:
+        where = " than this line, where its value was made"
+    return f"no transpose, reshape or swap of these operands makes it work, so one of them got a wrong shape earlier{where}"
 
 
 def log_table(report: Report, fmt_name: str) -> str:
@@ -199,6 +235,11 @@ def log_table(report: Report, fmt_name: str) -> str:
 def markdown(report: Report, *, log: bool = False, show_info: bool = True) -> str:
     out = [f"### {summary(report)}"]
     shown = _visible(report, show_info)
+    for r in report.roots(shown):
+        lead = r.lead(root_where(r, report.script))
+        out += ["", f"#### Root cause: {_code(r.name, cell=False)} at {_code(f'{r.path}:{r.line}', cell=False)}", "",
+                _prose(lead, [f"{r.name} = {r.statement}"], cell=False), "",
+                f"**Fix** (checked with shape algebra for every finding it names): {_code(r.fix, cell=False)}"]
     if shown:
         rows = [[f.code, f.severity, _code(f"{f.site.path}:{f.site.line}"), _code(f.site.text),
                  _plain(_operands_text(f.operands, f.result)), _prose(f.message, _texts(f)),
@@ -223,6 +264,8 @@ def markdown(report: Report, *, log: bool = False, show_info: bool = True) -> st
         if c.fixes:
             out += ["", "**Fixes** (checked with shape algebra):", ""] + [f"- {_code(str(fx), cell=False)}"
                                                                          for fx in c.fixes]
+        elif no_fix(c):
+            out += ["", f"**Fix:** {_line(no_fix(c))}"]
     if report.gradcheck is not None:
         out += ["", "#### Gradient check", "", report.gradcheck.to_markdown()]
     if log:
@@ -277,17 +320,19 @@ def _wrap_shapes(ops: tuple[Operand, ...], result, width: int) -> str:
             lines[-1] += " " + part
         elif len(part) <= width:
             lines.append(part)
-        else:
-            lines += textwrap.wrap(part, width, break_long_words=True, break_on_hyphens=False)
+        else:  # the operand's text on its own line(s), then its shape whole
+            label, _, shape = part.rpartition(" (")
+            lines += textwrap.wrap(label, width, break_long_words=True, break_on_hyphens=False)
+            lines.append("(" + shape)
     return "\n".join(lines)
 
 
-_SHAPE = re.compile(r"\((?:-?\d+, )+-?\d*\)")
+_SHAPE = re.compile(r"(?<![\w.\]])\((?:-?\d+, )+-?\d*\)")  # a shape, not a call's arguments
 
 
 def _fill(s: str, width: int, **kw) -> str:
     """textwrap.fill that never breaks inside a shape: `(1, 200)` stays on one line."""
-    s = _SHAPE.sub(lambda m: m.group(0).replace(" ", "\0") if len(m.group(0)) <= width // 2 else m.group(0), s)
+    s = _SHAPE.sub(lambda m: m.group(0).replace(" ", "\0") if len(m.group(0)) <= width else m.group(0), s)
     return textwrap.fill(s, width, break_on_hyphens=False, **kw).replace("\0", " ")
 
 

@@ -40,11 +40,51 @@ class Operand(_Frozen):
         return d
 
 
+class Root(_Data):
+    """One statement that gave an array the shape several findings stumble on (`y` made rank-1 once), with
+    the one edit there that shape algebra shows fixes every member."""
+
+    __slots__ = ("name", "path", "line", "statement", "shape", "fixed_shape", "fix", "verb", "members", "origin")
+
+    def __init__(self, name: str, path: str, line: int, statement: str, shape: tuple[int, ...],
+                 fixed_shape: tuple[int, ...], fix: str,
+                 verb: str,  # "reshape", "flatten": what the fix does to the array
+                 members: list[tuple[str, str, int]] | None = None,  # (code, path, line) of each finding
+                 origin: int | None = None):  # the id of the assignment site (not reported)
+        self.name = name
+        self.path = path
+        self.line = line
+        self.statement = statement
+        self.shape = shape
+        self.fixed_shape = fixed_shape
+        self.fix = fix
+        self.verb = verb
+        self.members = [] if members is None else members
+        self.origin = origin
+
+    def lead(self, where: str | None = None) -> str:
+        """`y became (200,) at line 42 (`y = ...`): reshape it once there, which fixes 3 findings`."""
+        at = f"at {where}" if where else f"at line {self.line}"
+        n = len(self.members)
+        return (f"{self.name} became {_fmt(self.shape)} {at} (`{self.name} = {self.statement}`): {self.verb} it once "
+                f"there, which fixes {n} finding{'s' if n != 1 else ''} (lines "
+                f"{', '.join(str(m[2]) for m in self.members)})")
+
+    def key(self) -> dict:
+        return {"name": self.name, "path": self.path, "line": self.line}
+
+    def to_dict(self) -> dict:
+        return {**self.key(), "statement": f"{self.name} = {self.statement}", "shape": _shape_list(self.shape),
+                "fixed_shape": _shape_list(self.fixed_shape), "fix": self.fix, "lead": self.lead(),
+                "members": [{"code": c, "path": p, "line": n} for c, p, n in self.members]}
+
+
 class Finding(_Data):
-    __slots__ = ("code", "severity", "site", "operands", "result", "message", "fix", "count")
+    __slots__ = ("code", "severity", "site", "operands", "result", "message", "fix", "count", "root")
 
     def __init__(self, code: str, severity: str, site: Site, operands: tuple[Operand, ...],
-                 result: tuple[int, ...] | None, message: str, fix: str | None, count: int = 1):
+                 result: tuple[int, ...] | None, message: str, fix: str | None, count: int = 1,
+                 root: Root | None = None):  # the origin this finding shares with others, when verified
         self.code = code
         self.severity = severity
         self.site = site
@@ -53,14 +93,18 @@ class Finding(_Data):
         self.message = message
         self.fix = fix
         self.count = count
+        self.root = root
 
     def to_dict(self) -> dict:
-        return {
+        d = {
             "code": self.code, "severity": self.severity, "path": self.site.path, "line": self.site.line,
             "column": self.site.col, "expression": self.site.text,
             "operands": [o.to_dict() for o in self.operands], "result_shape": _shape_list(self.result),
             "count": self.count, "message": self.message, "fix": self.fix,
         }
+        if self.root is not None:
+            d["root"] = self.root.key()
+        return d
 
 
 class Fix(_Frozen):
@@ -126,6 +170,11 @@ class Report(_Data):
             c[f.severity] += 1
         return c
 
+    def roots(self, findings: list[Finding] | None = None) -> list[Root]:
+        """The shared origins of (the given) findings, in source order."""
+        seen = {id(f.root): f.root for f in (self.findings if findings is None else findings) if f.root is not None}
+        return sorted(seen.values(), key=lambda r: (r.path, r.line))
+
     def worst(self) -> str | None:
         return min((f.severity for f in self.findings), key=rank, default=None)
 
@@ -138,6 +187,7 @@ class Report(_Data):
             "exit_status": self.exit_status,
             "summary": self.counts(),
             "findings": [f.to_dict() for f in self.findings],
+            "roots": [r.to_dict() for r in self.roots()],
             "crash": self.crash.to_dict() if self.crash else None,
             "recorded": {"operations": sum(r.count for lg in self.sites for r in lg.records),
                          "sites": sum(1 for lg in self.sites if lg.records)},

@@ -107,8 +107,11 @@ def _functions(path: str, name: str | None) -> list:
     if name is None:
         return []
     if path not in _TREES:
+        import warnings
+
         try:
-            with open(path, "rb") as fh:
+            with open(path, "rb") as fh, warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # its compile-time warnings were the user's when it ran
                 _TREES[path] = ast.parse(fh.read())
         except (OSError, SyntaxError, ValueError):
             _TREES[path] = None
@@ -140,6 +143,49 @@ def _paren(text: str) -> str:
     if isinstance(node, atomic) or (text.startswith("(") and text.endswith(")") and _closes_at_end(text)):
         return text
     return f"({text})"
+
+
+_PRECEDENCE = {"**": 14, "*": 12, "@": 12, "/": 12, "//": 12, "%": 12, "+": 11, "-": 11, "<<": 10, ">>": 10,
+               "&": 9, "^": 8, "|": 7}
+_COMPARE = 6  # ==, <, in, is ... (all one level); `not` 5, `and` 4, `or` 3, if-else 2, lambda 1
+
+
+def _level(node) -> int:
+    import ast
+
+    if isinstance(node, ast.BinOp):
+        return _PRECEDENCE.get(ast.unparse(ast.BinOp(ast.Name("a"), node.op, ast.Name("b"))).split()[1], 0)
+    if isinstance(node, ast.UnaryOp):
+        return 5 if isinstance(node.op, ast.Not) else 13
+    if isinstance(node, ast.Compare):
+        return _COMPARE
+    if isinstance(node, ast.BoolOp):
+        return 4 if isinstance(node.op, ast.And) else 3
+    if isinstance(node, (ast.IfExp, ast.Lambda, ast.NamedExpr)):
+        return 1
+    return 99
+
+
+def join(left: str, op: str, right: str) -> str:
+    """`left op right` with an operand parenthesised where Python's precedence would regroup it:
+    `(y_pred > 0.5) == y`, not the chained comparison `y_pred > 0.5 == y`."""
+    import ast
+
+    if op.endswith("=") and op not in ("==", "!=", "<=", ">="):
+        return f"{left} {op} {right}"  # an augmented assignment: a statement, its sides never regroup
+    level = _PRECEDENCE.get(op, _COMPARE)
+    texts = []
+    for i, text in enumerate((left, right)):
+        try:
+            node = ast.parse(text.strip(), mode="eval").body
+        except SyntaxError:
+            texts.append(text)
+            continue
+        own = _level(node)
+        # left-associative, except ** (right-associative) and comparisons (which chain)
+        weak = own < level or (own == level and (i == 1) != (op == "**")) or (own == level == _COMPARE)
+        texts.append(f"({text})" if weak and own != 99 else text)
+    return f"{texts[0]} {op} {texts[1]}"
 
 
 def _closes_at_end(text: str) -> bool:
@@ -256,7 +302,7 @@ def _assumed_fix(site: Site, spec: OperandSpec, v: Value, other: Value) -> str |
     if _shapes.broadcast(tuple(new), other.shape) != tuple(other.shape):
         return None
     texts = [f"{s.text}.reshape({dims(new)})" if s is spec else s.text for s in site.operands]
-    return f"{texts[0]} {site.op} {texts[1]} -> {fmt(other.shape)}"
+    return f"{join(texts[0], site.op, texts[1])} -> {fmt(other.shape)}"
 
 
 def outer_fixes(site: Site, a: Value, b: Value) -> list[tuple[str, tuple[int, ...], int]]:
@@ -276,7 +322,7 @@ def outer_fixes(site: Site, a: Value, b: Value) -> list[tuple[str, tuple[int, ..
             continue
         res = _shapes.broadcast(new, other.shape)
         if res is not None and not _shapes.stretched(other.shape, res) and res == other.shape:
-            expr = f"{text} {site.op} {sb.text}" if i == 0 else f"{sa.text} {site.op} {text}"
+            expr = join(text, site.op, sb.text) if i == 0 else join(sa.text, site.op, text)
             out.append((expr, res, i))
     return out
 
@@ -686,7 +732,7 @@ def _to_numpy_fix(spec: OperandSpec, site: Site, ctx: Context, pv: Value | None 
         if why.startswith(spec.text + " holds"):
             texts = [s.text for s in site.operands]
             texts[i] = text
-            expr = f"{texts[0]} {site.op} {texts[1]}" if site.kind in ELEMENTWISE and len(texts) == 2 else text
+            expr = join(texts[0], site.op, texts[1]) if site.kind in ELEMENTWISE and len(texts) == 2 else text
             return f"{expr} -> {fmt(res)} ({why})"
         tail = text[len(base):]
     if spec.name:
@@ -735,42 +781,16 @@ def run(logs: list[SiteLog], ignore: Iterable[str] = (), since=None) -> list[Fin
             else:
                 old.count += f.count
     found = sorted(best.values(), key=lambda f: (f.site.path, f.site.line, f.code))
-    _one_root(found, ctx)
+    from . import _recorder, _roots  # imported here: _roots builds on the explainer, which imports this module
+
+    import warnings
+
+    try:
+        # Parsing the user's source again would repeat its compile-time warnings (`"\d"`) as if the code
+        # raised them now: the replay reads the source, it never runs it.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            _roots.group(found, ctx)
+    except Exception:  # grouping only adds to findings already made: a failure of it must not lose them
+        _recorder.STATE.internal_errors += 1
     return found
-
-
-def _one_root(findings: list[Finding], ctx: Context) -> None:
-    """Outer broadcasts that share their cause — the same rank-1 array, made at one line (`y` that lost
-    its column) — say so, and offer the one reshape there, once it is checked to fix each of them."""
-    groups: dict[tuple[int, str], list[tuple[Finding, int]]] = {}
-    for f in findings:
-        if f.code != "SC101" or f.severity != "warning" or len(f.operands) != 2:
-            continue
-        for i, (spec, op) in enumerate(zip(f.site.operands, f.operands)):
-            if spec.name and op.shape is not None and len(op.shape) == 1:
-                log = ctx.assignment(spec.name, f.site)
-                if log is not None:
-                    groups.setdefault((log.site.id, spec.name), []).append((f, i))
-                break
-    for (sid, name), members in groups.items():
-        if len(members) < 2:
-            continue
-        log = ctx.by_id[sid]
-        column = None
-        for f, i in members:
-            v, other = f.operands[i].shape, f.operands[1 - i].shape
-            new = (v[0], 1)
-            if len(other) != 2 or _shapes.broadcast(new, other) != tuple(other):
-                break  # the column would not fix this one: no shared fix
-            column = new
-        else:
-            others = len(members) - 1
-            for f, _ in members:
-                shape = fmt(column[:1])
-                said = f"; {name} is rank-1 {shape}, which numpy treats as a row {fmt((1,) + column[:1])}"
-                f.message = f.message.replace(said, "") + (
-                    f"; {name} is rank-1 {shape} since line {log.site.line} (`{log.site.text}`), and numpy treats "
-                    f"it as a row {fmt((1,) + column[:1])}; {others} other finding{'s' if others != 1 else ''} "
-                    f"share{'' if others != 1 else 's'} this cause")
-                f.fix = (f"{name} = {_paren(log.site.text)}.reshape(-1, 1) at line {log.site.line} fixes all "
-                         f"{len(members)}; here only: {f.fix}")

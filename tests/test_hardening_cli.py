@@ -147,7 +147,7 @@ def test_markdown_escapes_pipes_and_backticks(tmp_path):
     assert [code_span(r[3]) for r in rows] == ["((y > 0) | (y < -1)) * y_hat", 'y + y_hat * len("`")']
     assert all(len(r) == 7 for r in rows), rows
     assert rows[0][4] == r"(y > 0) \| (y < -1) (6,) y_hat (6, 1) -> (6, 6)"
-    assert code_span(rows[1][6]) == 'y.reshape(-1, 1) + y_hat * len("`") -> (6, 1)'
+    assert code_span(rows[1][6]).endswith('here only: y.reshape(-1, 1) + y_hat * len("`") -> (6, 1)')  # a root first
     assert rows[1][5].startswith('``y + y_hat * len("`")`` stretches both operands')
     log = [gfm_cells(line) for line in out.read_text().split("#### Shape log")[1].splitlines()
            if line.startswith("| `")]

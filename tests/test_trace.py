@@ -128,12 +128,21 @@ def test_in_place_update_still_mutates():
     assert out is w and np.array_equal(w, [0.5, 0.5, 0.5])
 
 
-def test_source_unavailable_runs_untraced_with_a_warning():
-    ns = {}
-    exec(textwrap.dedent("""
+def test_source_unavailable_runs_untraced_with_a_warning(tmp_path):
+    import linecache
+
+    # A module whose file is gone: a unique name, so no cache (3.13 keeps exec'd `<string>` sources) has it.
+    gone = tmp_path / "gone_module.py"
+    source = textwrap.dedent("""
         def f(a, b):
             return a - b
-    """), ns)
+    """)
+    gone.write_text(source)
+    ns = {}
+    exec(compile(source, str(gone), "exec"), ns)
+    gone.unlink()
+    linecache.checkcache(str(gone))
+    assert linecache.getlines(str(gone)) == []
     with pytest.warns(ShapeWarning, match=r"shapecheck.trace: f runs untraced: its source is not available"):
         traced = shapecheck.trace(ns["f"])
     assert traced is ns["f"]
