@@ -136,7 +136,8 @@ def positional_out(site: Site, rec: Record, ctx) -> Finding | None:
     fix = f"{meant[0]} -> {fmt(meant[1])} if {out_spec.text} was meant as an operand" if meant else \
         f"{plain}, without {out_spec.text}, which is not an operand of {name}"
     fix += f"; {keyword} if writing into {out_spec.text} is meant (says so, and is quiet)"
-    return Finding("SC402", "warning", site, operands_of(site, rec), None, msg, fix, rec.count)
+    result = tuple(out.shape) if works else None  # numpy returns the output array it wrote into
+    return Finding("SC402", "warning", site, operands_of(site, rec), result, msg, fix, rec.count)
 
 
 def _meant(callee: str, texts: list[str], shapes: list, third: str, third_shape, plain: str):
@@ -324,17 +325,14 @@ def _leaves(spec: OperandSpec, v: Value | None, ctx, depth: int):
 
 def _full_reduction(spec: OperandSpec, made: Site | None, site: Site, ctx):
     """(the reduction's site, the reduced array's Value, the name it was stored in or None) when the
-    operand is a sum/mean over every axis of a bigger array: `np.sum(dZ)` here, or `db` made by one."""
-    from ._rules import _value_site
-
-    call, name = made, None
-    if call is None and spec.name is not None:
-        log = ctx.assignment(spec.name, site)
-        call = _value_site(log, ctx) if log is not None else None
-        name = spec.name
-    if call is None or call.kind not in ("call", "method") or call.callee not in _calls.REDUCE:
-        return None
-    if call.callee.startswith("arg") or any(k in ("axis", "keepdims") for k, _ in call.keywords):
+    operand is a sum/mean over every axis of a bigger array: `np.sum(dZ)` here, or `db` made by one
+    (`db = np.sum(dZ)`, `db = 1 / m * np.sum(dZ)`)."""
+    call, name = (_reduction_in(made, ctx, 0), None) if made is not None else (None, None)
+    if call is None and made is None:
+        name = spec.name or spec.text
+        maker = _assigned_above(name, site, ctx)
+        call = _reduction_in(maker, ctx, 0) if maker is not None else None
+    if call is None or call.callee.startswith("arg") or any(k in ("axis", "keepdims") for k, _ in call.keywords):
         return None
     log = ctx.by_id.get(call.id)
     if log is None or log.last is None:
@@ -345,6 +343,35 @@ def _full_reduction(spec: OperandSpec, made: Site | None, site: Site, ctx):
     if not _is_array(array) or (array.size or 0) <= 1 or rest:
         return None  # an axis given positionally, or a reduction of one element
     return call, array, name
+
+
+def _assigned_above(name: str, site: Site, ctx) -> Site | None:
+    """The statement that last assigned `name` above `site` in its scope (else the last one in the scope),
+    recorded or not: `db = 1 / m * np.sum(dZ)` multiplies numbers, which the recorder does not keep."""
+    logs = [lg for lg in ctx.logs if lg.site.path == site.path and lg.site.scope == site.scope
+            and name in lg.site.targets and lg.site.id != site.id]
+    if not logs:
+        return None
+    above = [lg for lg in logs if lg.site.line < site.line]
+    found = max(above or logs, key=lambda lg: lg.site.line).site
+    if found.kind == "assign":
+        inner = ctx.by_id.get(found.value_of) if found.value_of is not None else None
+        return inner.site if inner is not None else None
+    return found
+
+
+def _reduction_in(made: Site, ctx, depth: int) -> Site | None:
+    """The reduction call a scalar was made by, looking through products and quotients of numbers."""
+    if made.kind in ("call", "method") and made.callee in _calls.REDUCE:
+        return made
+    if made.kind == "binop" and made.op in _SCALING and depth < 4:
+        for spec in made.operands:
+            child = ctx.by_id.get(spec.child) if spec.child is not None else None
+            if child is not None:
+                found = _reduction_in(child.site, ctx, depth + 1)
+                if found is not None:
+                    return found
+    return None
 
 
 def _broadcast_finding(site: Site, rec: Record, target: str, t: Value, spec: OperandSpec, v: Value,
@@ -360,7 +387,7 @@ def _broadcast_finding(site: Site, rec: Record, target: str, t: Value, spec: Ope
         msg = (f"`{statement}`: {gname} is {what}{origin}, a {call.callee} over every axis of "
                f"{call.operands[0].text} {fmt(array.shape)}; "
                f"broadcast onto {target} {fmt(t.shape)}, it moves every entry of {target} by the same step")
-        fix = _reduction_fix(call, array, t, name, site, spec)
+        fix = _reduction_fix(call, array, t, name, statement, site, ctx)
         severity = "warning"
     else:
         msg = (f"`{statement}`: {gname} {fmt(v.shape)} is smaller than {target} {fmt(t.shape)} and broadcasts "
@@ -371,7 +398,7 @@ def _broadcast_finding(site: Site, rec: Record, target: str, t: Value, spec: Ope
     return Finding("SC502", severity, site, ops, tuple(t.shape), msg, fix, rec.count)
 
 
-def _reduction_fix(call: Site, array: Value, t: Value, name: str | None, site: Site, spec: OperandSpec) -> str:
+def _reduction_fix(call: Site, array: Value, t: Value, name: str | None, statement: str, site: Site, ctx) -> str:
     """The reduction with the axis that gives the parameter's shape, verified by shape algebra."""
     want = tuple(t.shape)
     new = None
@@ -391,8 +418,10 @@ def _reduction_fix(call: Site, array: Value, t: Value, name: str | None, site: S
     if new is None:
         return f"reduce {call.operands[0].text} over the batch axis only, to {fmt(want)} like the parameter"
     if name:
-        return f"{name} = {new} at line {call.line} -> {fmt(want)}"
-    return f"{site.text.replace(call.text, new)} ({new} -> {fmt(want)})"
+        maker = _assigned_above(name, site, ctx)
+        stmt = new if maker is None or maker.id == call.id else maker.text.replace(call.text, new)
+        return f"{name} = {stmt} at line {call.line} -> {fmt(want)}"
+    return f"{statement.replace(call.text, new)} ({new} -> {fmt(want)})"
 
 
 def _with_args(text: str, extra: str) -> str:
