@@ -243,7 +243,7 @@ def broadcast_update(site: Site, rec: Record, ctx) -> Finding | None:
     target, t, step_spec, step = found
     if t.size is None or t.size <= 1:
         return None  # a scalar parameter, a scalar gradient
-    leaves = list(_leaves(step_spec, step, ctx, 0))
+    leaves = list(_leaves(step_spec, step, site, ctx, 0))
     if not leaves or any(v is not None and v.shape is not None and tuple(v.shape) == tuple(t.shape)
                          for _, v, _ in leaves):
         return None  # the gradient has the parameter's shape; smaller factors scale it (a mask, a rate)
@@ -298,7 +298,7 @@ def _target_value(text: str, site: Site, ctx) -> Value | None:
 _SCALING = frozenset({"*", "/"})
 
 
-def _leaves(spec: OperandSpec, v: Value | None, ctx, depth: int):
+def _leaves(spec: OperandSpec, v: Value | None, site: Site, ctx, depth: int):
     """(spec, value, site that made it or None) of the factors of a step: `lr * dW / (np.sqrt(v) + eps)`
     gives lr, dW and `np.sqrt(v) + eps`.  A product of scalars is not recorded (`lr * db` with db a
     numpy scalar): its factors are scalars like it."""
@@ -308,11 +308,11 @@ def _leaves(spec: OperandSpec, v: Value | None, ctx, depth: int):
     if child is not None and depth < 6 and child.site.kind == "binop" and child.site.op in _SCALING:
         if child.last is not None and len(child.last.operands) == 2:
             for s, cv in zip(child.site.operands, child.last.operands):
-                yield from _leaves(s, cv, ctx, depth + 1)
+                yield from _leaves(s, cv, site, ctx, depth + 1)
             return
         if child.last is None and v is not None and not v.shape:
             for s in child.site.operands:
-                yield from _leaves(s, v, ctx, depth + 1)
+                yield from _leaves(s, v, site, ctx, depth + 1)
             return
     if child is not None and child.last is None:
         child = None
@@ -320,7 +320,26 @@ def _leaves(spec: OperandSpec, v: Value | None, ctx, depth: int):
         name = _scaled_name(spec.text)
         if name is not None:
             spec = OperandSpec(spec.text, name=name)
+        else:
+            made = _scaled_call(spec.text, site, ctx)
+            if made is not None:
+                yield OperandSpec(made.text), v, made
+                return
     yield spec, v, child.site if child is not None else None
+
+
+def _scaled_call(text: str, site: Site, ctx) -> Site | None:
+    """`0.1 * np.sum(dZ)`: numbers times one recorded call on the statement's line.  (A product with a
+    literal is not a site of its own, so the step's operand does not point at the call.)"""
+    from ._rules import _scaled_name
+
+    for log in ctx.logs:
+        call = log.site
+        if call.path == site.path and call.line == site.line and call.kind in ("call", "method") \
+                and log.last is not None and call.text in text and text.count(call.text) == 1 \
+                and _scaled_name(text.replace(call.text, "__sc_g")) == "__sc_g":
+            return call
+    return None
 
 
 def _full_reduction(spec: OperandSpec, made: Site | None, site: Site, ctx):
