@@ -247,14 +247,16 @@ def broadcast_update(site: Site, rec: Record, ctx) -> Finding | None:
     if not leaves or any(v is not None and v.shape is not None and tuple(v.shape) == tuple(t.shape)
                          for _, v, _ in leaves):
         return None  # the gradient has the parameter's shape; smaller factors scale it (a mask, a rate)
+    from ._rules import _GRADIENT
+
     for spec, v, made in leaves:
-        if v is None or v.shape is None or spec.text == target or spec.name == target:
-            continue  # weight decay reads the parameter itself
+        if v is None or v.shape is None or _reads(spec.text, target):
+            continue  # weight decay, a max-shift `z = z - z.max(axis=1, keepdims=True)`: the array itself
         if _shapes.broadcast(v.shape, t.shape) != tuple(t.shape) or (v.size or 0) >= t.size:
             continue
         reduction = _full_reduction(spec, made, site, ctx)
-        if (v.size or 0) <= 1 and reduction is None:
-            continue  # a rate, a schedule, a literal: scalars scale the step
+        if reduction is None and ((v.size or 0) <= 1 or not _GRADIENT.match(spec.name or "")):
+            continue  # a rate, a schedule, a literal, a mean subtracted: not a gradient
         return _broadcast_finding(site, rec, target, t, spec, v, reduction, ctx)
     return None
 
@@ -395,8 +397,6 @@ def _reduction_in(made: Site, ctx, depth: int) -> Site | None:
 
 def _broadcast_finding(site: Site, rec: Record, target: str, t: Value, spec: OperandSpec, v: Value,
                        reduction, ctx) -> Finding:
-    from ._rules import _GRADIENT
-
     gname = spec.name or spec.text
     statement = site.text if site.kind == "augassign" else f"{target} = {site.text}"
     what = "a scalar ()" if not v.shape else f"{fmt(v.shape)}"
@@ -412,7 +412,7 @@ def _broadcast_finding(site: Site, rec: Record, target: str, t: Value, spec: Ope
         msg = (f"`{statement}`: {gname} {fmt(v.shape)} is smaller than {target} {fmt(t.shape)} and broadcasts "
                f"onto it: every entry of {target} along the stretched axes moves by the same step")
         fix = f"{gname} must be {fmt(t.shape)} like {target}: compute it per entry of {target}"
-        severity = "warning" if _GRADIENT.match(spec.name or "") else "info"
+        severity = "warning"
     ops = (Operand(target, t.kind, t.shape, t.dtype, "the parameter"), Operand.of(spec.text, v))
     return Finding("SC502", severity, site, ops, tuple(t.shape), msg, fix, rec.count)
 

@@ -144,7 +144,7 @@ CASES = {
         out_buf = np.empty(3)
         np.tanh(a, out_buf)
         res = np.empty(3)
-        np.maximum(a, 0.5 * a, res)
+        np.add(a, 0.5 * a, res)
         """, []),
     "quiet: the result assigned back to the output": ("""
         a = np.random.rand(3)
@@ -312,6 +312,20 @@ CASES = {
         gamma = np.ones((1, 4))
         dgamma = np.random.rand(4)
         gamma -= 0.1 * dgamma
+        """, []),
+    "quiet: centring and the softmax max-shift": ("""
+        X = np.random.rand(5, 3)
+        X -= X.mean(axis=0)
+        mu = X.mean(axis=0)
+        X = X - mu
+        z = np.random.rand(4, 3)
+        z = z - z.max(axis=1, keepdims=True)
+        z -= np.max(z)
+        """, []),
+    "quiet: a (1, n) array not named as a gradient": ("""
+        W = np.zeros((4, 3))
+        shift = np.random.rand(1, 3)
+        W -= 0.1 * shift
         """, []),
     "quiet: a per-column rate on a full gradient": ("""
         W = np.random.rand(3, 2)
