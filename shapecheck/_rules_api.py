@@ -243,6 +243,8 @@ def broadcast_update(site: Site, rec: Record, ctx) -> Finding | None:
     target, t, step_spec, step = found
     if t.size is None or t.size <= 1:
         return None  # a scalar parameter, a scalar gradient
+    if step.shape is None or (step.size or 0) >= t.size:
+        return None  # the step as a whole is as big as the parameter (`lr * dz * x.T`, an outer product)
     leaves = list(_leaves(step_spec, step, site, ctx, 0))
     if not leaves or any(v is not None and v.shape is not None and tuple(v.shape) == tuple(t.shape)
                          for _, v, _ in leaves):

@@ -327,6 +327,12 @@ CASES = {
         shift = np.random.rand(1, 3)
         W -= 0.1 * shift
         """, []),
+    "quiet: an outer-product gradient made by broadcasting in the update": ("""
+        W = np.zeros((3, 2))
+        dz = np.random.rand(3, 1)
+        x = np.random.rand(2, 1)
+        W -= 0.1 * dz * x.T
+        """, []),
     "quiet: a per-column rate on a full gradient": ("""
         W = np.random.rand(3, 2)
         dW = np.random.rand(3, 2)
