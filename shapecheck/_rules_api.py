@@ -121,7 +121,7 @@ def positional_out(site: Site, rec: Record, ctx) -> Finding | None:
                                             for lg in ctx.logs):
         return None  # `c = np.multiply(a, b, c)`: the caller knows where the result goes
     shapes = [v.shape for v in vals[:n_in]]
-    works = rec.error is None
+    works = _fills(site.callee, shapes, out.shape) and rec.error is None
     where = (f"numpy writes the result into {out_spec.text} {fmt(out.shape)}, overwriting it, and returns it"
              if works else f"{out_spec.text} {fmt(out.shape)} is taken as the array to write the result into")
     ordinal = "third" if n_in == 2 and site.kind == "call" else "second"
@@ -138,6 +138,23 @@ def positional_out(site: Site, rec: Record, ctx) -> Finding | None:
     fix += f"; {keyword} if writing into {out_spec.text} is meant (says so, and is quiet)"
     result = tuple(out.shape) if works else None  # numpy returns the output array it wrote into
     return Finding("SC402", "warning", site, operands_of(site, rec), result, msg, fix, rec.count)
+
+
+def _fills(callee: str, shapes: list, out) -> bool:
+    """Does numpy write the result into `out` (its shape fits), rather than raise?"""
+    if any(s is None for s in shapes):
+        return False
+    if callee in ("matmul", "dot", "outer"):
+        a, b = (shapes + [()])[:2]
+        res = _shapes.matmul(a, b) if callee == "matmul" else _shapes.dot(a, b) if callee == "dot" else (
+            (_shapes.prod(a), _shapes.prod(b)))
+        return res is not None and tuple(res) == tuple(out)
+    res = tuple(out)
+    for s in shapes:
+        res = _shapes.broadcast(res, s)
+        if res is None:
+            return False
+    return res == tuple(out)  # the operands broadcast to the output's shape, not beyond it
 
 
 def _meant(callee: str, texts: list[str], shapes: list, third: str, third_shape, plain: str):

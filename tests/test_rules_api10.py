@@ -386,6 +386,7 @@ def test_sc402_does_not_offer_an_operand_fix_that_would_broadcast_into_a_table(t
         np.multiply(a, b, c)
         """)
     assert f.fix.startswith("np.multiply(a, b), without c")
+    assert "c (3, 1) is taken as the array to write the result into" in f.message  # numpy raises here
 
 
 def test_sc501_message_and_fix(tmp_path):
