@@ -439,13 +439,14 @@ def _broadcast_finding(site: Site, rec: Record, target: str, t: Value, spec: Ope
 def _reduction_fix(call: Site, array: Value, t: Value, name: str | None, statement: str, site: Site, ctx) -> str:
     """The reduction with the axis that gives the parameter's shape, verified by shape algebra."""
     want = tuple(t.shape)
-    new = None
+    new, also = None, ""
     for keep in (False, True):
-        for axis in range(len(array.shape)):
-            if _shapes.reduce(array.shape, axis, keep) == want:
-                new = _with_args(call.text, f"axis={axis}" + (", keepdims=True" if keep else ""))
-                break
-        if new:
+        axes = [axis for axis in range(len(array.shape)) if _shapes.reduce(array.shape, axis, keep) == want]
+        if axes:
+            new = _with_args(call.text, f"axis={axes[0]}" + (", keepdims=True" if keep else ""))
+            if len(axes) > 1:  # a square array: shapes cannot tell the batch axis
+                also = (f" (or axis={', axis='.join(map(str, axes[1:]))}: each gives {fmt(want)}; sum over the "
+                        f"batch axis)")
             break
     if new is None:
         for axis in range(len(array.shape)):
@@ -458,8 +459,8 @@ def _reduction_fix(call: Site, array: Value, t: Value, name: str | None, stateme
     if name:
         maker = _assigned_above(name, site, ctx)
         stmt = new if maker is None or maker.id == call.id else maker.text.replace(call.text, new)
-        return f"{name} = {stmt} at line {call.line} -> {fmt(want)}"
-    return f"{statement.replace(call.text, new)} ({new} -> {fmt(want)})"
+        return f"{name} = {stmt} at line {call.line} -> {fmt(want)}{also}"
+    return f"{statement.replace(call.text, new)} ({new} -> {fmt(want)}){also}"
 
 
 def _with_args(text: str, extra: str) -> str:

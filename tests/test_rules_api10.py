@@ -421,6 +421,16 @@ def test_sc502_inline_reduction_fix_is_the_whole_statement(tmp_path):
     assert f.fix == "b = b - 0.1 * dZ.sum(axis=0, keepdims=True) (dZ.sum(axis=0, keepdims=True) -> (1, 3))"
 
 
+def test_sc502_on_a_square_gradient_does_not_guess_the_batch_axis(tmp_path):
+    f = one(tmp_path, """
+        dZ = np.random.rand(3, 3)
+        b = np.zeros(3)
+        db = np.sum(dZ)
+        b -= 0.1 * db
+        """)
+    assert f.fix == "db = np.sum(dZ, axis=0) at line 4 -> (3,) (or axis=1: each gives (3,); sum over the batch axis)"
+
+
 def test_silenced_by_the_ignore_comment(tmp_path):
     assert findings(tmp_path, """
         b = np.zeros(3)
