@@ -266,18 +266,28 @@ def broadcast_update(site: Site, rec: Record, ctx) -> Finding | None:
     if not leaves or any(v is not None and v.shape is not None and tuple(v.shape) == tuple(t.shape)
                          for _, v, _ in leaves):
         return None  # the gradient has the parameter's shape; smaller factors scale it (a mask, a rate)
-    from ._rules import _GRADIENT
-
     for spec, v, made in leaves:
-        if v is None or v.shape is None or _reads(spec.text, target):
-            continue  # weight decay, a max-shift `z = z - z.max(axis=1, keepdims=True)`: the array itself
+        if v is None or v.shape is None or _reads(spec.text, target) or spec is step_spec:
+            continue  # weight decay, a max-shift, `X -= X_mean` (no rate: a centring, not a step)
         if _shapes.broadcast(v.shape, t.shape) != tuple(t.shape) or (v.size or 0) >= t.size:
             continue
         reduction = _full_reduction(spec, made, site, ctx)
-        if reduction is None and ((v.size or 0) <= 1 or not _GRADIENT.match(spec.name or "")):
-            continue  # a rate, a schedule, a literal, a mean subtracted: not a gradient
+        if reduction is not None and _reads(reduction[0].text, target):
+            continue  # `x -= lr * np.mean(x)`: the array's own mean
+        inline = reduction is not None and made is not None  # `lr * np.sum(dZ)`: a gradient step, whatever dZ is
+        if (reduction is None and (v.size or 0) <= 1) or not (inline or _gradient_name(spec.name or spec.text)):
+            continue  # a rate, a schedule, a literal, a mean: not a gradient
         return _broadcast_finding(site, rec, target, t, spec, v, reduction, ctx)
     return None
+
+
+def _gradient_name(text: str) -> bool:
+    """`db`, `grad_b`, `grads["db1"]`, `self.dW`, `delta`: named as a gradient."""
+    from ._rules import _GRADIENT
+
+    m = re.search(r"(\w+)\W*$", text)
+    base = m.group(1) if m else ""
+    return _GRADIENT.match(base) is not None or base.lower() in ("grad", "grads", "gradient", "delta", "g")
 
 
 def _update(site: Site, rec: Record, ctx):
@@ -323,8 +333,6 @@ def _leaves(spec: OperandSpec, v: Value | None, site: Site, ctx, depth: int):
     """(spec, value, site that made it or None) of the factors of a step: `lr * dW / (np.sqrt(v) + eps)`
     gives lr, dW and `np.sqrt(v) + eps`.  A product of scalars is not recorded (`lr * db` with db a
     numpy scalar): its factors are scalars like it."""
-    from ._rules import _scaled_name
-
     child = ctx.by_id.get(spec.child) if spec.child is not None else None
     if child is not None and depth < 6 and child.site.kind == "binop" and child.site.op in _SCALING:
         if child.last is not None and len(child.last.operands) == 2:
@@ -338,27 +346,54 @@ def _leaves(spec: OperandSpec, v: Value | None, site: Site, ctx, depth: int):
     if child is not None and child.last is None:
         child = None
     if spec.name is None and child is None:
-        name = _scaled_name(spec.text)
-        if name is not None:
-            spec = OperandSpec(spec.text, name=name)
-        else:
-            made = _scaled_call(spec.text, site, ctx)
+        factor = _scaled_factor(spec.text)
+        if factor is not None:
+            made = _call_on_line(factor, site, ctx)
             if made is not None:
-                yield OperandSpec(made.text), v, made
+                yield OperandSpec(factor), v, made
                 return
+            name = factor if factor.isidentifier() else None
+            yield OperandSpec(factor, name=name), v, None
+            return
     yield spec, v, child.site if child is not None else None
 
 
-def _scaled_call(text: str, site: Site, ctx) -> Site | None:
-    """`0.1 * np.sum(dZ)`: numbers times one recorded call on the statement's line.  (A product with a
-    literal is not a site of its own, so the step's operand does not point at the call.)"""
-    from ._rules import _scaled_name
+def _scaled_factor(text: str) -> str | None:
+    """`db` for `0.1 * db`, `grads["db1"]` for `lr / m * grads["db1"]`, `np.sum(dZ)` for `0.1 * np.sum(dZ)`:
+    the one factor of a product that is not a number or a rate (`_rules._RATE`), as written."""
+    from ._rules import _RATE
 
+    try:
+        node = ast.parse(text.strip(), mode="eval").body
+    except SyntaxError:
+        return None
+
+    def numeric(n) -> bool:
+        return isinstance(n, ast.Constant) or (isinstance(n, ast.Name) and _RATE.match(n.id) is not None) or (
+            isinstance(n, ast.UnaryOp) and numeric(n.operand)) or (
+            isinstance(n, ast.BinOp) and numeric(n.left) and numeric(n.right))
+
+    while True:
+        if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Mult, ast.Div)) and numeric(node.left):
+            node = node.right
+        elif isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Mult, ast.Div)) and numeric(node.right):
+            node = node.left
+        elif isinstance(node, ast.UnaryOp):
+            node = node.operand
+        else:
+            break
+    if isinstance(node, (ast.Name, ast.Attribute, ast.Subscript, ast.Call)) and node is not None:
+        return ast.get_source_segment(text.strip(), node)
+    return None
+
+
+def _call_on_line(text: str, site: Site, ctx) -> Site | None:
+    """The recorded call written `text` on the statement's line.  (A product with a literal is not a
+    site of its own, so the step's operand does not point at the call in it.)"""
     for log in ctx.logs:
         call = log.site
         if call.path == site.path and call.line == site.line and call.kind in ("call", "method") \
-                and log.last is not None and call.text in text and text.count(call.text) == 1 \
-                and _scaled_name(text.replace(call.text, "__sc_g")) == "__sc_g":
+                and log.last is not None and call.text == text:
             return call
     return None
 
@@ -394,9 +429,12 @@ def _assigned_above(name: str, site: Site, ctx) -> Site | None:
         return None
     above = [lg for lg in logs if lg.site.line < site.line]
     found = max(above or logs, key=lambda lg: lg.site.line).site
-    if found.kind == "assign":
-        inner = ctx.by_id.get(found.value_of) if found.value_of is not None else None
+    if found.kind == "assign" and found.value_of is not None:
+        inner = ctx.by_id.get(found.value_of)
         return inner.site if inner is not None else None
+    if found.kind == "assign":  # `g = 0.5 * np.sum(dZ)`: a product with a literal is no site
+        factor = _scaled_factor(found.text)
+        return _call_on_line(factor, found, ctx) if factor is not None else None
     return found
 
 

@@ -333,6 +333,21 @@ CASES = {
         x = np.random.rand(2, 1)
         W -= 0.1 * dz * x.T
         """, []),
+    "quiet: a scalar mean subtracted (centring, normalising by the training mean)": ("""
+        X = np.random.rand(5, 3)
+        X_mean = np.mean(X)
+        X -= X_mean
+        X_test = np.random.rand(4, 3)
+        X_test = X_test - X_mean
+        X_test -= 0.5 * X_mean
+        """, []),
+    "a gradient item of a dict, made by a full sum": ("""
+        dZ = np.random.rand(3, 5)
+        params = {"b1": np.zeros((3, 1))}
+        grads = {"db1": np.sum(dZ)}
+        grads["db1"] = 1 / 5 * np.sum(dZ)
+        params["b1"] = params["b1"] - 0.1 * grads["db1"]
+        """, [W502 + (5,)]),
     "quiet: a per-column rate on a full gradient": ("""
         W = np.random.rand(3, 2)
         dW = np.random.rand(3, 2)
