@@ -122,6 +122,8 @@ def positional_out(site: Site, rec: Record, ctx) -> Finding | None:
         return None  # `c = np.multiply(a, b, c)`: the caller knows where the result goes
     shapes = [v.shape for v in vals[:n_in]]
     works = _fills(site.callee, shapes, out.shape) and rec.error is None
+    if site.callee == "dot" and any(v.dtype != out.dtype for v in vals[:n_in]):
+        works = False  # np.dot takes only an output of the exact result dtype, else raises
     where = (f"numpy writes the result into {out_spec.text} {fmt(out.shape)}, overwriting it, and returns it"
              if works else f"{out_spec.text} {fmt(out.shape)} is taken as the array to write the result into")
     ordinal = "third" if n_in == 2 and site.kind == "call" else "second"

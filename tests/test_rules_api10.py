@@ -393,6 +393,16 @@ def test_sc402_says_which_array_is_overwritten_and_the_evident_intent(tmp_path):
     assert f.result == (2, 2)
 
 
+def test_sc402_says_the_output_is_taken_not_overwritten_when_numpy_refuses_it(tmp_path):
+    f = one(tmp_path, """
+        a = np.random.rand(2, 3)
+        b = np.random.rand(3, 2)
+        counts = np.zeros((2, 2), dtype=int)
+        h = np.dot(a, b, counts)
+        """)
+    assert "counts (2, 2) is taken as the array to write the result into" in f.message
+
+
 def test_sc402_does_not_offer_an_operand_fix_that_would_broadcast_into_a_table(tmp_path):
     f = one(tmp_path, """
         a = np.random.rand(3)
