@@ -107,8 +107,12 @@ def _functions(path: str, name: str | None) -> list:
     if name is None:
         return []
     if path not in _TREES:
+        import warnings
+
         try:
-            with open(path, "rb") as fh:
+            # quietly: a compile-time warning of the file's (an invalid escape) is not the running program's
+            with open(path, "rb") as fh, warnings.catch_warnings():
+                warnings.simplefilter("ignore")
                 _TREES[path] = ast.parse(fh.read())
         except (OSError, SyntaxError, ValueError):
             _TREES[path] = None
