@@ -74,7 +74,8 @@ class Site(_Frozen):
     """One array-relevant operation in the user's source."""
 
     __slots__ = ("id", "path", "line", "col", "end_line", "end_col", "kind", "op", "text", "operands", "scope",
-                 "targets", "callee", "keywords", "explicit", "self_refs", "value_of", "aug_target", "ignore")
+                 "targets", "callee", "keywords", "explicit", "self_refs", "value_of", "aug_target", "ignore",
+                 "glued_sign")
 
     def __init__(self, id: int,  # noqa: A002 - the field's name
                  path: str,  # as the user would write it: relative to the working directory when inside it
@@ -93,7 +94,10 @@ class Site(_Frozen):
                  # For `obj.attr += v` / `c[k] += v`: how to read the target from the frame if the statement
                  # fails: ("attr", "obj", "attr") or ("item", "c", ("const", k) | ("name", "k") | ("held",)).
                  aug_target: tuple | None = None,
-                 ignore: frozenset[str] = frozenset()):  # codes silenced by `# shapecheck: ignore[...]`
+                 ignore: frozenset[str] = frozenset(),  # codes silenced by `# shapecheck: ignore[...]`
+                 # An assignment written `x =- y` / `x =+ y`: the text from the target's end through the
+                 # sign glued to `=` (" =-"; "=-" when written without any space, `x=-y`), else None.
+                 glued_sign: str | None = None):
         self.id = id
         self.path = path
         self.line = line
@@ -113,6 +117,12 @@ class Site(_Frozen):
         self.value_of = value_of
         self.aug_target = aug_target
         self.ignore = ignore
+        self.glued_sign = glued_sign
+
+    def __repr__(self) -> str:
+        # Without the rarely set `glued_sign` when it is unset: the golden site tables stay as written.
+        shown = [f for f in self.__slots__ if f != "glued_sign" or self.glued_sign is not None]
+        return f"Site({', '.join(f'{f}={getattr(self, f)!r}' for f in shown)})"
 
     @property
     def location(self) -> str:

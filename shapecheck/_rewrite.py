@@ -839,15 +839,16 @@ class Rewriter(ast.NodeTransformer):
         deliberate = self._spells_out_shape(value) or _is_transpose(value) or isinstance(value, (ast.Attribute,
                                                                                              ast.Subscript))
         self_refs = () if deliberate else tuple(self._self_refs(value, target_texts))
+        glued = _glued_sign(self.src, node, targets, value)
         if value_sid is not None:
             vsite = self.sites[value_sid]
             if vsite.kind in ("binop", "compare") or vsite.callee in KNOWN_RESULTS:
                 # The site's own record gives the value's shape: note the targets there instead of
                 # paying for a hook on every run.
-                self.sites[value_sid] = replace(vsite, targets=target_texts, self_refs=self_refs)
+                self.sites[value_sid] = replace(vsite, targets=target_texts, self_refs=self_refs, glued_sign=glued)
                 return node
         sid = self._site(value, "assign", "=", [], targets=target_texts, self_refs=self_refs,
-                         value_of=getattr(value, "_sc_sid", None))
+                         value_of=getattr(value, "_sc_sid", None), glued_sign=glued)
         # Next in the plain program: the store into the target (or, for `a = b = v`, a copy at the statement).
         then = _pos(targets[0]) if len(targets) == 1 else _pos(node)
         node.value = self._hook(HOOK_ASSIGN, sid, [value], value, then)
@@ -911,6 +912,21 @@ def _shift(site: Site, first: int) -> Site:
                                   for o in site.operands),
                    self_refs=tuple((sid + first, index) for sid, index in site.self_refs),
                    value_of=site.value_of + first if site.value_of is not None else None)
+
+
+_GLUED = re.compile(rb"\s*=[-+]")
+
+
+def _glued_sign(src: _Source, node: ast.AST, targets: list, value: ast.AST) -> str | None:
+    """` =-` for `x =- y` (SC501: `-=` was meant), `=-` for `x=-y`: the text from the target through a
+    sign glued to `=`, read from the source, since the tree cannot tell `x =- y` from `x = -y`."""
+    if not isinstance(node, ast.Assign) or len(targets) != 1:
+        return None
+    target, value = targets[0], _orig(value)
+    if target.end_lineno != value.lineno:
+        return None
+    between = src.lines[value.lineno - 1][target.end_col_offset:value.col_offset + 1]
+    return between.decode("ascii") if _GLUED.fullmatch(between) else None
 
 
 def _mark_test(node: ast.AST) -> None:

@@ -746,6 +746,8 @@ def _to_numpy_fix(spec: OperandSpec, site: Site, ctx: Context, pv: Value | None 
 # -- running the rules ------------------------------------------------------
 
 SITE_RULES = (outer_broadcast, rank1_operand, pandas_mixing)
+from ._rules_api import SITE_RULES as _API_RULES  # noqa: E402 - SC401 SC402 SC501 SC502; they use helpers above
+SITE_RULES += _API_RULES
 
 
 def run(logs: list[SiteLog], ignore: Iterable[str] = (), since=None) -> list[Finding]:
