@@ -13,7 +13,7 @@ import re
 import textwrap
 from dataclasses import dataclass
 
-from . import _calls, _numerics, _shapes
+from . import _calls, _numerics, _rules_api, _shapes
 from ._events import OperandSpec, Record, Site, Value, replace
 from ._report import Crash, Finding, Fix, Operand
 from ._rules import _GRADIENT as _GRADIENT_OF
@@ -91,6 +91,8 @@ def explain(f: Failure, ctx: Context, findings: list[Finding]) -> Crash:
         return crash
     if isinstance(exc, TypeError) and _numerics.explain_cast(crash, site, vals, exc, ctx):
         return crash  # SC302: an in-place float update of an integer array
+    if _rules_api.explain_crash(crash, site, replace(rec, operands=vals), ctx):
+        return crash  # SC401, SC402: the numpy API trap at this very site is the cause
     expected = _expected_shapes(site, f.known)
     if any(v.is_pandas for v in vals):
         _pandas(crash, site, vals, f, ctx)

@@ -12,7 +12,7 @@ import re
 
 from . import _calls, _shapes
 from ._events import OperandSpec, Record, Site, Value
-from ._report import Finding, Operand, operands_of
+from ._report import Crash, Finding, Fix, Operand, operands_of
 from ._shapes import fmt
 
 _ARRAYS = ("ndarray", "matrix")
@@ -187,6 +187,33 @@ def _meant(callee: str, texts: list[str], shapes: list, third: str, third_shape,
     if res is None or (_shapes.stretched(first, res) and _shapes.stretched(third_shape, res)):
         return None
     return f"{plain} {op} {_paren(third)}", res
+
+
+def explain_crash(crash: Crash, site: Site, rec: Record, ctx) -> bool:
+    """A crash that SC401 or SC402 judges at its own site (`s * (1 - s)` on np.matrix columns, a third
+    argument of `np.matmul` taken as its output): the trap is the cause, and the fix is what was meant.
+    Transposing an operand would also run, as an outer product or into the wrong output: not offered."""
+    from ._rules import _paren
+
+    for rule in (matrix_star, positional_out):
+        found = rule(site, rec, ctx)
+        if found is None or found.severity != "warning":
+            continue
+        crash.explanation = found.message.split("`: ", 1)[-1]
+        a, b = rec.operands[0], rec.operands[1]
+        if found.code == "SC401":
+            shape = _shapes.broadcast(a.shape, b.shape)
+            crash.fixes = [Fix(f"np.multiply({site.operands[0].text}, {site.operands[1].text})", shape,
+                               "elementwise, as `*` means on ndarrays")]
+        else:
+            specs = site.operands
+            plain = f"{site.op}({specs[0].text}, {specs[1].text})"
+            meant = _meant(site.callee, [specs[0].text, specs[1].text], [a.shape, b.shape], specs[2].text,
+                           rec.operands[2].shape, plain) if site.kind == "call" else None
+            crash.fixes = [Fix(meant[0], meant[1], f"{_paren(specs[2].text)} as an operand, not the output")] \
+                if meant else []
+        return True
+    return False
 
 
 # -- SC501 ------------------------------------------------------------------

@@ -483,3 +483,17 @@ def test_tracing_does_not_change_what_the_snippets_compute(name, tmp_path):
     from test_differential import compare
 
     compare("import numpy as np\nnp.random.seed(0)\n" + textwrap.dedent(CASES[name][0]).lstrip("\n"), tmp_path)
+
+
+@pytest.mark.parametrize("script, cause, fix", [
+    ("sc401_matrix_crash.py", "`*` with an np.matrix operand is the matrix product", "np.multiply(s, 1 - s) -> (3, 1)"),
+    ("sc402_matmul_out.py", "the third positional argument of np.matmul is its output",
+     "o * (1 - o) * error -> (4, 1)"),
+])
+def test_a_crash_caused_by_an_api_trap_is_explained_by_it_and_offers_only_what_was_meant(script, cause, fix,
+                                                                                           fixture_runs):
+    # Transposing an operand would also run (an outer product, or into an output of the wrong shape):
+    # the crash offers the trap's fix alone.
+    crash = fixture_runs(REPO / "fixtures" / "rules" / script).report["crash"]
+    assert cause in crash["explanation"]
+    assert [f.split("  (")[0] for f in crash["fixes"]] == [fix]
