@@ -70,6 +70,7 @@ def explain(f: Failure, ctx: Context, findings: list[Finding]) -> Crash:
     if f.params:
         ctx.bound[(site.path, site.scope)] = f.params
     if rec is None and f.receiver is not None:
+        crash.shaped = False
         return _attribute_error(crash, site, f, ctx)
     if rec is None or len(rec.operands) != len(site.operands):
         crash.explanation = "the operands of this operation were not arrays shapecheck records"
@@ -88,11 +89,12 @@ def explain(f: Failure, ctx: Context, findings: list[Finding]) -> Crash:
     if isinstance(exc, TypeError) and any(v.dtype == "object" and v.kind in ("ndarray", "Series", "DataFrame")
                                           for v in vals):
         _object_dtype(crash, site, vals, ctx)
+        crash.shaped = False
         return crash
-    if isinstance(exc, TypeError) and _numerics.explain_cast(crash, site, vals, exc, ctx):
-        return crash  # SC302: an in-place float update of an integer array
-    if _rules_api.explain_crash(crash, site, replace(rec, operands=vals), ctx):
-        return crash  # SC401, SC402: the numpy API trap at this very site is the cause
+    if isinstance(exc, TypeError) and _numerics.explain_cast(crash, site, vals, exc, ctx) or \
+            _rules_api.explain_crash(crash, site, replace(rec, operands=vals), ctx):
+        crash.shaped = False  # SC302 (a float update of an integer array), SC401, SC402: a trap, not a shape
+        return crash
     expected = _expected_shapes(site, f.known)
     if any(v.is_pandas for v in vals):
         _pandas(crash, site, vals, f, ctx)

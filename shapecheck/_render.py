@@ -202,7 +202,8 @@ def crash_text(report: Report) -> list[str]:
 
 def no_fix(c) -> str | None:
     """What to do when no local fix works; the origin column is pointed at only when it says something."""
-    if not (c.expression and not c.fixes and c.operands) or any(o.dtype == "object" for o in c.operands):
+    if not (c.expression and not c.fixes and c.operands and c.shaped) or any(o.dtype == "object"
+                                                                            for o in c.operands):
         return None
     traced = [o.text for o in c.operands if o.origin]
     if traced:

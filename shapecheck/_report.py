@@ -122,11 +122,11 @@ class Fix(_Frozen):
 
 
 class Crash(_Data):
-    __slots__ = ("type", "message", "path", "line", "expression", "operands", "explanation", "fixes")
+    __slots__ = ("type", "message", "path", "line", "expression", "operands", "explanation", "fixes", "shaped")
 
     def __init__(self, type: str, message: str, path: str | None, line: int | None,  # noqa: A002
                  expression: str | None, operands: tuple[Operand, ...] = (), explanation: str | None = None,
-                 fixes: list[Fix] | None = None):
+                 fixes: list[Fix] | None = None, shaped: bool = True):
         self.type = type
         self.message = message
         self.path = path
@@ -135,6 +135,9 @@ class Crash(_Data):
         self.operands = operands
         self.explanation = explanation
         self.fixes = [] if fixes is None else fixes
+        # False when the cause is not an operand's shape (a dtype, a pandas object's missing method, a
+        # numpy API trap): then "no transpose or reshape works" is no advice.
+        self.shaped = shaped
 
     def to_dict(self) -> dict:
         return {

@@ -294,3 +294,7 @@ def test_no_fix_when_numpy_would_refuse_too(expr, says, tmp_path):
     crash = shapecheck(str(script), json_report=True, tmp=tmp_path, cwd=tmp_path).report["crash"]
     assert says in crash["explanation"]
     assert crash["fixes"] == []
+    # The cause is the kind of object, not a shape: no "no transpose or reshape works" advice either.
+    run = shapecheck(str(script), tmp=tmp_path, cwd=tmp_path)
+    text = run.stdout + run.stderr
+    assert says.split("`")[0] in " ".join(text.split()) and "no transpose, reshape or swap" not in text
