@@ -29,9 +29,13 @@ class Context:
         # as its caller passed them, read from the traceback (so provenance crosses the call).
         self.bound: dict[tuple[str, str], dict[str, tuple[str, Site]]] = {}
         self._assigned: dict[tuple[str, str, str], list[SiteLog]] = {}
+        self._at_line: dict[tuple[str, int], list[SiteLog]] = {}
+        self._returned: dict[int, SiteLog | None] = {}
         for log in logs:
             for t in log.site.targets:
                 self._assigned.setdefault((log.site.path, log.site.scope, t), []).append(log)
+            self._at_line.setdefault((log.site.path, log.site.line), []).append(log)
+        self._paths = sorted({log.site.path for log in logs})
 
     def assignment(self, name: str, site: Site, before_line: int | None = None) -> SiteLog | None:
         """The assignment that gave `name` its value as seen at `site`: the nearest one above it in the
@@ -55,6 +59,12 @@ class Context:
     def returned(self, log: SiteLog) -> SiteLog | None:
         """For `delta = self.cost_derivative(out, y)`: the recorded operation the called function of the
         user's returned (`return out - y`), when it has one `return` and it was recorded."""
+        key = log.site.id
+        if key not in self._returned:
+            self._returned[key] = self._find_returned(log)
+        return self._returned[key]
+
+    def _find_returned(self, log: SiteLog) -> SiteLog | None:
         import ast
 
         try:
@@ -65,13 +75,13 @@ class Context:
             return None
         name = call.func.attr if isinstance(call.func, ast.Attribute) else getattr(call.func, "id", None)
         found = []
-        for path in {lg.site.path for lg in self.logs}:
+        for path in self._paths:
             for fn in _functions(path, name):
                 returns = [n for n in ast.walk(fn) if isinstance(n, ast.Return) and n.value is not None]
                 if len(returns) == 1:
                     value = returns[0].value
-                    found += [lg for lg in self.logs if lg.site.path == path and lg.site.line == value.lineno
-                              and lg.site.col == value.col_offset + 1 and lg.site.kind != "assign"
+                    found += [lg for lg in self._at_line.get((path, value.lineno), ())
+                              if lg.site.col == value.col_offset + 1 and lg.site.kind != "assign"
                               and lg.last is not None]
         return found[0] if len(found) == 1 else None
 
@@ -97,27 +107,33 @@ class Context:
         return "from " + ", itself ".join(parts) if parts else None
 
 
-_TREES: dict[str, object] = {}
+_TREES: dict[str, object] = {}  # path -> its parsed module (None: unreadable)
+_DEFS: dict[str, dict[str, list]] = {}  # path -> function name -> its definitions
 
 
 def _functions(path: str, name: str | None) -> list:
-    """The function definitions called `name` in a user's file (parsed once, only when a crash asks)."""
+    """The function definitions called `name` in a user's file (parsed and indexed once per file, only
+    when asked: a report asks for many names, and a pytest session for many files)."""
     import ast
 
     if name is None:
         return []
-    if path not in _TREES:
+    if path not in _DEFS:
         import warnings
 
+        defs: dict[str, list] = {}
         try:
             with open(path, "rb") as fh, warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # its compile-time warnings were the user's when it ran
-                _TREES[path] = ast.parse(fh.read())
+                tree = ast.parse(fh.read())
         except (OSError, SyntaxError, ValueError):
-            _TREES[path] = None
-    tree = _TREES[path]
-    return [n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) and n.name == name] \
-        if tree is not None else []
+            tree = None
+        _TREES[path] = tree
+        for n in ast.walk(tree) if tree is not None else ():
+            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                defs.setdefault(n.name, []).append(n)
+        _DEFS[path] = defs
+    return _DEFS[path].get(name, [])
 
 
 def _mentions(text: str, name: str) -> bool:
