@@ -1,7 +1,8 @@
 """Start-up stays light: what `python -m shapecheck` imports before a numpy-only script's first line runs,
 beyond what the plain script has imported once its own `import numpy` ran.  Only tracing's modules load
 then: the rules, the explainer, the renderers (and tabulate), the gradient checker, tomllib and pandas
-load when used, after the script (or never)."""
+load when used, after the script (or never); argparse when an option comes before the script; sysconfig
+when a module of the script's folder tree is imported."""
 
 from __future__ import annotations
 
@@ -20,7 +21,6 @@ TRACING = {"shapecheck", "shapecheck._calls", "shapecheck._cli", "shapecheck._er
 STDLIB = {
     "runpy",  # `python -m` itself
     "threading", "signal",  # the recorder: a lock for claiming site ids; signals stay the script's
-    "sysconfig",  # the import hook leaves the interpreter's and installed packages' folders alone
     "gc",  # built in (nothing loaded): the collector is paused while a module is rewritten
     # small, and already imported by site when a package is installed in editable mode (so only a regular
     # install, as in CI, shows them): the loader's decode_source and specs, `from __future__ import annotations`
@@ -56,14 +56,14 @@ def test_start_up_imports_only_what_tracing_needs(tmp_path):
     added = _added(tmp_path)
     own = {m for m in added if m == "shapecheck" or m.startswith("shapecheck.")}
     assert own == TRACING
-    others = {m for m in added - own if not m.startswith("_sysconfigdata_")}  # sysconfig's platform data
+    others = added - own
     assert others <= STDLIB, f"imported at start-up: {sorted(others - STDLIB)}"
 
 
 def test_start_up_imports_no_renderer_gradient_checker_config_reader_or_pandas(tmp_path):
     added = _added(tmp_path)
-    for name in ("argparse", "gettext", "tabulate", "pandas", "tomllib", "importlib.metadata", "importlib.resources", "tempfile",
-                 "shutil", "zipfile", "dataclasses", "shapecheck._gradcheck", "shapecheck._render",
+    for name in ("argparse", "gettext", "sysconfig", "tabulate", "pandas", "tomllib", "importlib.metadata",
+                 "importlib.resources", "tempfile", "shutil", "zipfile", "dataclasses", "shapecheck._gradcheck", "shapecheck._render",
                  "shapecheck._explain", "shapecheck._report"):
         assert name not in added
 
