@@ -20,10 +20,10 @@ define `__eq__`), and instances are asked `issubclass(type(x), ...)`, never
 
 from __future__ import annotations
 
+import _signal  # signal's C half: the module itself builds enums at import (start-up time)
+import _thread
 import builtins
 import contextlib
-import signal
-import threading
 import types
 from builtins import (all, bool, complex, dict, float, frozenset, getattr, id, int, issubclass, len, list,  # noqa: A004
                       object, range, set, setattr, str, tuple, type, zip)
@@ -76,7 +76,7 @@ STATE = _State()
 LIVE: list[_Live] = []  # site id -> live state; ids are global across files
 POSITIONS: dict[tuple, int] = {}  # (filename, line, col, end_line, end_col) -> site id, bytes offsets
 FILES: dict[str, str] = {}  # real filename -> display path, for every rewritten file
-_CLAIM = threading.Lock()
+_CLAIM = _thread.allocate_lock()
 
 
 def claim(make_sites) -> list[Site]:
@@ -517,8 +517,8 @@ def raised_by_shapecheck(e: BaseException) -> bool:
 
 def _signal_handler_codes() -> set:
     codes = set()
-    for signum in signal.valid_signals():
-        handler = signal.getsignal(signum)
+    for signum in _signal.valid_signals():
+        handler = _signal.getsignal(signum)
         if type(handler) is types.MethodType:
             handler = handler.__func__
         if type(handler) is types.FunctionType:
