@@ -233,11 +233,11 @@ def _say(text: str) -> None:
 
 def _die_of_sigint() -> None:
     """End as `python SCRIPT` does after an uncaught KeyboardInterrupt: killed by SIGINT."""
-    import signal
+    import _signal  # the C half: importing signal itself builds enums, and the script may have broken that
 
     flush_std_streams()
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    os.kill(os.getpid(), signal.SIGINT)
+    _signal.signal(_signal.SIGINT, _signal.SIG_DFL)
+    os.kill(os.getpid(), _signal.SIGINT)
 
 
 @contextlib.contextmanager

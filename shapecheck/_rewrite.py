@@ -23,8 +23,8 @@ import contextlib
 import gc
 import operator
 import re
-import _thread  # threading's C half: threading itself is not imported at start-up
 import sys
+import threading
 import types
 
 from ._events import OperandSpec, Site, replace
@@ -114,7 +114,7 @@ MODULE_ROOTS = frozenset({"numpy", "pandas", "math", "scipy", "random", "os", "s
 # recursion counter per interpreter (CPython gh-106905): two threads converting at once can fail with
 # "SystemError: AST constructor recursion depth mismatch".  Plain imports never convert; ours do, so
 # every conversion of ours holds this lock (callers that parse before rewriting should hold it too).
-AST_LOCK = _thread.RLock()
+AST_LOCK = threading.RLock()
 
 _IGNORE = re.compile(r"#\s*shapecheck:\s*ignore(?:\[([A-Za-z0-9_,\s]+)\])?")
 OPT_OUT = "SHAPECHECK_DONT_REWRITE"
@@ -1029,8 +1029,7 @@ def gc_paused():
     """No cyclic garbage collection meanwhile, when the process runs one thread (another could switch the
     collector off or on itself).  Parsing and rewriting allocate hundreds of thousands of nodes, none of
     them garbage yet, and the collections that triggers took half the time of rewriting a module."""
-    threading = sys.modules.get("threading")  # not imported: it started no thread
-    if not gc.isenabled() or (threading is not None and threading.active_count() != 1):
+    if not gc.isenabled() or threading.active_count() != 1:
         yield
         return
     gc.disable()

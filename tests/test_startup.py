@@ -20,6 +20,9 @@ TRACING = {"shapecheck", "shapecheck._calls", "shapecheck._cli", "shapecheck._er
 # stdlib modules the run may add (some interpreters or numpy versions already import them):
 STDLIB = {
     "runpy",  # `python -m` itself
+    # the recorder's lock for claiming site ids; imported before the script also because a module that
+    # imports it after (tabulate's importlib.metadata does) fails once the script set sys.excepthook to None
+    "threading",
     "gc",  # built in (nothing loaded): the collector is paused while a module is rewritten
     # small, and already imported by site when a package is installed in editable mode (so only a regular
     # install, as in CI, shows them): the loader's decode_source and specs, `from __future__ import annotations`
@@ -61,7 +64,7 @@ def test_start_up_imports_only_what_tracing_needs(tmp_path):
 
 def test_start_up_imports_no_renderer_gradient_checker_config_reader_or_pandas(tmp_path):
     added = _added(tmp_path)
-    for name in ("argparse", "gettext", "sysconfig", "threading", "signal", "tabulate", "pandas", "tomllib", "importlib.metadata",
+    for name in ("argparse", "gettext", "sysconfig", "signal", "tabulate", "pandas", "tomllib", "importlib.metadata",
                  "importlib.resources", "tempfile", "shutil", "zipfile", "dataclasses", "shapecheck._gradcheck", "shapecheck._render",
                  "shapecheck._explain", "shapecheck._report"):
         assert name not in added
