@@ -1,7 +1,7 @@
 """Tracing overhead: traced / plain time for three typical hand-written networks, measured in one run.
 
-    python benchmarks/bench_tracing.py [--mode all|in-process|whole-process|rewrite] [--repeat N]
-                                       [--pairs N] [--quick]
+    python benchmarks/bench_tracing.py [--mode all|in-process|whole-process|rewrite|instructions]
+                                       [--repeat N] [--pairs N] [--quick]
 
 In-process: each workload is compiled twice from the same source, plainly and
 rewritten by shapecheck; runs alternate (plain, traced, plain, ...) and the ratio
@@ -18,6 +18,12 @@ read.  Bytecode caches are written to a temporary folder (PYTHONPYCACHEPREFIX) a
 warmed first, as an installed package has them.  Targets: start-up alone (a script
 that only imports numpy) <= 1.15x, vectorised <= 1.02x, tiny full batch <= 1.2x,
 per-example loop <= 1.25x.
+
+Instructions (issue 11, not part of `all`): the whole-process workloads but the
+vectorised one, each run once plain and once traced under valgrind (callgrind), and
+the ratio of the instructions executed.  A shared machine's load does not move it, so
+it shows a change of a few percent that wall-clock medians cannot; it is not wall
+time (a cache miss costs more than an instruction).  Needs valgrind; slow (a minute a run).
 
 Rewrite (issue 11): the time `_rewrite.rewrite` takes (parse, rewrite, compile) on a
 generated 2000-line training script, per 1000 lines, next to a plain compile.
@@ -366,9 +372,28 @@ def whole_process(source: str, pairs: int, cache: str) -> tuple[float, float, fl
     return statistics.median(plain), statistics.median(traced), statistics.median(ratios), min(ratios), max(ratios)
 
 
+def instructions(source: str, cache: str) -> tuple[int, int]:
+    """(plain, traced) instructions executed by the whole process, counted by callgrind."""
+    with tempfile.TemporaryDirectory() as folder:
+        script = os.path.join(folder, "script.py")
+        with open(script, "w") as f:
+            f.write(source)
+        env = _env(cache)
+        env["OPENBLAS_NUM_THREADS"] = "1"  # an idle BLAS thread spins for a while: instructions of no one's
+        counts = []
+        for cmd in ([sys.executable, script], [sys.executable, "-m", "shapecheck", script]):
+            _wall(cmd, env, folder)  # write the bytecode caches
+            out = os.path.join(folder, "callgrind.out")
+            _wall(["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", *cmd], env, folder)
+            with open(out) as f:
+                counts.append(next(int(line.split()[1]) for line in f if line.startswith("summary:")))
+    return counts[0], counts[1]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--mode", choices=("all", "in-process", "whole-process", "rewrite"), default="all")
+    ap.add_argument("--mode", choices=("all", "in-process", "whole-process", "rewrite", "instructions"),
+                    default="all")
     ap.add_argument("--repeat", type=int, default=7, help="in-process runs of each workload")
     ap.add_argument("--pairs", type=int, default=15, help="whole-process (plain, traced) pairs of each workload")
     ap.add_argument("--quick", action="store_true", help="smaller workloads, for a smoke run")
@@ -393,6 +418,18 @@ def main() -> None:
             for label, source, target in whole:
                 mp, mt, ratio, lo, hi = whole_process(source, pairs, cache)
                 print(f"{label:58} {mp * 1e3:7.0f}ms {mt * 1e3:7.0f}ms {ratio:6.2f}x {lo:5.2f}-{hi:5.2f}x  {target}")
+    if opts.mode == "instructions":
+        counted = [
+            ("start-up alone (a script that only imports numpy)", STARTUP),
+            ("per-example column vectors (784-30-10, 2000 examples)", PER_EXAMPLE.format(n=200 if q else 2000)),
+            ("tiny full batch (130x4, 4-8-1, 2000 iterations)", TINY.format(iters=200 if q else 2000)),
+        ]
+        print("whole process, instructions executed (callgrind), one run each")
+        print(f"{'workload':58} {'plain':>10} {'traced':>10} {'ratio':>7}")
+        with tempfile.TemporaryDirectory() as cache:
+            for label, source in counted:
+                plain, traced = instructions(source, cache)
+                print(f"{label:58} {plain / 1e6:9.0f}M {traced / 1e6:9.0f}M {traced / plain:6.3f}x")
     if opts.mode not in ("all", "in-process"):
         return
     print("\nin process: ratio of the medians")

@@ -10,10 +10,10 @@ everything after; between them the caller execs the script's code.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
 import sys
+import types
 
 from . import __version__, _recorder
 from ._errors import UsageError
@@ -25,21 +25,6 @@ from ._runner import outcome as outcome_of
 # the renderers (and tabulate), the gradient checker and tomllib are imported when used, after the script.
 
 USAGE = "python -m shapecheck [options] SCRIPT [ARGS...]"
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message):  # one line, exit 2 (argparse would print the whole usage)
-        if "required" in message:
-            message = f"no script given (usage: {USAGE})"
-        raise UsageError(message)
-
-
-class _Formatter(argparse.HelpFormatter):
-    """argparse's help layout, measuring the terminal as shutil.get_terminal_size does: argparse builds a
-    formatter for every add_argument, and importing shutil (with bz2, lzma) would cost every start-up."""
-
-    def __init__(self, prog, indent_increment=2, max_help_position=24, width=None):
-        super().__init__(prog, indent_increment, max_help_position, _columns() - 2 if width is None else width)
 
 
 def _columns() -> int:
@@ -55,7 +40,23 @@ def _columns() -> int:
     return columns
 
 
-def parser() -> argparse.ArgumentParser:
+def parser():
+    """The command line's argparse parser (imported here: a plain run's options need no parser, see `options`)."""
+    import argparse
+
+    class _Parser(argparse.ArgumentParser):
+        def error(self, message):  # one line, exit 2 (argparse would print the whole usage)
+            if "required" in message:
+                message = f"no script given (usage: {USAGE})"
+            raise UsageError(message)
+
+    class _Formatter(argparse.HelpFormatter):
+        """argparse's help layout, measuring the terminal as shutil.get_terminal_size does: argparse builds a
+        formatter for every add_argument, and importing shutil (with bz2, lzma) would cost every start-up."""
+
+        def __init__(self, prog, indent_increment=2, max_help_position=24, width=None):
+            super().__init__(prog, indent_increment, max_help_position, _columns() - 2 if width is None else width)
+
     ap = _Parser(prog="python -m shapecheck", usage=USAGE, formatter_class=_Formatter, description=(
         "Run SCRIPT as `python SCRIPT ARGS...` would, record the shape of every operand of every array "
         "operation, and report silent broadcasts, pandas/numpy mixing, shape drift and crashes, with fixes."))
@@ -75,6 +76,20 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("script", metavar="SCRIPT", help="the Python script to run")
     ap.add_argument("args", nargs=argparse.REMAINDER, metavar="ARGS", help="arguments for the script")
     return ap
+
+
+# What `parser()` gives for `python -m shapecheck SCRIPT ARGS...` with no option (tests/test_startup.py checks it)
+DEFAULTS = {"format": "text", "output": None, "log": False, "show_info": False, "fail_on": None, "ignore": "",
+            "grad": None}
+
+
+def options(argv: list[str]):
+    """The parsed command line.  A plain run (the script first, and not followed by `--`, which argparse
+    drops) is parsed without argparse: importing it (with gettext and locale) and building the parser cost
+    a tenth of shapecheck's start-up.  Its arguments are the script's, whatever they look like."""
+    if argv and not argv[0].startswith("-") and argv[1:2] != ["--"]:
+        return types.SimpleNamespace(**DEFAULTS, script=argv[0], args=argv[1:])
+    return parser().parse_args(argv)
 
 
 def config(start: str) -> dict:
@@ -133,7 +148,7 @@ class Plan:
 
     __slots__ = ("opts", "ignore", "fail_on", "output", "script", "prepared", "pid", "start_path")
 
-    def __init__(self, opts: argparse.Namespace, ignore: list[str], fail_on: str | None, output: str | None,
+    def __init__(self, opts, ignore: list[str], fail_on: str | None, output: str | None,
                  script: str, prepared: Prepared, pid: int, start_path: list[str]):
         self.opts = opts
         self.ignore = ignore
@@ -149,7 +164,7 @@ def start(argv: list[str]) -> Plan | int:
     """Everything before the script runs: options, configuration, the report's file, the compiled script.
     An exit status instead when there is nothing to run (usage error: 2; the script does not compile: 1)."""
     try:
-        opts = parser().parse_args(argv)
+        opts = options(argv)
         check_script(opts.script)
         folder = os.getcwd() if opts.script == "-" else os.path.dirname(os.path.abspath(opts.script))
         cfg = config(folder)
@@ -218,11 +233,11 @@ def _say(text: str) -> None:
 
 def _die_of_sigint() -> None:
     """End as `python SCRIPT` does after an uncaught KeyboardInterrupt: killed by SIGINT."""
-    import signal
+    import _signal  # the C half: importing signal itself builds enums, and the script may have broken that
 
     flush_std_streams()
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
-    os.kill(os.getpid(), signal.SIGINT)
+    _signal.signal(_signal.SIGINT, _signal.SIG_DFL)
+    os.kill(os.getpid(), _signal.SIGINT)
 
 
 @contextlib.contextmanager

@@ -20,9 +20,9 @@ define `__eq__`), and instances are asked `issubclass(type(x), ...)`, never
 
 from __future__ import annotations
 
+import _signal  # signal's C half: the module itself builds enums at import (start-up time)
 import builtins
 import contextlib
-import signal
 import threading
 import types
 from builtins import (all, bool, complex, dict, float, frozenset, getattr, id, int, issubclass, len, list,  # noqa: A004
@@ -33,7 +33,8 @@ import numpy as np
 from . import _numerics, _shapes
 from ._calls import result_of_call
 from ._events import Record, Site, SiteLog, Value
-from ._rewrite import HOOK_ASSIGN, HOOK_AUGVALUE, HOOK_BINOP, HOOK_CALL, HOOK_KEY, HOOK_METHOD, hook_functions
+from ._rewrite import (HOOK_ASSIGN, HOOK_AUGVALUE, HOOK_BINOP, HOOK_CALL, HOOK_CALL1, HOOK_CALL2, HOOK_KEY, HOOK_METHOD,
+                       HOOK_METHOD0, HOOK_METHOD1, HOOK_METHOD2, hook_functions)
 
 ND = np.ndarray
 MAX_SIGNATURES = 32  # distinct operand signatures kept per site; later ones are counted as capped
@@ -109,8 +110,7 @@ def install() -> None:
         return
     for name, fn in hook_functions().items():
         setattr(builtins, name, fn)
-    for name, fn in ((HOOK_BINOP, hook_binop), (HOOK_CALL, hook_call), (HOOK_METHOD, hook_method),
-                     (HOOK_ASSIGN, hook_assign), (HOOK_AUGVALUE, hook_augvalue), (HOOK_KEY, hook_key)):
+    for name, fn in _hooks().items():
         setattr(builtins, name, fn)
 
 
@@ -160,8 +160,17 @@ def _pass_value(sid, value, *rest):
     return value
 
 
-_PASSTHROUGH = {HOOK_BINOP: _pass_operands, HOOK_CALL: _pass_operands, HOOK_METHOD: _pass_operands,
-                HOOK_ASSIGN: _pass_value, HOOK_AUGVALUE: _pass_value, HOOK_KEY: _pass_value}
+_PASSTHROUGH = {HOOK_BINOP: _pass_operands, HOOK_CALL: _pass_operands, HOOK_CALL1: _pass_operands,
+                HOOK_CALL2: _pass_operands, HOOK_METHOD: _pass_operands, HOOK_METHOD0: _pass_operands,
+                HOOK_METHOD1: _pass_operands, HOOK_METHOD2: _pass_operands, HOOK_ASSIGN: _pass_value,
+                HOOK_AUGVALUE: _pass_value, HOOK_KEY: _pass_value}
+
+
+def _hooks() -> dict:
+    """The recording hooks by their builtins name (`_PASSTHROUGH` has the same names)."""
+    return {HOOK_BINOP: hook_binop, HOOK_CALL: hook_call, HOOK_CALL1: hook_call1, HOOK_CALL2: hook_call2,
+            HOOK_METHOD: hook_method, HOOK_METHOD0: hook_method0, HOOK_METHOD1: hook_method1,
+            HOOK_METHOD2: hook_method2, HOOK_ASSIGN: hook_assign, HOOK_AUGVALUE: hook_augvalue, HOOK_KEY: hook_key}
 
 
 def snapshot() -> list[SiteLog]:
@@ -203,20 +212,12 @@ def hook_binop(sid, x, y):
     return (x, y)
 
 
-def hook_call(sid, *fa):
-    n = len(fa)
-    if n == 2:
-        x = fa[1]
-        key = (x.shape,) if type(x) is ND else _key(fa[1:])
-    elif n == 3:
-        x = fa[1]
-        y = fa[2]
-        if type(x) is ND and type(y) is ND:
-            key = (x.shape, y.shape)
-        else:
-            key = _key(fa[1:])
-    else:
-        key = _key(fa[1:])
+# The fixed-arity hooks (`hook_call1`...) key their operands exactly as `hook_call` and `hook_method` do for
+# the same number of arguments: which hook a site gets changes its cost, never its records.
+
+
+def hook_call(sid, *fa):  # three or more arguments (fewer: hook_call1, hook_call2)
+    key = _key(fa[1:])
     s = LIVE[sid]
     if key == s.key:
         s.cur.count += 1
@@ -225,32 +226,88 @@ def hook_call(sid, *fa):
     return fa
 
 
+def hook_call1(sid, f, x):
+    key = (x.shape,) if type(x) is ND else _key((x,))
+    s = LIVE[sid]
+    if key == s.key:
+        s.cur.count += 1
+    else:
+        _observe(s, key, (x,))
+    return (f, x)
+
+
+def hook_call2(sid, f, x, y):
+    if type(x) is ND and type(y) is ND:
+        key = (x.shape, y.shape)
+    else:
+        key = _key((x, y))
+    s = LIVE[sid]
+    if key == s.key:
+        s.cur.count += 1
+    else:
+        _observe(s, key, (x, y))
+    return (f, x, y)
+
+
 _METHOD = types.MethodType
 _BUILTIN_METHOD = types.BuiltinMethodType
 
 
-def hook_method(sid, *fa):
+def hook_method(sid, *fa):  # three or more arguments (fewer: hook_method0...)
     f = fa[0]
     # Only real bound methods: reading `__self__` of anything else could run user code (`__getattr__`).
     # Compared by identity: `type(f) in (...)` would run the == of a metaclass of the user's.
     tf = type(f)
     recv = f.__self__ if tf is _METHOD or tf is _BUILTIN_METHOD else None
-    if type(recv) is ND:
-        n = len(fa)
-        if n == 1:
-            key = (recv.shape,)
-        elif n == 2 and type(fa[1]) is ND:
-            key = (recv.shape, fa[1].shape)
-        else:
-            key = _key((recv,) + fa[1:])
-    else:
-        key = _key((recv,) + fa[1:])
+    key = _key((recv,) + fa[1:])
     s = LIVE[sid]
     if key == s.key:
         s.cur.count += 1
     else:
         _observe(s, key, (recv,) + fa[1:])
     return fa
+
+
+def hook_method0(sid, f):
+    tf = type(f)
+    recv = f.__self__ if tf is _METHOD or tf is _BUILTIN_METHOD else None
+    key = (recv.shape,) if type(recv) is ND else _key((recv,))
+    s = LIVE[sid]
+    if key == s.key:
+        s.cur.count += 1
+    else:
+        _observe(s, key, (recv,))
+    return (f,)
+
+
+def hook_method1(sid, f, x):
+    tf = type(f)
+    recv = f.__self__ if tf is _METHOD or tf is _BUILTIN_METHOD else None
+    if type(recv) is ND and type(x) is ND:
+        key = (recv.shape, x.shape)
+    else:
+        key = _key((recv, x))
+    s = LIVE[sid]
+    if key == s.key:
+        s.cur.count += 1
+    else:
+        _observe(s, key, (recv, x))
+    return (f, x)
+
+
+def hook_method2(sid, f, x, y):
+    tf = type(f)
+    recv = f.__self__ if tf is _METHOD or tf is _BUILTIN_METHOD else None
+    if type(recv) is ND and type(x) is int and type(y) is int:
+        key = (recv.shape, int, int)  # x.reshape(784, 1): `_key` too keys an int by its type, not its value
+    else:
+        key = _key((recv, x, y))
+    s = LIVE[sid]
+    if key == s.key:
+        s.cur.count += 1
+    else:
+        _observe(s, key, (recv, x, y))
+    return (f, x, y)
 
 
 def hook_assign(sid, value):
@@ -466,8 +523,8 @@ def raised_by_shapecheck(e: BaseException) -> bool:
 
 def _signal_handler_codes() -> set:
     codes = set()
-    for signum in signal.valid_signals():
-        handler = signal.getsignal(signum)
+    for signum in _signal.valid_signals():
+        handler = _signal.getsignal(signum)
         if type(handler) is types.MethodType:
             handler = handler.__func__
         if type(handler) is types.FunctionType:

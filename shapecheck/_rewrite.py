@@ -32,6 +32,15 @@ from ._events import OperandSpec, Site, replace
 HOOK_BINOP = "__sc_b__"  # (sid, x, y) -> (x, y)
 HOOK_CALL = "__sc_c__"  # (sid, f, *args) -> (f, *args)
 HOOK_METHOD = "__sc_m__"  # (sid, bound_method, *args) -> (bound_method, *args)
+# The same with a fixed number of arguments, for the common calls: no tuple packed, no length tested.
+HOOK_CALL1 = "__sc_c1__"  # (sid, f, x) -> (f, x)
+HOOK_CALL2 = "__sc_c2__"  # (sid, f, x, y) -> (f, x, y)
+HOOK_METHOD0 = "__sc_m0__"  # (sid, bound_method) -> (bound_method,)
+HOOK_METHOD1 = "__sc_m1__"  # (sid, bound_method, x) -> (bound_method, x)
+HOOK_METHOD2 = "__sc_m2__"  # (sid, bound_method, x, y) -> (bound_method, x, y)
+# (a method?, its number of positional arguments) -> the hook for that call
+CALL_HOOKS = {(False, 1): HOOK_CALL1, (False, 2): HOOK_CALL2, (True, 0): HOOK_METHOD0, (True, 1): HOOK_METHOD1,
+              (True, 2): HOOK_METHOD2}
 HOOK_ASSIGN = "__sc_a__"  # (sid, value) -> value
 HOOK_AUGVALUE = "__sc_v__"  # (sid, value) -> value: the value of `obj.attr += value`, `c[k] += value`
 HOOK_KEY = "__sc_k__"  # (sid, key) -> key: a computed key of such a statement, held for an explanation
@@ -341,6 +350,10 @@ def _hook_call(hook: str, sid: int, args: list[ast.AST], start: ast.AST, then: L
     return _at(ast.Call(func=_name(hook, first), args=[_at(ast.Constant(sid), first)] + args, keywords=[]), then)
 
 
+def _is_docstring(node: ast.stmt) -> bool:
+    return isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)
+
+
 def _is_literal(node: ast.AST) -> bool:
     """A display or constant: calling one is an error CPython warns about when compiling (SyntaxWarning)."""
     return isinstance(node, (ast.Constant, ast.Tuple, ast.List, ast.Dict, ast.Set, ast.JoinedStr, ast.ListComp,
@@ -472,6 +485,7 @@ class Rewriter(ast.NodeTransformer):
         self._spells: dict[ast.AST, bool] = {}
         self._firsts: dict[ast.AST, Loc] = {}
         self._visitors: dict[type, object] = {}
+        self._module_hooks: set[str] = set()  # hook names loaded by the module's own code (see `_module`)
 
     # -- walking: ast.NodeTransformer's, with the visitor looked up once a node type, and no call for
     # the leaves no visitor changes (names, constants, contexts, operators)
@@ -528,7 +542,24 @@ class Rewriter(ast.NodeTransformer):
         self.scopes.append(_Scope("<module>", node.body, self.assigned[node]))
         node.body = self._stmts(node.body)
         self.scopes.pop()
+        if self._module_hooks:
+            # Module code looks a free name up in three dicts (LOAD_NAME: locals, globals, builtins) at every
+            # run; declared global, it is found by LOAD_GLOBAL, which caches where a builtin is (about a
+            # tenth of a hook's cost, twice a hook).  A declaration compiles to nothing: no instruction, no
+            # line event, no name in the module.  It goes after the docstring and the `__future__` imports.
+            at = 1 if _is_docstring(node.body[0]) else 0
+            while at < len(node.body) and isinstance(node.body[at], ast.ImportFrom) and \
+                    node.body[at].module == "__future__":
+                at += 1
+            where = _pos(node.body[min(at, len(node.body) - 1)])
+            node.body.insert(at, _at(ast.Global(names=sorted(self._module_hooks)), where))
         return node
+
+    def _load(self, name: str, loc: Loc) -> ast.Name:
+        """A hook's name, noted when it is loaded by the module's own code."""
+        if len(self.scopes) == 1:
+            self._module_hooks.add(name)
+        return _name(name, loc)
 
     def scan(self, tree: ast.Module) -> None:
         """Note the names the module binds to imported modules (`np`, `pd`)."""
@@ -592,6 +623,8 @@ class Rewriter(ast.NodeTransformer):
         return known
 
     def _hook(self, hook: str, sid: int, args: list[ast.AST], start: ast.AST, then: Loc) -> ast.Call:
+        if len(self.scopes) == 1:
+            self._module_hooks.add(hook)
         call = _hook_call(hook, sid, args, start, then, self._first_pos(start))
         self.id_nodes.append(call.args[0])
         return call
@@ -740,7 +773,7 @@ class Rewriter(ast.NodeTransformer):
     def _wrap_op(self, node, fn: str, sid: int, left, right) -> ast.AST:
         op = _pos(node)
         pre = self._hook(HOOK_BINOP, sid, [left, right], node, op)
-        new = _at(ast.Call(func=_name(f"__sc_{fn}__", self._first_pos(node)),
+        new = _at(ast.Call(func=self._load(f"__sc_{fn}__", self._first_pos(node)),
                            args=[_at(ast.Starred(value=pre, ctx=ast.Load()), op)], keywords=[]), op)
         new._sc_sid = sid
         new._sc_orig = node
@@ -806,8 +839,9 @@ class Rewriter(ast.NodeTransformer):
             # The lookup of the method raises AttributeError for a Series' missing numpy method: where
             # it is looked up (`x.meth`) is a site position too.
             self.lookups[sid] = _pos(func)
-        pre = self._hook(HOOK_METHOD if is_method else HOOK_CALL, sid, [func] + list(node.args), node, op)
-        new = _at(ast.Call(func=_name(CALL, self._first_pos(node)), args=[_at(ast.Starred(value=pre, ctx=ast.Load()), op)],
+        hook = CALL_HOOKS.get((is_method, len(node.args)), HOOK_METHOD if is_method else HOOK_CALL)
+        pre = self._hook(hook, sid, [func] + list(node.args), node, op)
+        new = _at(ast.Call(func=self._load(CALL, self._first_pos(node)), args=[_at(ast.Starred(value=pre, ctx=ast.Load()), op)],
                            keywords=node.keywords), op)
         new._sc_sid = sid
         new._sc_orig = node

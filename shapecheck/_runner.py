@@ -16,7 +16,6 @@ import importlib.util
 import os
 import re
 import sys
-import sysconfig
 import types
 
 from . import _recorder
@@ -154,10 +153,20 @@ class UserModuleFinder:
 
     def __init__(self, root: str):
         self.root = os.path.realpath(root)
-        paths = sysconfig.get_paths()
-        self.excluded = {os.path.realpath(p) for p in (
-            sys.prefix, sys.base_prefix, sys.exec_prefix, paths.get("stdlib"), paths.get("purelib"),
-            paths.get("platlib"), PACKAGE_DIR) if p}
+        self._excluded: set[str] | None = None
+
+    @property
+    def excluded(self) -> set[str]:
+        """The interpreter's and installed packages' folders, found when a module in the script's folder tree is
+        first imported: sysconfig's first look-up was a twentieth of shapecheck's start-up."""
+        if self._excluded is None:
+            import sysconfig
+
+            paths = sysconfig.get_paths()
+            self._excluded = {os.path.realpath(p) for p in (
+                sys.prefix, sys.base_prefix, sys.exec_prefix, paths.get("stdlib"), paths.get("purelib"),
+                paths.get("platlib"), PACKAGE_DIR) if p}
+        return self._excluded
 
     def wants(self, filename: str) -> bool:
         real = os.path.realpath(filename)

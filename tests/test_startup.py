@@ -1,13 +1,18 @@
 """Start-up stays light: what `python -m shapecheck` imports before a numpy-only script's first line runs,
 beyond what the plain script has imported once its own `import numpy` ran.  Only tracing's modules load
 then: the rules, the explainer, the renderers (and tabulate), the gradient checker, tomllib and pandas
-load when used, after the script (or never)."""
+load when used, after the script (or never); argparse when an option comes before the script; sysconfig
+when a module of the script's folder tree is imported."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+
+import pytest
+
+from shapecheck import _cli
 
 # shapecheck's modules that tracing needs: exactly these
 TRACING = {"shapecheck", "shapecheck._calls", "shapecheck._cli", "shapecheck._errors", "shapecheck._events",
@@ -16,9 +21,9 @@ TRACING = {"shapecheck", "shapecheck._calls", "shapecheck._cli", "shapecheck._er
 # stdlib modules the run may add (some interpreters or numpy versions already import them):
 STDLIB = {
     "runpy",  # `python -m` itself
-    "argparse", "gettext", "locale", "_locale",  # the command line (argparse translates its messages)
-    "threading", "signal",  # the recorder: a lock for claiming site ids; signals stay the script's
-    "sysconfig",  # the import hook leaves the interpreter's and installed packages' folders alone
+    # the recorder's lock for claiming site ids; imported before the script also because a module that
+    # imports it after (tabulate's importlib.metadata does) fails once the script set sys.excepthook to None
+    "threading",
     "gc",  # built in (nothing loaded): the collector is paused while a module is rewritten
     # small, and already imported by site when a package is installed in editable mode (so only a regular
     # install, as in CI, shows them): the loader's decode_source and specs, `from __future__ import annotations`
@@ -54,14 +59,14 @@ def test_start_up_imports_only_what_tracing_needs(tmp_path):
     added = _added(tmp_path)
     own = {m for m in added if m == "shapecheck" or m.startswith("shapecheck.")}
     assert own == TRACING
-    others = {m for m in added - own if not m.startswith("_sysconfigdata_")}  # sysconfig's platform data
+    others = added - own
     assert others <= STDLIB, f"imported at start-up: {sorted(others - STDLIB)}"
 
 
 def test_start_up_imports_no_renderer_gradient_checker_config_reader_or_pandas(tmp_path):
     added = _added(tmp_path)
-    for name in ("tabulate", "pandas", "tomllib", "importlib.metadata", "importlib.resources", "tempfile",
-                 "shutil", "zipfile", "dataclasses", "shapecheck._gradcheck", "shapecheck._render",
+    for name in ("argparse", "gettext", "sysconfig", "signal", "tabulate", "pandas", "tomllib", "importlib.metadata",
+                 "importlib.resources", "tempfile", "shutil", "zipfile", "dataclasses", "shapecheck._gradcheck", "shapecheck._render",
                  "shapecheck._explain", "shapecheck._report"):
         assert name not in added
 
@@ -93,3 +98,17 @@ def test_the_garbage_collector_stays_as_the_script_sets_it(tmp_path):
     assert [r.returncode for r in runs] == [0, 0], runs[1].stderr
     assert runs[1].stdout == runs[0].stdout == "True\nFalse\nTrue\nTrue 7.5 2.0 2.0\n"
     assert "3 operations recorded" in runs[1].stderr
+
+
+# A plain command line (the script first) is parsed without argparse: exactly as argparse parses it.
+@pytest.mark.parametrize("argv", [["s.py"], ["train.py", "--format", "json", "-o", "f"], ["a b.py", "-h", "--version"],
+                                  ["s.py", "x", "--", "y"], ["s.py", "-"], ["s.py", "--grad=a,b,c"], ["s.py", "", "--log"]])
+def test_a_plain_command_line_needs_no_parser(argv):
+    fast = _cli.options(argv)
+    assert type(fast).__module__ != "argparse"
+    assert vars(fast) == vars(_cli.parser().parse_args(argv))
+
+
+@pytest.mark.parametrize("argv", [["--format", "json", "s.py", "x"], ["s.py", "--", "x"], ["-", "x"], ["--", "s.py"]])
+def test_options_before_the_script_go_through_argparse(argv):
+    assert type(_cli.options(argv)).__module__ == "argparse"
