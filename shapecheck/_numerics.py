@@ -592,7 +592,9 @@ def _wrap_words(site: Site, op: str, pair, found, texts: list[str] | None = None
 
 
 def _paren(text: str) -> str:
-    return text if re.fullmatch(r"[\w.]+(\[[^\]]*\])?", text) else f"({text})"
+    from ._rules import _paren  # the rules' one; imported when a fix is written (_rules imports this module)
+
+    return _paren(text)
 
 
 _ROUNDING = frozenset({"floor", "ceil", "round", "rint", "trunc", "fix", "around", "astype"})

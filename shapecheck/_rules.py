@@ -773,6 +773,7 @@ def run(logs: list[SiteLog], ignore: Iterable[str] = (), since=None) -> list[Fin
     one test or one notebook cell.  The context (where names got their values) is always all logs."""
     from ._rules_pandas import label_alignment  # it builds on this module's helpers: imported once this one is whole
 
+    rules = SITE_RULES + (label_alignment,)
     ctx = Context(logs)
     ignore = {c.upper() for c in ignore}
     best: dict[tuple[int, str], Finding] = {}
@@ -780,7 +781,7 @@ def run(logs: list[SiteLog], ignore: Iterable[str] = (), since=None) -> list[Fin
         found: list[Finding] = []
         records = log.records if since is None else [r for r in log.records if since.hit(r)]
         for rec in records:
-            for rule in SITE_RULES + (label_alignment,):
+            for rule in rules:
                 f = rule(log.site, rec, ctx)
                 if f is not None:
                     found.append(f)
