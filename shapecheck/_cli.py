@@ -240,16 +240,29 @@ def _die_of_sigint() -> None:
     os.kill(os.getpid(), _signal.SIGINT)
 
 
+_MISSING = object()
+
+
 @contextlib.contextmanager
 def _start_path(plan: Plan):
     """Import shapecheck's later modules (and tabulate) as they were found at start-up: the script's folder,
-    now first on sys.path, may hold a file named like one of their imports (`textwrap.py`)."""
+    now first on sys.path, may hold a file named like one of their imports (`textwrap.py`).  And as the
+    interpreter was: importing threading (tabulate's importlib.metadata does) fails while sys.excepthook is
+    None or deleted, as a script may leave it, so the hook Python started with stands in meanwhile."""
     now = sys.path[:]
     sys.path[:] = plan.start_path
+    hook = getattr(sys, "excepthook", _MISSING)
+    if hook is None or hook is _MISSING:
+        sys.excepthook = sys.__excepthook__
     try:
         yield
     finally:
         sys.path[:] = now
+        if hook is _MISSING:
+            with contextlib.suppress(AttributeError):
+                del sys.excepthook
+        elif hook is None:
+            sys.excepthook = None
 
 
 def _finish(plan: Plan, outcome) -> int:

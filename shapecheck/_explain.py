@@ -534,7 +534,7 @@ def _inplace(crash: Crash, site: Site, vals, ctx: Context, known: dict[str, Valu
     forgotten = reduction_forgotten(grad, site, ctx, st.text)
     if gradient_of_another(grad, st.text) and not cands:
         crash.explanation += f"; {grad} looks like the gradient of another parameter than {st.text}"
-        prefix = grad[:len(grad) - len(_GRADIENT_OF.match(grad).group("of"))]
+        prefix = grad[:len(grad) - len(re.match(_GRADIENT_OF, grad).group("of"))]
         own = prefix + re.sub(r"^.*[.\[]|['\"\]]", "", st.text)
         if own in known and known[own].shape is not None and tuple(known[own].shape) == target:
             swapped = re.sub(rf"\b{re.escape(grad)}\b", own, sv.text)

@@ -42,7 +42,7 @@ from ._shapes import fmt
 
 # -- SC301: NaN or inf produced ---------------------------------------------------
 
-_FP = re.compile(r"(divide by zero|overflow|invalid value) encountered in (?:scalar )?(\w+)")
+_FP = r"(divide by zero|overflow|invalid value) encountered in (?:scalar )?(\w+)"  # compiled at first use
 _OPS = {"add": "+", "subtract": "-", "multiply": "*", "divide": "/", "true_divide": "/", "floor_divide": "//",
         "power": "**", "remainder": "%", "matmul": "@"}
 _REDUCE = frozenset({"sum", "prod", "mean", "cumsum", "cumprod", "dot", "var", "std"})
@@ -97,7 +97,7 @@ def _notice(msg, frame) -> None:
     if type(msg.message) is not RuntimeWarning or msg.filename not in _recorder.FILES:
         return
     text = msg.message.args[0] if msg.message.args else ""
-    m = _FP.fullmatch(text) if type(text) is str else None
+    m = re.fullmatch(_FP, text) if type(text) is str else None
     if m is None:
         return
     key = (msg.filename, msg.lineno, text)
@@ -432,7 +432,7 @@ WRAPS: dict[int, tuple[str, str]] = {}  # id(record) -> (message, fix), for reco
 _INT_OPS = {"+": np.add, "-": np.subtract, "*": np.multiply}
 _INT_CALLS = {"add": "+", "subtract": "-", "multiply": "*"}
 _EXACT_LIMIT = 1 << 22  # array-with-array checks compute in int64 up to this many elements
-_NUMPY2 = np.lib.NumpyVersion(np.__version__) >= "2.0.0"  # NEP 50: an out-of-range Python int raises
+_NUMPY2 = int(np.__version__.split(".", 1)[0]) >= 2  # NEP 50: an out-of-range Python int raises
 
 
 def on_record(site: Site, rec: Record, operands, value=None) -> None:
@@ -598,7 +598,7 @@ def _paren(text: str) -> str:
 
 
 _ROUNDING = frozenset({"floor", "ceil", "round", "rint", "trunc", "fix", "around", "astype"})
-_TARGET = re.compile(r"([A-Za-z_]\w*)\[.*\]")
+_TARGET = r"([A-Za-z_]\w*)\[.*\]"
 
 
 def float_into_int(site: Site, rec: Record, ctx):
@@ -610,7 +610,7 @@ def float_into_int(site: Site, rec: Record, ctx):
     if site.callee in _ROUNDING or rec.result.kind != "ndarray":
         return None
     for target in site.targets:
-        m = _TARGET.fullmatch(target)
+        m = re.fullmatch(_TARGET, target)
         if m is None:
             continue
         log = ctx.assignment(m[1], site)

@@ -9,6 +9,7 @@ trust in every other line of the report.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterable
 
 from . import _calls, _numerics, _shapes
@@ -343,7 +344,8 @@ def outer_fixes(site: Site, a: Value, b: Value) -> list[tuple[str, tuple[int, ..
     return out
 
 
-LABELS = re.compile(r"^(y|Y|t|T|labels?|targets?|truth|gt)(_\w*)?$|^(y|Y)\w{0,3}$")
+# Patterns are compiled at their first use (by re's cache), not at import: a clean run never needs most.
+LABELS = r"^(y|Y|t|T|labels?|targets?|truth|gt)(_\w*)?$|^(y|Y)\w{0,3}$"
 
 
 def rank_outer_fixes(site: Site, a: Value, b: Value, fixes):
@@ -352,7 +354,7 @@ def rank_outer_fixes(site: Site, a: Value, b: Value, fixes):
     ops = (a, b)
     fixes = [f for f in fixes if site.operands[f[2]].text not in site.targets]
     return sorted(fixes, key=lambda f: (len(ops[f[2]].shape) != 1,
-                                        not LABELS.match(site.operands[f[2]].name or "")))
+                                        not re.match(LABELS, site.operands[f[2]].name or "")))
 
 
 def _outer_fix(site: Site, a: Value, b: Value) -> str | None:
@@ -516,8 +518,8 @@ def _grower(site: Site, before, ctx: Context, skip: set, depth: int):
     return None
 
 
-_RATE = re.compile(r"^(lr|eta|alpha|beta\d?|gamma|mu|rho|decay|momentum|reg|lam|lambda_?|eps|epsilon|m|n|"
-                   r"batch_size|num_\w+|n_\w+|(learning|decay)_?rate|step_?size)$", re.IGNORECASE)
+_RATE = (r"(?i)^(lr|eta|alpha|beta\d?|gamma|mu|rho|decay|momentum|reg|lam|lambda_?|eps|epsilon|m|n|"
+                   r"batch_size|num_\w+|n_\w+|(learning|decay)_?rate|step_?size)$")
 
 
 def _scaled_name(text: str) -> str | None:
@@ -530,7 +532,7 @@ def _scaled_name(text: str) -> str | None:
         return None
 
     def numeric(n) -> bool:
-        return isinstance(n, ast.Constant) or (isinstance(n, ast.Name) and _RATE.match(n.id) is not None) \
+        return isinstance(n, ast.Constant) or (isinstance(n, ast.Name) and re.match(_RATE, n.id) is not None) \
             or (isinstance(n, ast.BinOp) and numeric(n.left) and numeric(n.right))
 
     while True:
@@ -545,12 +547,12 @@ def _scaled_name(text: str) -> str | None:
     return node.id if isinstance(node, ast.Name) else None
 
 
-_GRADIENT = re.compile(r"^(?:d|grad_?|g_|nabla_?|delta_?)(?P<of>\w+)$")
+_GRADIENT = r"^(?:d|grad_?|g_|nabla_?|delta_?)(?P<of>\w+)$"
 
 
 def gradient_of_another(name: str | None, target: str) -> bool:
     """`nabla_w` updating `b`, `dW1` updating `self.b1`: a gradient named after another parameter."""
-    m = _GRADIENT.match(name or "")
+    m = re.match(_GRADIENT, name or "")
     base = re.sub(r"^.*[.\[]|['\"\]]", "", target).lower().lstrip("_")
     return m is not None and bool(base) and m.group("of").lower().lstrip("_") != base
 
@@ -559,7 +561,7 @@ def reduction_forgotten(name: str | None, use: Site, ctx: Context, target: str |
     """Is a sum over an axis a plausible fix for the array `name`?  Only for a gradient (`dc`, `grad_b`)
     of the parameter it updates, that was not built as an outer product or an outer broadcast: summing
     those fits the shapes and means nothing."""
-    if _GRADIENT.match(name or "") is None or (target is not None and gradient_of_another(name, target)):
+    if re.match(_GRADIENT, name or "") is None or (target is not None and gradient_of_another(name, target)):
         return False  # not a gradient, or `b -= lr * nabla_w`: the gradient of another parameter
     log = ctx.assignment(name, use)
     made = _value_site(log, ctx) if log is not None else None
@@ -771,9 +773,11 @@ def run(logs: list[SiteLog], ignore: Iterable[str] = (), since=None) -> list[Fin
 
     With `since` (a `_scope.Mark`), only what was recorded after the mark is judged: the findings of
     one test or one notebook cell.  The context (where names got their values) is always all logs."""
-    from ._rules_pandas import label_alignment  # it builds on this module's helpers: imported once this one is whole
+    rules = SITE_RULES
+    if "pandas" in sys.modules:  # SC202 judges pandas objects, and there are none unless pandas was imported
+        from ._rules_pandas import label_alignment  # it builds on this module's helpers: imported once this one is whole
 
-    rules = SITE_RULES + (label_alignment,)
+        rules += (label_alignment,)
     ctx = Context(logs)
     ignore = {c.upper() for c in ignore}
     best: dict[tuple[int, str], Finding] = {}
@@ -800,6 +804,8 @@ def run(logs: list[SiteLog], ignore: Iterable[str] = (), since=None) -> list[Fin
             else:
                 old.count += f.count
     found = sorted(best.values(), key=lambda f: (f.site.path, f.site.line, f.code))
+    if len(found) < 2:  # no root to share (and a clean run does not import the grouping)
+        return found
     from . import _recorder, _roots  # imported here: _roots builds on the explainer, which imports this module
 
     import warnings

@@ -84,8 +84,7 @@ _UNARY = frozenset("""
     arcsinh arccosh arctanh absolute abs fabs sign negative positive reciprocal floor ceil rint trunc
     logical_not isnan isinf isfinite
 """.split())
-_BUFFER = re.compile(r"^(out|output|res|result|buf|buffer|tmp|temp|dest|dst|scratch)\w*$|_(out|buf|buffer)$",
-                     re.IGNORECASE)
+_BUFFER = r"(?i)^(out|output|res|result|buf|buffer|tmp|temp|dest|dst|scratch)\w*$|_(out|buf|buffer)$"  # compiled at first use
 
 
 def _numpy_callee(site: Site) -> int | None:
@@ -115,7 +114,7 @@ def positional_out(site: Site, rec: Record, ctx) -> Finding | None:
     specs = site.operands
     out_spec, out = specs[n_in], vals[n_in]
     ins = specs[:n_in]
-    if any(s.text == out_spec.text for s in ins) or _BUFFER.search(out_spec.name or ""):
+    if any(s.text == out_spec.text for s in ins) or re.search(_BUFFER, out_spec.name or ""):
         return None  # `np.add(a, b, a)`, `np.exp(x, out_buf)`: writing into it is the point
     if out_spec.text in site.targets or any(lg.site.value_of == site.id and out_spec.text in lg.site.targets
                                             for lg in ctx.logs):
@@ -316,7 +315,7 @@ def _gradient_name(text: str) -> bool:
 
     m = re.search(r"(\w+)\W*$", text)
     base = m.group(1) if m else ""
-    return _GRADIENT.match(base) is not None or base.lower() in ("grad", "grads", "gradient", "delta", "g")
+    return re.match(_GRADIENT, base) is not None or base.lower() in ("grad", "grads", "gradient", "delta", "g")
 
 
 def _update(site: Site, rec: Record, ctx):
@@ -398,7 +397,7 @@ def _scaled_factor(text: str) -> str | None:
         return None
 
     def numeric(n) -> bool:
-        return isinstance(n, ast.Constant) or (isinstance(n, ast.Name) and _RATE.match(n.id) is not None) or (
+        return isinstance(n, ast.Constant) or (isinstance(n, ast.Name) and re.match(_RATE, n.id) is not None) or (
             isinstance(n, ast.UnaryOp) and numeric(n.operand)) or (
             isinstance(n, ast.BinOp) and numeric(n.left) and numeric(n.right))
 
