@@ -84,12 +84,16 @@ DEFAULTS = {"format": "text", "output": None, "log": False, "show_info": False, 
 
 
 def options(argv: list[str]):
-    """The parsed command line.  A plain run (the script first, and not followed by `--`, which argparse
-    drops) is parsed without argparse: importing it (with gettext and locale) and building the parser cost
-    a tenth of shapecheck's start-up.  Its arguments are the script's, whatever they look like."""
-    if argv and not argv[0].startswith("-") and argv[1:2] != ["--"]:
+    """The parsed command line.  Everything after the script is the script's, whatever it looks like (`--`
+    too: `python SCRIPT -- x` gives it `['--', 'x']`).  A plain run (the script first) is parsed without
+    argparse: importing it (with gettext and locale) and building the parser cost a tenth of start-up."""
+    if argv and not argv[0].startswith("-"):
         return types.SimpleNamespace(**DEFAULTS, script=argv[0], args=argv[1:])
-    return parser().parse_args(argv)
+    ns = parser().parse_args(argv)
+    n = len(argv) - len(ns.args)  # where the script's arguments begin, unless argparse dropped a `--` there
+    if n >= 2 and argv[n - 2] == ns.script and argv[n - 1] == "--":
+        ns.args = argv[n - 1:]
+    return ns
 
 
 def config(start: str) -> dict:

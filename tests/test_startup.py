@@ -124,6 +124,20 @@ def test_a_plain_command_line_needs_no_parser(argv):
     assert vars(fast) == vars(_cli.parser().parse_args(argv))
 
 
-@pytest.mark.parametrize("argv", [["--format", "json", "s.py", "x"], ["s.py", "--", "x"], ["-", "x"], ["--", "s.py"]])
+@pytest.mark.parametrize("argv", [["--format", "json", "s.py", "x"], ["-", "x"], ["--", "s.py"]])
 def test_options_before_the_script_go_through_argparse(argv):
     assert type(_cli.options(argv)).__module__ == "argparse"
+
+
+@pytest.mark.parametrize("argv, script_args", [
+    (["s.py", "--", "x"], ["--", "x"]),
+    (["s.py", "--", "--", "x"], ["--", "--", "x"]),
+    (["--log", "s.py", "--", "x"], ["--", "x"]),
+    (["--log", "--", "s.py", "--", "x"], ["--", "x"]),
+    (["--format", "json", "--", "s.py", "x"], ["x"]),
+    (["--log", "s.py", "x", "--", "y"], ["x", "--", "y"]),
+])
+def test_a_double_dash_after_the_script_is_the_scripts(argv, script_args):
+    """`python SCRIPT -- x` gives the script `['--', 'x']`: so does shapecheck (argparse would drop the `--`)."""
+    opts = _cli.options(argv)
+    assert opts.script == "s.py" and opts.args == script_args
