@@ -138,14 +138,18 @@ def _functions(path: str, name: str | None) -> list:
 
 
 def _mentions(text: str, name: str) -> bool:
-    """Does the expression read the variable `name` (not a string or an attribute that looks like it)?"""
+    """Does the expression read the variable `name` (not a string or an attribute that looks like it), or
+    the item or attribute `name` names (`params["b1"]`, `self.b`)?"""
     import ast
 
     try:
         tree = ast.parse(text.strip(), mode="eval")
+        want = None if name.isidentifier() else ast.dump(ast.parse(name.strip(), mode="eval").body)
     except SyntaxError:
         return False
-    return any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(tree))
+    if want is None:
+        return any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(tree))
+    return any(isinstance(n, (ast.Subscript, ast.Attribute)) and ast.dump(n) == want for n in ast.walk(tree))
 
 
 def _paren(text: str) -> str:
@@ -460,16 +464,18 @@ def _drift_fix(site: Site, name: str, before, after, ctx: Context) -> str | None
     if found is None:
         return None
     use, spec, v = found
-    if spec.name:
-        log = ctx.assignment(spec.name, use)
+    named = spec.name or (spec.text.strip() if _item_name(spec.text) else None)  # `db`, `self.db`, `grads["db"]`
+    log = None
+    if named:
+        log = ctx.assignment(named, use)
         call = _value_site(log, ctx) if log is not None else None
         if call is not None and call.callee in _calls.REDUCE and ("keepdims", "True") in call.keywords:
             axis = _calls._literal(dict(call.keywords).get("axis", "None"))
             if isinstance(axis, int) and _shapes.reduce(v.shape, axis, False) == tuple(before):
                 text = call.text.replace(", keepdims=True", "")
-                return (f"{spec.name} is {fmt(v.shape)} because `{call.text}` at line {call.line} keeps the summed "
-                        f"axis: {spec.name} = {text} there gives {fmt(before)} (or {spec.name}.reshape({dims(before)}) "
-                        f"here)")
+                return (f"{named} is {fmt(v.shape)} because `{call.text}` at line {call.line} keeps the summed "
+                        f"axis: {named} = {text} there gives {fmt(before)} (or {_paren(named)}.reshape("
+                        f"{dims(before)}) here)")
         where = f" from `{log.site.text}` at line {log.site.line}" if log is not None else ""
     else:
         where = ""
@@ -478,12 +484,40 @@ def _drift_fix(site: Site, name: str, before, after, ctx: Context) -> str | None
                 f"{fmt(before)} like {name}")
     for axis in range(len(v.shape)):
         keep = len(v.shape) == len(before)
-        if _shapes.reduce(v.shape, axis, keep) == tuple(before) \
-                and reduction_forgotten(spec.name or _scaled_name(spec.text), use, ctx, name):
+        if _shapes.reduce(v.shape, axis, keep) == tuple(before) and _sum_forgotten(spec, use, ctx, name):
             k = ", keepdims=True" if keep else ""
+            if log is not None and log.site.kind != "augassign" and tuple(log.site.targets) == (named,):
+                return (f"{spec.text} is {fmt(v.shape)}{where}: summed over axis {axis} there, "
+                        f"`{log.site.targets[0]} = np.sum({log.site.text.strip()}, axis={axis}{k})` gives "
+                        f"{fmt(before)}")
             return (f"{spec.text} is {fmt(v.shape)}{where}: sum it over axis {axis} "
                     f"(np.sum(..., axis={axis}{k})) to get {fmt(before)}")
     return f"{spec.text} is {fmt(v.shape)}{where}; it must be {fmt(before)} (or broadcast to it) like {name}"
+
+
+def _sum_forgotten(spec: OperandSpec, use: Site, ctx: Context, target: str) -> bool:
+    """`reduction_forgotten` for an operand named by a variable, or by its key or attribute (`grads["db1"]`,
+    `self.db`: where those were made is not followed, so only the names are judged)."""
+    grad = spec.name or _scaled_name(spec.text)
+    if grad is not None:
+        return reduction_forgotten(grad, use, ctx, target)
+    item = _item_name(spec.text)
+    return item is not None and re.match(_GRADIENT, item) is not None and not gradient_of_another(item, target)
+
+
+def _item_name(text: str) -> str | None:
+    """`db1` for `grads["db1"]`, `db` for `self.db`: the key or attribute that names an array."""
+    import ast
+
+    try:
+        node = ast.parse(text.strip(), mode="eval").body
+    except SyntaxError:
+        return None
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant) and isinstance(node.slice.value, str):
+        return node.slice.value
+    return None
 
 
 def _value_site(log: SiteLog, ctx: Context) -> Site | None:
