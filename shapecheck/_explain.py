@@ -91,6 +91,9 @@ def explain(f: Failure, ctx: Context, findings: list[Finding]) -> Crash:
         _object_dtype(crash, site, vals, ctx)
         crash.shaped = False
         return crash
+    if isinstance(exc, OverflowError) and _numerics.explain_overflow(crash, site, vals, exc, ctx):
+        crash.shaped = False  # SC302's trap under numpy 2: a Python int out of the array's range
+        return crash
     if isinstance(exc, TypeError) and _numerics.explain_cast(crash, site, vals, exc, ctx) or \
             _rules_api.explain_crash(crash, site, replace(rec, operands=vals), ctx):
         crash.shaped = False  # SC302 (a float update of an integer array), SC401, SC402: a trap, not a shape
