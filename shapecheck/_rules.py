@@ -809,7 +809,7 @@ def run(logs: list[SiteLog], ignore: Iterable[str] = (), since=None) -> list[Fin
     one test or one notebook cell.  The context (where names got their values) is always all logs."""
     rules = SITE_RULES
     if "pandas" in sys.modules:  # SC202 judges pandas objects, and there are none unless pandas was imported
-        from ._rules_pandas import label_alignment  # it builds on this module's helpers: imported once this one is whole
+        from ._rules_pandas import label_alignment  # it builds on this module's helpers, imported by now
 
         rules += (label_alignment,)
     ctx = Context(logs)

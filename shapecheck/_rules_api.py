@@ -84,7 +84,8 @@ _UNARY = frozenset("""
     arcsinh arccosh arctanh absolute abs fabs sign negative positive reciprocal floor ceil rint trunc
     logical_not isnan isinf isfinite
 """.split())
-_BUFFER = r"(?i)^(out|output|res|result|buf|buffer|tmp|temp|dest|dst|scratch)\w*$|_(out|buf|buffer)$"  # compiled at first use
+# compiled at first use (re's cache), not at import
+_BUFFER = r"(?i)^(out|output|res|result|buf|buffer|tmp|temp|dest|dst|scratch)\w*$|_(out|buf|buffer)$"
 
 
 def _numpy_callee(site: Site) -> int | None:
@@ -427,9 +428,9 @@ def _call_on_line(text: str, site: Site, ctx) -> Site | None:
 
 
 def _full_reduction(spec: OperandSpec, made: Site | None, site: Site, ctx):
-    """(the reduction's site, the reduced array's Value, the name it was stored in or None) when the
-    operand is a sum/mean over every axis of a bigger array: `np.sum(dZ)` here, or `db` made by one
-    (`db = np.sum(dZ)`, `db = 1 / m * np.sum(dZ)`)."""
+    """(the reduction's site, the reduced array's Value, the name it was stored in and the statement that
+    stored it, or None for both) when the operand is a sum/mean over every axis of a bigger array:
+    `np.sum(dZ)` here, or `db` made by one (`db = np.sum(dZ)`, `db = 1 / m * np.sum(dZ)`)."""
     call, name, maker = (_reduction_in(made, ctx, 0), None, None) if made is not None else (None, None, None)
     if call is None and made is None:
         name = spec.name or spec.text
