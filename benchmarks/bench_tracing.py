@@ -13,7 +13,9 @@ Whole-process (issue 11): what a user feels, `python -m shapecheck script.py`
 against `python script.py`, start-up, rewriting and the report included.  Each
 pair runs both commands in separate processes, back to back, in alternating order;
 the median of the pairs' ratios is printed with their spread (the lowest and the
-highest ratio).  The machine may be shared: medians of interleaved runs are what to
+highest ratio), and next to it the median of the CPU-time ratios (user and system
+time of the process and its BLAS threads), which a busy machine stretches less
+than wall time.  The machine may be shared: medians of interleaved runs are what to
 read.  Bytecode caches are written to a temporary folder (PYTHONPYCACHEPREFIX) and
 warmed first, as an installed package has them.  Targets: start-up alone (a script
 that only imports numpy) <= 1.15x, vectorised <= 1.02x, tiny full batch <= 1.2x,
@@ -36,6 +38,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -342,16 +345,25 @@ def _env(cache: str) -> dict:
 
 
 def _wall(cmd: list[str], env: dict, cwd: str) -> float:
+    return _timed(cmd, env, cwd)[0]
+
+
+def _timed(cmd: list[str], env: dict, cwd: str) -> tuple[float, float]:
+    """(wall seconds, CPU seconds: user + system of the process and its children)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     p = subprocess.run(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     elapsed = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if p.returncode != 0:
         raise SystemExit(f"bench: {' '.join(cmd)} exited {p.returncode}")
-    return elapsed
+    return elapsed, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def whole_process(source: str, pairs: int, cache: str) -> tuple[float, float, float, float, float]:
-    """(plain median, traced median, median of the paired ratios, lowest ratio, highest ratio)."""
+def whole_process(source: str, pairs: int, cache: str) -> tuple[float, float, float, float, float, float]:
+    """(plain median, traced median, median of the paired ratios, lowest ratio, highest ratio, median of the
+    paired CPU-time ratios).  CPU time is what the process and its BLAS threads spent, wherever they ran:
+    a busy machine stretches wall time more than it."""
     with tempfile.TemporaryDirectory() as folder:
         script = os.path.join(folder, "script.py")
         with open(script, "w") as f:
@@ -360,16 +372,18 @@ def whole_process(source: str, pairs: int, cache: str) -> tuple[float, float, fl
         plain_cmd = [sys.executable, script]
         traced_cmd = [sys.executable, "-m", "shapecheck", script]
         _wall(plain_cmd, env, folder), _wall(traced_cmd, env, folder)  # warm the caches (bytecode, disk)
-        plain, traced, ratios = [], [], []
+        plain, traced, ratios, cpu = [], [], [], []
         for i in range(pairs):
             if i % 2:  # alternate which runs first: neither always gets the warmer machine
-                t, p = _wall(traced_cmd, env, folder), _wall(plain_cmd, env, folder)
+                t, p = _timed(traced_cmd, env, folder), _timed(plain_cmd, env, folder)
             else:
-                p, t = _wall(plain_cmd, env, folder), _wall(traced_cmd, env, folder)
-            plain.append(p)
-            traced.append(t)
-            ratios.append(t / p)
-    return statistics.median(plain), statistics.median(traced), statistics.median(ratios), min(ratios), max(ratios)
+                p, t = _timed(plain_cmd, env, folder), _timed(traced_cmd, env, folder)
+            plain.append(p[0])
+            traced.append(t[0])
+            ratios.append(t[0] / p[0])
+            cpu.append(t[1] / p[1])
+    return (statistics.median(plain), statistics.median(traced), statistics.median(ratios), min(ratios), max(ratios),
+            statistics.median(cpu))
 
 
 def instructions(source: str, cache: str) -> tuple[int, int]:
@@ -412,12 +426,14 @@ def main() -> None:
             ("tiny full batch (130x4, 4-8-1, 2000 iterations)", TINY.format(iters=200 if q else 2000), "<= 1.2x"),
         ]
         pairs = 5 if q else opts.pairs
-        print(f"\nwhole process, {pairs} interleaved pairs each: median of the paired ratios (lowest-highest)")
-        print(f"{'workload':58} {'plain':>9} {'traced':>9} {'ratio':>7} {'spread':>12}  target")
+        print(f"\nwhole process, {pairs} interleaved pairs each: median of the paired wall-time ratios (lowest-"
+              f"highest), and of the CPU-time ratios")
+        print(f"{'workload':58} {'plain':>9} {'traced':>9} {'ratio':>7} {'spread':>12} {'cpu':>7}  target")
         with tempfile.TemporaryDirectory() as cache:
             for label, source, target in whole:
-                mp, mt, ratio, lo, hi = whole_process(source, pairs, cache)
-                print(f"{label:58} {mp * 1e3:7.0f}ms {mt * 1e3:7.0f}ms {ratio:6.2f}x {lo:5.2f}-{hi:5.2f}x  {target}")
+                mp, mt, ratio, lo, hi, cpu = whole_process(source, pairs, cache)
+                print(f"{label:58} {mp * 1e3:7.0f}ms {mt * 1e3:7.0f}ms {ratio:6.3f}x {lo:5.2f}-{hi:5.2f}x "
+                      f"{cpu:6.3f}x  {target}")
     if opts.mode == "instructions":
         counted = [
             ("start-up alone (a script that only imports numpy)", STARTUP),

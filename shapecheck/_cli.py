@@ -84,12 +84,16 @@ DEFAULTS = {"format": "text", "output": None, "log": False, "show_info": False, 
 
 
 def options(argv: list[str]):
-    """The parsed command line.  A plain run (the script first, and not followed by `--`, which argparse
-    drops) is parsed without argparse: importing it (with gettext and locale) and building the parser cost
-    a tenth of shapecheck's start-up.  Its arguments are the script's, whatever they look like."""
-    if argv and not argv[0].startswith("-") and argv[1:2] != ["--"]:
+    """The parsed command line.  Everything after the script is the script's, whatever it looks like (`--`
+    too: `python SCRIPT -- x` gives it `['--', 'x']`).  A plain run (the script first) is parsed without
+    argparse: importing it (with gettext and locale) and building the parser cost a tenth of start-up."""
+    if argv and not argv[0].startswith("-"):
         return types.SimpleNamespace(**DEFAULTS, script=argv[0], args=argv[1:])
-    return parser().parse_args(argv)
+    ns = parser().parse_args(argv)
+    n = len(argv) - len(ns.args)  # where the script's arguments begin, unless argparse dropped a `--` there
+    if n >= 2 and argv[n - 2] == ns.script and argv[n - 1] == "--":
+        ns.args = argv[n - 1:]
+    return ns
 
 
 def config(start: str) -> dict:
@@ -240,16 +244,29 @@ def _die_of_sigint() -> None:
     os.kill(os.getpid(), _signal.SIGINT)
 
 
+_MISSING = object()
+
+
 @contextlib.contextmanager
 def _start_path(plan: Plan):
     """Import shapecheck's later modules (and tabulate) as they were found at start-up: the script's folder,
-    now first on sys.path, may hold a file named like one of their imports (`textwrap.py`)."""
+    now first on sys.path, may hold a file named like one of their imports (`textwrap.py`).  And as the
+    interpreter was: importing threading (tabulate's importlib.metadata does) fails while sys.excepthook is
+    None or deleted, as a script may leave it, so the hook Python started with stands in meanwhile."""
     now = sys.path[:]
     sys.path[:] = plan.start_path
+    hook = getattr(sys, "excepthook", _MISSING)
+    if hook is None or hook is _MISSING:
+        sys.excepthook = sys.__excepthook__
     try:
         yield
     finally:
         sys.path[:] = now
+        if hook is _MISSING:
+            with contextlib.suppress(AttributeError):
+                del sys.excepthook
+        elif hook is None:
+            sys.excepthook = None
 
 
 def _finish(plan: Plan, outcome) -> int:

@@ -165,6 +165,9 @@ def locate(exc: BaseException) -> Failure | None:
         # `'%.3f' % loss`, `f"{loss:.3f}"`: Python's own conversions are no sites; the arrays they read are
         # still in the frame.  A one-element array of rank >= 1 there is what numpy 2 refuses to convert.
         site, record = _conversion(tb, filename, path, pos)
+    if site is None and isinstance(exc, OverflowError) and pos is not None:
+        # `img + 300` with img uint8: numpy 2 refuses the Python int.  An operation with a number is no site.
+        site, record = _int_literal_op(tb, filename, path, pos)
     known = known_names(tb.tb_frame) if site is not None else {}
     params = _passed(tb, entries[-2]) if site is not None and len(entries) >= 2 else None
     return Failure(site, record, exc, known, receiver, path, tb.tb_lineno, params)
@@ -285,6 +288,61 @@ def _conversion(tb, filename: str, path: str, pos) -> tuple:
     site = Site(id=-1, path=path, line=line, col=col + 1, end_line=end_line, end_col=end_col, kind="convert",
                 op="", text=text.strip(), operands=tuple(specs), scope=scope)
     return site, Record(operands=tuple(vals))
+
+
+_SYMBOLS = {"Add": "+", "Sub": "-", "Mult": "*", "FloorDiv": "//", "Mod": "%"}
+
+
+def _int_literal_op(tb, filename: str, path: str, pos) -> tuple:
+    """(a site standing for `name OP int` or `name OP= int`, its operands) when `name` is an integer array."""
+    import ast
+
+    line, col, end_line, end_col = pos
+    text = _segment(filename, pos)
+    try:
+        node = ast.parse(text.strip()).body[0] if text else None
+    except SyntaxError:
+        return None, None
+    if isinstance(node, ast.AugAssign):
+        left, op, right, kind = node.target, node.op, node.value, "augassign"
+    elif isinstance(node, ast.Expr) and isinstance(node.value, ast.BinOp):
+        left, op, right, kind = node.value.left, node.value.op, node.value.right, "binop"
+    else:
+        return None, None
+    symbol = _SYMBOLS.get(type(op).__name__)
+    sides = [_int_literal(left), _int_literal(right)]
+    if symbol is None or sides.count(None) != 1:
+        return None, None
+    name_node = (left, right)[sides.index(None)]
+    if not isinstance(name_node, ast.Name):
+        return None, None
+    value = _lookup(tb.tb_frame, name_node.id)
+    if value is _MISSING or type(value) is not _recorder.ND or value.dtype.kind not in "iu":
+        return None, None
+    specs, vals = [], []
+    for n, literal in zip((left, right), sides):
+        if literal is None:
+            specs.append(OperandSpec(n.id, name=n.id))
+            vals.append(_recorder.describe(value))
+        else:
+            specs.append(OperandSpec(str(literal)))
+            vals.append(Value("scalar", (), "int", type_name="int", literal=literal))
+    scope = tb.tb_frame.f_code.co_qualname.replace(".<locals>", "")
+    site = Site(id=-1, path=path, line=line, col=col + 1, end_line=end_line, end_col=end_col, kind=kind,
+                op=symbol + ("=" if kind == "augassign" else ""), text=text.strip(), operands=tuple(specs),
+                scope=scope, targets=(left.id,) if kind == "augassign" and isinstance(left, ast.Name) else ())
+    return site, Record(operands=tuple(vals))
+
+
+def _int_literal(node) -> int | None:
+    import ast
+
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        inner = _int_literal(node.operand)
+        return -inner if inner is not None else None
+    if isinstance(node, ast.Constant) and type(node.value) is int:
+        return node.value
+    return None
 
 
 _MISSING = object()

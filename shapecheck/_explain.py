@@ -91,6 +91,9 @@ def explain(f: Failure, ctx: Context, findings: list[Finding]) -> Crash:
         _object_dtype(crash, site, vals, ctx)
         crash.shaped = False
         return crash
+    if isinstance(exc, OverflowError) and _numerics.explain_overflow(crash, site, vals, exc, ctx):
+        crash.shaped = False  # SC302's trap under numpy 2: a Python int out of the array's range
+        return crash
     if isinstance(exc, TypeError) and _numerics.explain_cast(crash, site, vals, exc, ctx) or \
             _rules_api.explain_crash(crash, site, replace(rec, operands=vals), ctx):
         crash.shaped = False  # SC302 (a float update of an integer array), SC401, SC402: a trap, not a shape
@@ -534,7 +537,7 @@ def _inplace(crash: Crash, site: Site, vals, ctx: Context, known: dict[str, Valu
     forgotten = reduction_forgotten(grad, site, ctx, st.text)
     if gradient_of_another(grad, st.text) and not cands:
         crash.explanation += f"; {grad} looks like the gradient of another parameter than {st.text}"
-        prefix = grad[:len(grad) - len(_GRADIENT_OF.match(grad).group("of"))]
+        prefix = grad[:len(grad) - len(re.match(_GRADIENT_OF, grad).group("of"))]
         own = prefix + re.sub(r"^.*[.\[]|['\"\]]", "", st.text)
         if own in known and known[own].shape is not None and tuple(known[own].shape) == target:
             swapped = re.sub(rf"\b{re.escape(grad)}\b", own, sv.text)

@@ -42,7 +42,7 @@ from ._shapes import fmt
 
 # -- SC301: NaN or inf produced ---------------------------------------------------
 
-_FP = re.compile(r"(divide by zero|overflow|invalid value) encountered in (?:scalar )?(\w+)")
+_FP = r"(divide by zero|overflow|invalid value) encountered in (?:scalar )?(\w+)"  # compiled at first use
 _OPS = {"add": "+", "subtract": "-", "multiply": "*", "divide": "/", "true_divide": "/", "floor_divide": "//",
         "power": "**", "remainder": "%", "matmul": "@"}
 _REDUCE = frozenset({"sum", "prod", "mean", "cumsum", "cumprod", "dot", "var", "std"})
@@ -97,7 +97,7 @@ def _notice(msg, frame) -> None:
     if type(msg.message) is not RuntimeWarning or msg.filename not in _recorder.FILES:
         return
     text = msg.message.args[0] if msg.message.args else ""
-    m = _FP.fullmatch(text) if type(text) is str else None
+    m = re.fullmatch(_FP, text) if type(text) is str else None
     if m is None:
         return
     key = (msg.filename, msg.lineno, text)
@@ -432,7 +432,7 @@ WRAPS: dict[int, tuple[str, str]] = {}  # id(record) -> (message, fix), for reco
 _INT_OPS = {"+": np.add, "-": np.subtract, "*": np.multiply}
 _INT_CALLS = {"add": "+", "subtract": "-", "multiply": "*"}
 _EXACT_LIMIT = 1 << 22  # array-with-array checks compute in int64 up to this many elements
-_NUMPY2 = np.lib.NumpyVersion(np.__version__) >= "2.0.0"  # NEP 50: an out-of-range Python int raises
+_NUMPY2 = int(np.__version__.split(".", 1)[0]) >= 2  # NEP 50: an out-of-range Python int raises
 
 
 def on_record(site: Site, rec: Record, operands, value=None) -> None:
@@ -598,7 +598,7 @@ def _paren(text: str) -> str:
 
 
 _ROUNDING = frozenset({"floor", "ceil", "round", "rint", "trunc", "fix", "around", "astype"})
-_TARGET = re.compile(r"([A-Za-z_]\w*)\[.*\]")
+_TARGET = r"([A-Za-z_]\w*)\[.*\]"
 
 
 def float_into_int(site: Site, rec: Record, ctx):
@@ -610,7 +610,7 @@ def float_into_int(site: Site, rec: Record, ctx):
     if site.callee in _ROUNDING or rec.result.kind != "ndarray":
         return None
     for target in site.targets:
-        m = _TARGET.fullmatch(target)
+        m = re.fullmatch(_TARGET, target)
         if m is None:
             continue
         log = ctx.assignment(m[1], site)
@@ -654,6 +654,50 @@ def explain_cast(crash, site: Site, vals, exc: BaseException, ctx) -> bool:
     else:
         crash.fixes = [Fix(f"{target.text} = {target.text}.astype(float) before this line", None,
                            f"then `{site.text}` updates it")]
+    return True
+
+
+_WIDER = ("int16", "int32", "int64")
+
+
+def explain_overflow(crash, site: Site, vals, exc: BaseException, ctx) -> bool:
+    """`img + 300` with img uint8: numpy 2 computes in the array's dtype (NEP 50) and refuses a Python int
+    that does not fit ("Python integer 300 out of bounds for uint8"), where numpy 1 picked a wider type.
+    Says so, where the array got its dtype, and a fix in the narrowest type that holds every result the
+    operation can give (the dtype's range through the operation).  False when the crash is not that."""
+    from ._report import Fix
+
+    m = re.fullmatch(r"Python integer (-?\d+) out of bounds for (\w+)", str(exc))
+    op = site.op.rstrip("=") if site.kind in ("binop", "augassign") else _INT_CALLS.get(site.callee or "")
+    if m is None or op not in _INT_OPS or len(vals) != 2:
+        return False
+    n, dtype = int(m[1]), m[2]
+    sides = [i for i, v in enumerate(vals) if v.kind == "ndarray" and v.dtype == dtype]
+    if len(sides) != 1 or vals[1 - sides[0]].literal != n:
+        return False
+    spec, v = site.operands[sides[0]], vals[sides[0]]
+    info = np.iinfo(dtype)
+    ends = [int(_INT_OPS[op](*((a, n) if sides[0] == 0 else (n, a)), dtype=object)) for a in (info.min, info.max)]
+    wide = next((w for w in _WIDER if np.iinfo(w).min <= min(ends + [n]) and max(ends + [n]) <= np.iinfo(w).max),
+                None)
+    crash.explanation = (f"{spec.text} is {dtype}, which holds {info.min}..{info.max}, and numpy 2 computes "
+                         f"`{spec.text} {op} {n}` in {dtype} (NEP 50): the Python integer {n} does not fit, so numpy "
+                         f"raises (numpy 1 picked a wider type); the shapes are fine")
+    log = ctx.assignment(spec.name, site) if spec.name else None
+    if log is not None:
+        crash.explanation += f"; {spec.text} is {dtype} since line {log.site.line} (`{log.site.text}`)"
+    if wide is None:
+        return True
+    widened = f"{spec.text}.astype(np.{wide})"
+    value = _substitute(site, spec.text, widened) if site.kind != "augassign" else \
+        f"{widened} {op} {n}"
+    keep = site.kind == "augassign" or spec.name in site.targets
+    fixes = [Fix(f"{spec.text} = {value}" if site.kind == "augassign" else value, v.shape,
+                 f"{wide} holds every result, {min(ends)}..{max(ends)}")]
+    if keep and op in ("+", "-") and dtype == "uint8":
+        fixes.append(Fix(f"{spec.text} = np.clip({value}, 0, 255).astype(np.uint8)", v.shape,
+                         "stays uint8, as an image's pixels: results past 255 or below 0 are clipped"))
+    crash.fixes = fixes
     return True
 
 

@@ -21,9 +21,9 @@ define `__eq__`), and instances are asked `issubclass(type(x), ...)`, never
 from __future__ import annotations
 
 import _signal  # signal's C half: the module itself builds enums at import (start-up time)
+import _thread  # not threading: importing it costs start-up time
 import builtins
 import contextlib
-import threading
 import types
 from builtins import (all, bool, complex, dict, float, frozenset, getattr, id, int, issubclass, len, list,  # noqa: A004
                       object, range, set, setattr, str, tuple, type, zip)
@@ -76,7 +76,7 @@ STATE = _State()
 LIVE: list[_Live] = []  # site id -> live state; ids are global across files
 POSITIONS: dict[tuple, int] = {}  # (filename, line, col, end_line, end_col) -> site id, bytes offsets
 FILES: dict[str, str] = {}  # real filename -> display path, for every rewritten file
-_CLAIM = threading.Lock()
+_CLAIM = _thread.allocate_lock()
 
 
 def claim(make_sites) -> list[Site]:

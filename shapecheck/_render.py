@@ -4,11 +4,13 @@ machines and pull requests.  Nothing here prints."""
 from __future__ import annotations
 
 import re
-import textwrap
 
 from ._recorder import MAX_SIGNATURES
 from ._report import Finding, Operand, Report, rank
 from ._shapes import fmt
+
+# tabulate and textwrap are imported where findings or a crash are drawn: a clean run's report needs
+# neither, and importing textwrap alone (its regular expressions are compiled then) costs a millisecond.
 
 
 def tabulate(*args, **kwargs) -> str:
@@ -73,6 +75,8 @@ def text(report: Report, *, log: bool = False, show_info: bool = False, width: i
     if log:
         out += ["", "Shape log", log_table(report, "simple")]
     if shown:
+        import textwrap
+
         out += ["", textwrap.fill(SILENCE.format(code=_ordered(shown)[0].code), width)]
     if report.untraced:
         out += ["", untraced_line(report)]
@@ -177,6 +181,8 @@ def findings_table(findings: list[Finding], width: int, script: str | None = Non
 
 
 def crash_text(report: Report) -> list[str]:
+    import textwrap
+
     c = report.crash
     where = f"{c.path}:{c.line}" if c.path else "outside the traced code"
     lines = [f"Crash: {c.type} at {where}"]
@@ -299,13 +305,13 @@ def render(report: Report, format: str = "text", **options) -> str:
     return text(report, **options)
 
 
-_CONTINUED = re.compile(r"[ \t]*\\?[ \t]*\r?\n[ \t]*")
+_CONTINUED = r"[ \t]*\\?[ \t]*\r?\n[ \t]*"  # patterns: compiled at first use
 
 
 def flat(s: str) -> str:
     """Source text on one line, as the report shows it: a backslash continuation or a line break inside
     brackets, with the spaces around it, becomes one space."""
-    return _CONTINUED.sub(" ", s)
+    return re.sub(_CONTINUED, " ", s)
 
 
 def _shape_parts(ops: tuple[Operand, ...], result) -> list[str]:
@@ -314,6 +320,8 @@ def _shape_parts(ops: tuple[Operand, ...], result) -> list[str]:
 
 def _wrap_shapes(ops: tuple[Operand, ...], result, width: int) -> str:
     """The shapes column, wrapped between operands (`y (1, 200)` stays whole) when it can be."""
+    import textwrap
+
     parts = _shape_parts(ops, result)
     lines: list[str] = []
     for part in parts:
@@ -328,12 +336,14 @@ def _wrap_shapes(ops: tuple[Operand, ...], result, width: int) -> str:
     return "\n".join(lines)
 
 
-_SHAPE = re.compile(r"(?<![\w.\]])\((?:-?\d+, )+-?\d*\)")  # a shape, not a call's arguments
+_SHAPE = r"(?<![\w.\]])\((?:-?\d+, )+-?\d*\)"  # a shape, not a call's arguments
 
 
 def _fill(s: str, width: int, **kw) -> str:
     """textwrap.fill that never breaks inside a shape: `(1, 200)` stays on one line."""
-    s = _SHAPE.sub(lambda m: m.group(0).replace(" ", "\0") if len(m.group(0)) <= width else m.group(0), s)
+    import textwrap
+
+    s = re.sub(_SHAPE, lambda m: m.group(0).replace(" ", "\0") if len(m.group(0)) <= width else m.group(0), s)
     return textwrap.fill(s, width, break_on_hyphens=False, **kw).replace("\0", " ")
 
 
@@ -383,7 +393,7 @@ def _code(s: str, cell: bool = True) -> str:
     return f"{fence}{pad}{s}{pad}{fence}"
 
 
-_REPORT_START = re.compile(r"(?:### )?shapecheck: .*?; \d+ errors?, \d+ warnings?, \d+ info; ")
+_REPORT_START = r"(?:### )?shapecheck: .*?; \d+ errors?, \d+ warnings?, \d+ info; "
 
 
 def is_report(data: bytes) -> bool:
@@ -394,10 +404,10 @@ def is_report(data: bytes) -> bool:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         return False
-    if _REPORT_START.match(text.split("\n", 1)[0]):
+    if re.match(_REPORT_START, text.split("\n", 1)[0]):
         return True
     if text.lstrip().startswith("<"):  # a markup rendering (HTML) carries the summary line near its top
-        return _REPORT_START.search(text[:8192]) is not None
+        return re.search(_REPORT_START, text[:8192]) is not None
     import json as _json
 
     try:

@@ -18,13 +18,13 @@ for: tracebacks, warnings and `f_lineno` are those of the original code.
 
 from __future__ import annotations
 
+import _thread  # not threading: importing it costs start-up time, and its locks are these
 import ast
 import contextlib
 import gc
 import operator
 import re
 import sys
-import threading
 import types
 
 from ._events import OperandSpec, Site, replace
@@ -114,9 +114,9 @@ MODULE_ROOTS = frozenset({"numpy", "pandas", "math", "scipy", "random", "os", "s
 # recursion counter per interpreter (CPython gh-106905): two threads converting at once can fail with
 # "SystemError: AST constructor recursion depth mismatch".  Plain imports never convert; ours do, so
 # every conversion of ours holds this lock (callers that parse before rewriting should hold it too).
-AST_LOCK = threading.RLock()
+AST_LOCK = _thread.RLock()
 
-_IGNORE = re.compile(r"#\s*shapecheck:\s*ignore(?:\[([A-Za-z0-9_,\s]+)\])?")
+_IGNORE = r"#\s*shapecheck:\s*ignore(?:\[([A-Za-z0-9_,\s]+)\])?"  # compiled when a line names shapecheck
 OPT_OUT = "SHAPECHECK_DONT_REWRITE"
 
 
@@ -138,7 +138,7 @@ def ignored_codes(source: str) -> dict[int, frozenset[str]]:
     """Line -> codes silenced there by `# shapecheck: ignore[SC101]` (`*` for a bare ignore)."""
     found = {}
     for lineno, line in enumerate(source_lines(source), 1):
-        m = _IGNORE.search(line)
+        m = re.search(_IGNORE, line) if "shapecheck" in line else None
         if m:
             codes = m.group(1)
             found[lineno] = frozenset(c.strip().upper() for c in codes.split(",")) if codes else frozenset("*")
@@ -948,7 +948,7 @@ def _shift(site: Site, first: int) -> Site:
                    value_of=site.value_of + first if site.value_of is not None else None)
 
 
-_GLUED = re.compile(rb"\s*=[-+]")
+_GLUED = rb"\s*=[-+]"  # compiled at first use
 
 
 def _glued_sign(src: _Source, node: ast.AST, targets: list, value: ast.AST) -> str | None:
@@ -960,7 +960,7 @@ def _glued_sign(src: _Source, node: ast.AST, targets: list, value: ast.AST) -> s
     if target.end_lineno != value.lineno:
         return None
     between = src.lines[value.lineno - 1][target.end_col_offset:value.col_offset + 1]
-    return between.decode("ascii") if _GLUED.fullmatch(between) else None
+    return between.decode("ascii") if re.fullmatch(_GLUED, between) else None
 
 
 def _mark_test(node: ast.AST) -> None:
@@ -1045,7 +1045,7 @@ def gc_paused():
     """No cyclic garbage collection meanwhile, when the process runs one thread (another could switch the
     collector off or on itself).  Parsing and rewriting allocate hundreds of thousands of nodes, none of
     them garbage yet, and the collections that triggers took half the time of rewriting a module."""
-    if not gc.isenabled() or threading.active_count() != 1:
+    if not gc.isenabled() or _thread._count() != 0:  # threads besides the main one
         yield
         return
     gc.disable()

@@ -207,13 +207,14 @@ def _file_bindings(path: str) -> dict:
         mine = [(s, c) for s, c in calls if _callee(c) == fn.name]
         if not mine or any(isinstance(a, ast.Starred) for _, c in mine for a in c.args):
             continue
-        mine = [(s, c) for s, c in mine if len(c.args) == len(params)
+        required = len(params) - len(fn.args.defaults)  # the calls may leave the defaulted ones out
+        mine = [(s, c) for s, c in mine if required <= len(c.args) <= len(params)
                 and (isinstance(c.func, ast.Attribute) == in_class)]
         if not mine or len({s for s, _ in mine}) != 1:
             continue
         bound = {}
         for i, p in enumerate(params):
-            texts = {a.args[i].id if isinstance(a.args[i], ast.Name) else None for _, a in mine}
+            texts = {a.args[i].id if i < len(a.args) and isinstance(a.args[i], ast.Name) else None for _, a in mine}
             if len(texts) == 1 and None not in texts:
                 scope_c, call = mine[0]
                 site = Site(id=-1, path=path, line=call.lineno, col=call.col_offset + 1,
@@ -223,6 +224,27 @@ def _file_bindings(path: str) -> dict:
         if bound:
             out[(path, scope)] = bound
     return out
+
+
+_SCOPES: dict[str, dict[str, ast.AST]] = {}  # path -> qualified scope -> its function (the module: "<module>")
+
+
+def scope_function(path: str, scope: str) -> ast.AST | None:
+    """The definition of a qualified scope (`Net.backward`) in a user's file; the module for "<module>"."""
+    if path not in _SCOPES:
+        _functions(path, "")  # parses and keeps the file's tree
+        tree = _TREES.get(path)
+        defs: list = []
+        if tree is not None:
+            _walk(tree, "<module>", defs, [])
+        _SCOPES[path] = {"<module>": tree, **{q: fn for q, fn, _ in defs}} if tree is not None else {}
+    return _SCOPES[path].get(scope)
+
+
+def scopes_named(path: str, name: str | None) -> list[str]:
+    """The qualified scopes of the functions called `name` in a user's file."""
+    scope_function(path, "<module>")
+    return [q for q in _SCOPES[path] if q != "<module>" and q.rsplit(".", 1)[-1] == name]
 
 
 def _callee(call: ast.Call) -> str | None:

@@ -9,6 +9,7 @@ trust in every other line of the report.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterable
 
 from . import _calls, _numerics, _shapes
@@ -137,14 +138,18 @@ def _functions(path: str, name: str | None) -> list:
 
 
 def _mentions(text: str, name: str) -> bool:
-    """Does the expression read the variable `name` (not a string or an attribute that looks like it)?"""
+    """Does the expression read the variable `name` (not a string or an attribute that looks like it), or
+    the item or attribute `name` names (`params["b1"]`, `self.b`)?"""
     import ast
 
     try:
         tree = ast.parse(text.strip(), mode="eval")
+        want = None if name.isidentifier() else ast.dump(ast.parse(name.strip(), mode="eval").body)
     except SyntaxError:
         return False
-    return any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(tree))
+    if want is None:
+        return any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(tree))
+    return any(isinstance(n, (ast.Subscript, ast.Attribute)) and ast.dump(n) == want for n in ast.walk(tree))
 
 
 def _paren(text: str) -> str:
@@ -343,7 +348,8 @@ def outer_fixes(site: Site, a: Value, b: Value) -> list[tuple[str, tuple[int, ..
     return out
 
 
-LABELS = re.compile(r"^(y|Y|t|T|labels?|targets?|truth|gt)(_\w*)?$|^(y|Y)\w{0,3}$")
+# Patterns are compiled at their first use (by re's cache), not at import: a clean run never needs most.
+LABELS = r"^(y|Y|t|T|labels?|targets?|truth|gt)(_\w*)?$|^(y|Y)\w{0,3}$"
 
 
 def rank_outer_fixes(site: Site, a: Value, b: Value, fixes):
@@ -352,7 +358,7 @@ def rank_outer_fixes(site: Site, a: Value, b: Value, fixes):
     ops = (a, b)
     fixes = [f for f in fixes if site.operands[f[2]].text not in site.targets]
     return sorted(fixes, key=lambda f: (len(ops[f[2]].shape) != 1,
-                                        not LABELS.match(site.operands[f[2]].name or "")))
+                                        not re.match(LABELS, site.operands[f[2]].name or "")))
 
 
 def _outer_fix(site: Site, a: Value, b: Value) -> str | None:
@@ -458,16 +464,18 @@ def _drift_fix(site: Site, name: str, before, after, ctx: Context) -> str | None
     if found is None:
         return None
     use, spec, v = found
-    if spec.name:
-        log = ctx.assignment(spec.name, use)
+    named = spec.name or (spec.text.strip() if _item_name(spec.text) else None)  # `db`, `self.db`, `grads["db"]`
+    log = None
+    if named:
+        log = ctx.assignment(named, use)
         call = _value_site(log, ctx) if log is not None else None
         if call is not None and call.callee in _calls.REDUCE and ("keepdims", "True") in call.keywords:
             axis = _calls._literal(dict(call.keywords).get("axis", "None"))
             if isinstance(axis, int) and _shapes.reduce(v.shape, axis, False) == tuple(before):
                 text = call.text.replace(", keepdims=True", "")
-                return (f"{spec.name} is {fmt(v.shape)} because `{call.text}` at line {call.line} keeps the summed "
-                        f"axis: {spec.name} = {text} there gives {fmt(before)} (or {spec.name}.reshape({dims(before)}) "
-                        f"here)")
+                return (f"{named} is {fmt(v.shape)} because `{call.text}` at line {call.line} keeps the summed "
+                        f"axis: {named} = {text} there gives {fmt(before)} (or {_paren(named)}.reshape("
+                        f"{dims(before)}) here)")
         where = f" from `{log.site.text}` at line {log.site.line}" if log is not None else ""
     else:
         where = ""
@@ -476,12 +484,40 @@ def _drift_fix(site: Site, name: str, before, after, ctx: Context) -> str | None
                 f"{fmt(before)} like {name}")
     for axis in range(len(v.shape)):
         keep = len(v.shape) == len(before)
-        if _shapes.reduce(v.shape, axis, keep) == tuple(before) \
-                and reduction_forgotten(spec.name or _scaled_name(spec.text), use, ctx, name):
+        if _shapes.reduce(v.shape, axis, keep) == tuple(before) and _sum_forgotten(spec, use, ctx, name):
             k = ", keepdims=True" if keep else ""
+            if log is not None and log.site.kind != "augassign" and tuple(log.site.targets) == (named,):
+                return (f"{spec.text} is {fmt(v.shape)}{where}: summed over axis {axis} there, "
+                        f"`{log.site.targets[0]} = np.sum({log.site.text.strip()}, axis={axis}{k})` gives "
+                        f"{fmt(before)}")
             return (f"{spec.text} is {fmt(v.shape)}{where}: sum it over axis {axis} "
                     f"(np.sum(..., axis={axis}{k})) to get {fmt(before)}")
     return f"{spec.text} is {fmt(v.shape)}{where}; it must be {fmt(before)} (or broadcast to it) like {name}"
+
+
+def _sum_forgotten(spec: OperandSpec, use: Site, ctx: Context, target: str) -> bool:
+    """`reduction_forgotten` for an operand named by a variable, or by its key or attribute (`grads["db1"]`,
+    `self.db`: where those were made is not followed, so only the names are judged)."""
+    grad = spec.name or _scaled_name(spec.text)
+    if grad is not None:
+        return reduction_forgotten(grad, use, ctx, target)
+    item = _item_name(spec.text)
+    return item is not None and re.match(_GRADIENT, item) is not None and not gradient_of_another(item, target)
+
+
+def _item_name(text: str) -> str | None:
+    """`db1` for `grads["db1"]`, `db` for `self.db`: the key or attribute that names an array."""
+    import ast
+
+    try:
+        node = ast.parse(text.strip(), mode="eval").body
+    except SyntaxError:
+        return None
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Constant) and isinstance(node.slice.value, str):
+        return node.slice.value
+    return None
 
 
 def _value_site(log: SiteLog, ctx: Context) -> Site | None:
@@ -516,8 +552,8 @@ def _grower(site: Site, before, ctx: Context, skip: set, depth: int):
     return None
 
 
-_RATE = re.compile(r"^(lr|eta|alpha|beta\d?|gamma|mu|rho|decay|momentum|reg|lam|lambda_?|eps|epsilon|m|n|"
-                   r"batch_size|num_\w+|n_\w+|(learning|decay)_?rate|step_?size)$", re.IGNORECASE)
+_RATE = (r"(?i)^(lr|eta|alpha|beta\d?|gamma|mu|rho|decay|momentum|reg|lam|lambda_?|eps|epsilon|m|n|"
+                   r"batch_size|num_\w+|n_\w+|(learning|decay)_?rate|step_?size)$")
 
 
 def _scaled_name(text: str) -> str | None:
@@ -530,7 +566,7 @@ def _scaled_name(text: str) -> str | None:
         return None
 
     def numeric(n) -> bool:
-        return isinstance(n, ast.Constant) or (isinstance(n, ast.Name) and _RATE.match(n.id) is not None) \
+        return isinstance(n, ast.Constant) or (isinstance(n, ast.Name) and re.match(_RATE, n.id) is not None) \
             or (isinstance(n, ast.BinOp) and numeric(n.left) and numeric(n.right))
 
     while True:
@@ -545,12 +581,12 @@ def _scaled_name(text: str) -> str | None:
     return node.id if isinstance(node, ast.Name) else None
 
 
-_GRADIENT = re.compile(r"^(?:d|grad_?|g_|nabla_?|delta_?)(?P<of>\w+)$")
+_GRADIENT = r"^(?:d|grad_?|g_|nabla_?|delta_?)(?P<of>\w+)$"
 
 
 def gradient_of_another(name: str | None, target: str) -> bool:
     """`nabla_w` updating `b`, `dW1` updating `self.b1`: a gradient named after another parameter."""
-    m = _GRADIENT.match(name or "")
+    m = re.match(_GRADIENT, name or "")
     base = re.sub(r"^.*[.\[]|['\"\]]", "", target).lower().lstrip("_")
     return m is not None and bool(base) and m.group("of").lower().lstrip("_") != base
 
@@ -559,7 +595,7 @@ def reduction_forgotten(name: str | None, use: Site, ctx: Context, target: str |
     """Is a sum over an axis a plausible fix for the array `name`?  Only for a gradient (`dc`, `grad_b`)
     of the parameter it updates, that was not built as an outer product or an outer broadcast: summing
     those fits the shapes and means nothing."""
-    if _GRADIENT.match(name or "") is None or (target is not None and gradient_of_another(name, target)):
+    if re.match(_GRADIENT, name or "") is None or (target is not None and gradient_of_another(name, target)):
         return False  # not a gradient, or `b -= lr * nabla_w`: the gradient of another parameter
     log = ctx.assignment(name, use)
     made = _value_site(log, ctx) if log is not None else None
@@ -771,9 +807,11 @@ def run(logs: list[SiteLog], ignore: Iterable[str] = (), since=None) -> list[Fin
 
     With `since` (a `_scope.Mark`), only what was recorded after the mark is judged: the findings of
     one test or one notebook cell.  The context (where names got their values) is always all logs."""
-    from ._rules_pandas import label_alignment  # it builds on this module's helpers: imported once this one is whole
+    rules = SITE_RULES
+    if "pandas" in sys.modules:  # SC202 judges pandas objects, and there are none unless pandas was imported
+        from ._rules_pandas import label_alignment  # it builds on this module's helpers, imported by now
 
-    rules = SITE_RULES + (label_alignment,)
+        rules += (label_alignment,)
     ctx = Context(logs)
     ignore = {c.upper() for c in ignore}
     best: dict[tuple[int, str], Finding] = {}
@@ -800,6 +838,8 @@ def run(logs: list[SiteLog], ignore: Iterable[str] = (), since=None) -> list[Fin
             else:
                 old.count += f.count
     found = sorted(best.values(), key=lambda f: (f.site.path, f.site.line, f.code))
+    if len(found) < 2:  # no root to share (and a clean run does not import the grouping)
+        return found
     from . import _recorder, _roots  # imported here: _roots builds on the explainer, which imports this module
 
     import warnings

@@ -84,8 +84,8 @@ _UNARY = frozenset("""
     arcsinh arccosh arctanh absolute abs fabs sign negative positive reciprocal floor ceil rint trunc
     logical_not isnan isinf isfinite
 """.split())
-_BUFFER = re.compile(r"^(out|output|res|result|buf|buffer|tmp|temp|dest|dst|scratch)\w*$|_(out|buf|buffer)$",
-                     re.IGNORECASE)
+# compiled at first use (re's cache), not at import
+_BUFFER = r"(?i)^(out|output|res|result|buf|buffer|tmp|temp|dest|dst|scratch)\w*$|_(out|buf|buffer)$"
 
 
 def _numpy_callee(site: Site) -> int | None:
@@ -115,7 +115,7 @@ def positional_out(site: Site, rec: Record, ctx) -> Finding | None:
     specs = site.operands
     out_spec, out = specs[n_in], vals[n_in]
     ins = specs[:n_in]
-    if any(s.text == out_spec.text for s in ins) or _BUFFER.search(out_spec.name or ""):
+    if any(s.text == out_spec.text for s in ins) or re.search(_BUFFER, out_spec.name or ""):
         return None  # `np.add(a, b, a)`, `np.exp(x, out_buf)`: writing into it is the point
     if out_spec.text in site.targets or any(lg.site.value_of == site.id and out_spec.text in lg.site.targets
                                             for lg in ctx.logs):
@@ -316,7 +316,7 @@ def _gradient_name(text: str) -> bool:
 
     m = re.search(r"(\w+)\W*$", text)
     base = m.group(1) if m else ""
-    return _GRADIENT.match(base) is not None or base.lower() in ("grad", "grads", "gradient", "delta", "g")
+    return re.match(_GRADIENT, base) is not None or base.lower() in ("grad", "grads", "gradient", "delta", "g")
 
 
 def _update(site: Site, rec: Record, ctx):
@@ -398,7 +398,7 @@ def _scaled_factor(text: str) -> str | None:
         return None
 
     def numeric(n) -> bool:
-        return isinstance(n, ast.Constant) or (isinstance(n, ast.Name) and _RATE.match(n.id) is not None) or (
+        return isinstance(n, ast.Constant) or (isinstance(n, ast.Name) and re.match(_RATE, n.id) is not None) or (
             isinstance(n, ast.UnaryOp) and numeric(n.operand)) or (
             isinstance(n, ast.BinOp) and numeric(n.left) and numeric(n.right))
 
@@ -428,13 +428,15 @@ def _call_on_line(text: str, site: Site, ctx) -> Site | None:
 
 
 def _full_reduction(spec: OperandSpec, made: Site | None, site: Site, ctx):
-    """(the reduction's site, the reduced array's Value, the name it was stored in or None) when the
-    operand is a sum/mean over every axis of a bigger array: `np.sum(dZ)` here, or `db` made by one
-    (`db = np.sum(dZ)`, `db = 1 / m * np.sum(dZ)`)."""
-    call, name = (_reduction_in(made, ctx, 0), None) if made is not None else (None, None)
+    """(the reduction's site, the reduced array's Value, the name it was stored in and the statement that
+    stored it, or None for both) when the operand is a sum/mean over every axis of a bigger array:
+    `np.sum(dZ)` here, or `db` made by one (`db = np.sum(dZ)`, `db = 1 / m * np.sum(dZ)`)."""
+    call, name, maker = (_reduction_in(made, ctx, 0), None, None) if made is not None else (None, None, None)
     if call is None and made is None:
         name = spec.name or spec.text
         maker = _assigned_above(name, site, ctx)
+        if maker is None:  # `grads["db1"]`: the variable a dictionary display stored under that key
+            name, maker = _entry_made(spec.text, site, ctx) or (name, None)
         call = _reduction_in(maker, ctx, 0) if maker is not None else None
     if call is None or call.callee.startswith("arg") or any(k in ("axis", "keepdims") for k, _ in call.keywords):
         return None
@@ -446,7 +448,81 @@ def _full_reduction(spec: OperandSpec, made: Site | None, site: Site, ctx):
     rest = args if recv is not None and recv.is_array else args[1:]
     if not _is_array(array) or (array.size or 0) <= 1 or rest:
         return None  # an axis given positionally, or a reduction of one element
-    return call, array, name
+    return call, array, name, maker
+
+
+def _entry_made(text: str, site: Site, ctx) -> tuple[str, Site] | None:
+    """(variable, the statement that made it) for a dictionary entry read at `site`, `grads["db1"]`, when
+    the dictionary is a display `{"db1": db1, ...}` of the file: assigned to the name in its scope, or
+    returned by the user's function whose result it is, or passed as a parameter to which every call passes
+    the same variable (the course's `update_parameters(parameters, grads)`)."""
+    try:
+        node = ast.parse(text.strip(), mode="eval").body
+    except SyntaxError:
+        return None
+    if not (isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name)
+            and isinstance(node.slice, ast.Constant) and isinstance(node.slice.value, str)):
+        return None
+    found = _display_entry(node.value.id, node.slice.value, site.path, site.scope, site.line, ctx, 0)
+    if found is None:
+        return None
+    value, scope = found
+    if not isinstance(value, ast.Name):
+        return None
+    at = Site(id=-1, path=site.path, line=value.lineno, col=value.col_offset + 1, end_line=value.lineno,
+              end_col=value.end_col_offset or 0, kind="assign", op="", text=value.id, operands=(), scope=scope)
+    maker = _assigned_above(value.id, at, ctx)
+    return (value.id, maker) if maker is not None else None
+
+
+def _display_entry(container: str, key: str, path: str, scope: str, line: int, ctx, depth: int):
+    """(the value expression, its scope) stored under `key` in the dictionary `container` holds at `line`."""
+    from ._roots import scope_function, scopes_named, static_bindings
+
+    if depth > 3:
+        return None
+    fn = scope_function(path, scope)
+    if fn is None:
+        return None
+    assigned = [n for n in _statements(fn.body) if isinstance(n, ast.Assign) and n.lineno < line
+                and len(n.targets) == 1 and isinstance(n.targets[0], ast.Name) and n.targets[0].id == container]
+    if not assigned:
+        bound = static_bindings(ctx.logs).get((path, scope), {}).get(container)
+        return _display_entry(bound[0], key, path, bound[1].scope, bound[1].line, ctx, depth + 1) if bound else None
+    value = max(assigned, key=lambda n: n.lineno).value
+    if isinstance(value, ast.Dict):
+        return _display_entry_of(value, key, scope)
+    if isinstance(value, ast.Call):
+        callee = value.func.attr if isinstance(value.func, ast.Attribute) else getattr(value.func, "id", None)
+        inner = scopes_named(path, callee)
+        if len(inner) != 1:
+            return None
+        returns = [n for n in ast.walk(scope_function(path, inner[0])) if isinstance(n, ast.Return) and n.value]
+        if len(returns) != 1:
+            return None
+        ret = returns[0].value
+        if isinstance(ret, ast.Dict):
+            return _display_entry_of(ret, key, inner[0])
+        if isinstance(ret, ast.Name):
+            return _display_entry(ret.id, key, path, inner[0], returns[0].lineno, ctx, depth + 1)
+    return None
+
+
+def _display_entry_of(display: ast.Dict, key: str, scope: str):
+    for k, v in zip(display.keys, display.values):
+        if isinstance(k, ast.Constant) and k.value == key:
+            return v, scope
+    return None
+
+
+def _statements(body: list):
+    """The statements of a function's body, in nested blocks too, but not in nested functions or classes."""
+    for st in body:
+        yield st
+        if isinstance(st, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue
+        for field in ("body", "orelse", "finalbody", "handlers"):
+            yield from _statements(getattr(st, field, None) or [])
 
 
 def _assigned_above(name: str, site: Site, ctx) -> Site | None:
@@ -487,12 +563,12 @@ def _broadcast_finding(site: Site, rec: Record, target: str, t: Value, spec: Ope
     statement = site.text if site.kind == "augassign" else f"{target} = {site.text}"
     what = "a scalar ()" if not v.shape else f"{fmt(v.shape)}"
     if reduction is not None:
-        call, array, name = reduction
+        call, array, name, maker = reduction
         origin = f" from `{call.text}` at line {call.line}" if name else ""
         msg = (f"`{statement}`: {gname} is {what}{origin}, a {call.callee} over every axis of "
                f"{call.operands[0].text} {fmt(array.shape)}; "
                f"broadcast onto {target} {fmt(t.shape)}, it moves every entry of {target} by the same step")
-        fix = _reduction_fix(call, array, t, name, statement, site, ctx)
+        fix = _reduction_fix(call, array, t, name, maker, statement)
         severity = "warning"
     else:
         msg = (f"`{statement}`: {gname} {fmt(v.shape)} is smaller than {target} {fmt(t.shape)} and broadcasts "
@@ -503,8 +579,9 @@ def _broadcast_finding(site: Site, rec: Record, target: str, t: Value, spec: Ope
     return Finding("SC502", severity, site, ops, tuple(t.shape), msg, fix, rec.count)
 
 
-def _reduction_fix(call: Site, array: Value, t: Value, name: str | None, statement: str, site: Site, ctx) -> str:
-    """The reduction with the axis that gives the parameter's shape, verified by shape algebra."""
+def _reduction_fix(call: Site, array: Value, t: Value, name: str | None, maker: Site | None, statement: str) -> str:
+    """The reduction with the axis that gives the parameter's shape, verified by shape algebra; written in
+    the statement that stored it in `name` (`maker`) when there is one."""
     want = tuple(t.shape)
     new, also = None, ""
     for keep in (False, True):
@@ -524,7 +601,6 @@ def _reduction_fix(call: Site, array: Value, t: Value, name: str | None, stateme
     if new is None:
         return f"reduce {call.operands[0].text} over the batch axis only, to {fmt(want)} like the parameter"
     if name:
-        maker = _assigned_above(name, site, ctx)
         stmt = new if maker is None or maker.id == call.id else maker.text.replace(call.text, new)
         return f"{name} = {stmt} at line {call.line} -> {fmt(want)}{also}"
     return f"{statement.replace(call.text, new)} ({new} -> {fmt(want)}){also}"

@@ -46,8 +46,9 @@ def read_source(path: str) -> str:
     return decode_script(raw, path)
 
 
-_COOKIE = re.compile(rb"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)")
-_BLANK = re.compile(rb"^[ \t\f]*(?:[#\r\n]|$)")
+# compiled at first use: only a file that declares an encoding needs them
+_COOKIE = rb"^[ \t\f]*#.*?coding[:=][ \t]*([-\w.]+)"
+_BLANK = rb"^[ \t\f]*(?:[#\r\n]|$)"
 
 
 def _normal_name(name: str) -> str:
@@ -64,10 +65,10 @@ def _cookie(raw: bytes) -> str | None:
     """The encoding declared on line 1 or 2 (line 2 only after a blank or comment line), as the tokenizer reads it."""
     lines = raw.removeprefix(codecs.BOM_UTF8).splitlines(keepends=True)[:2]
     for i, line in enumerate(lines):
-        m = _COOKIE.match(line)
+        m = re.match(_COOKIE, line) if b"coding" in line else None
         if m:
             return _normal_name(m.group(1).decode("ascii"))
-        if i == 0 and not _BLANK.match(line):
+        if i == 0 and (len(lines) == 1 or b"coding" not in lines[1] or not re.match(_BLANK, line)):
             return None
     return None
 
@@ -154,6 +155,7 @@ class UserModuleFinder:
     def __init__(self, root: str):
         self.root = os.path.realpath(root)
         self._excluded: set[str] | None = None
+        self._inside: dict[str, bool] = {}  # a search path entry -> is it in the script's folder tree?
 
     @property
     def excluded(self) -> set[str]:
@@ -178,13 +180,35 @@ class UserModuleFinder:
         return "site-packages" not in parts and "dist-packages" not in parts
 
     def find_spec(self, fullname, path=None, target=None):
-        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        # The first entry holding the module wins, so only the entries up to the last one in the script's
+        # folder tree can give a module of ours: numpy's or pandas's submodules are not searched for twice.
+        entries = self._searched(sys.path if path is None else path)
+        if not entries:
+            return None
+        spec = importlib.machinery.PathFinder.find_spec(fullname, entries)
         if spec is None or spec.origin is None or not isinstance(spec.loader, importlib.machinery.SourceFileLoader):
             return None
         if not self.wants(spec.origin):
             return None
         spec.loader = _RewritingLoader(fullname, spec.origin)
         return spec
+
+
+    def _searched(self, entries) -> list:
+        """`entries` up to the last one inside the script's folder tree (none: an empty list)."""
+        entries = list(entries)
+        inside = self._inside
+        for k in range(len(entries) - 1, -1, -1):
+            entry = entries[k]
+            known = inside.get(entry) if isinstance(entry, str) else False
+            if known is None:
+                real = os.path.realpath(entry or os.curdir)
+                known = real == self.root or real.startswith(self.root + os.sep)
+                if os.path.isabs(entry):  # a relative one ('' too) moves with the working folder
+                    inside[entry] = known
+            if known:
+                return entries[:k + 1]
+        return []
 
 
 class Outcome:
@@ -355,8 +379,8 @@ def finish_like_python() -> None:
     """What the interpreter does after the main module: join non-daemon threads, run atexit handlers.
     Done before the report is written, so that their output comes before it, as it would without us."""
     import atexit
-    import threading
 
+    threading = sys.modules.get("threading")  # as the interpreter does: never imported, no thread to join
     shutdown = getattr(threading, "_shutdown", None)
     if shutdown is not None:
         shutdown()

@@ -35,6 +35,15 @@ def test_script_sees_what_python_gives_it():
     assert seen["path0"] == str(RULES)
 
 
+@pytest.mark.parametrize("args", [["--", "x"], ["x", "--", "--lr"], ["--"]])
+def test_a_double_dash_after_the_script_reaches_it(args):
+    script = rel(RULES / "argv_env.py")
+    plain = python(script, *args)
+    traced = shapecheck(script, *args)
+    assert traced.stdout == plain.stdout
+    assert json.loads(traced.stdout)["argv"] == [script, *args]
+
+
 def test_script_from_another_working_directory(tmp_path):
     script = str(RULES / "argv_env.py")
     plain = python(script, cwd=tmp_path)

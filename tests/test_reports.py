@@ -24,10 +24,23 @@ def test_drift_fix_names_the_operand_that_changed_the_shape_not_the_scalar(fixtu
 def test_a_sum_is_offered_only_for_a_batch_of_gradients(fixture_runs):
     report = fixture_runs(FIXTURES / "rules" / "sc103_drift.py").report
     # dc = dlogits: the bias gradient forgot its sum over the batch
-    assert "sum it over axis 0 (np.sum(..., axis=0)) to get (3,)" in _finding(report, "SC103", 48)["fix"]
+    assert _finding(report, "SC103", 48)["fix"] == ("dc is (3, 3) from `dlogits` at line 46: summed over axis 0 there, "
+                                                   "`dc = np.sum(dlogits, axis=0)` gives (3,)")
     crash = fixture_runs(FIXTURES / "rules" / "crash_gradient_of_another.py").report["crash"]
     assert not [fx for fx in crash["fixes"] if "np.sum" in fx], crash["fixes"]
     assert "nabla_w looks like the gradient of another parameter than b" in crash["explanation"]
+
+
+def test_a_bias_gradient_kept_in_a_dict_or_on_a_layer_gets_its_sum(fixture_runs):
+    """The course's `grads["db1"]` and a layer's `self.db`: the operand that grew the bias is named as written,
+    and the sum it lacks is given where it was made when that statement is known."""
+    report = fixture_runs(FIXTURES / "rules" / "sc103_bias_not_summed.py").report
+    assert _finding(report, "SC103", 25)["fix"] == (
+        'grads["db1"] is (3, 8): sum it over axis 1 (np.sum(..., axis=1, keepdims=True)) to get (3, 1)')
+    assert _finding(report, "SC103", 39)["fix"] == (
+        "self.db is (3, 8) from `dZ / X.shape[1]` at line 37: summed over axis 1 there, "
+        "`self.db = np.sum(dZ / X.shape[1], axis=1, keepdims=True)` gives (3, 1)")
+    assert [f["line"] for f in report["findings"] if f["severity"] != "info"] == [25, 39]
 
 
 def test_no_pandas_fix_becomes_an_outer_broadcast(fixture_runs):

@@ -456,6 +456,21 @@ def test_sc502_on_a_square_gradient_does_not_guess_the_batch_axis(tmp_path):
     assert f.fix == "db = np.sum(dZ, axis=0) at line 4 -> (3,) (or axis=1: each gives (3,); sum over the batch axis)"
 
 
+def test_sc502_follows_the_courses_dictionaries_across_functions(fixture_runs):
+    """`update_parameters(parameters, grads)` reads `grads["db1"]`: the parameter is what every call passes,
+    that variable is the dictionary `backward_propagation` returned, and its "db1" entry is the variable
+    made by `1 / m * np.sum(dZ1)`.  The fix goes there, with the axis that gives b1's shape."""
+    report = fixture_runs(REPO / "fixtures" / "rules" / "sc502_course_dicts.py").report
+    (f,) = [f for f in report["findings"] if f["code"] == "SC502"]
+    assert (f["line"], f["expression"]) == (43, 'b1 - learning_rate * grads["db1"]')
+    assert f["message"] == ('`b1 = b1 - learning_rate * grads["db1"]`: grads["db1"] is a scalar () from `np.sum(dZ1)` '
+                            'at line 37, a sum over every axis of dZ1 (4, 400); broadcast onto b1 (4, 1), it moves '
+                            'every entry of b1 by the same step')
+    assert f["fix"] == "db1 = 1 / m * np.sum(dZ1, axis=1, keepdims=True) at line 37 -> (4, 1)"
+    ok = fixture_runs(REPO / "fixtures" / "rules" / "sc502_course_dicts_ok.py").report
+    assert [f for f in ok["findings"] if f["severity"] != "info"] == []
+
+
 def test_silenced_by_the_ignore_comment(tmp_path):
     assert findings(tmp_path, """
         b = np.zeros(3)

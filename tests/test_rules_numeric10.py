@@ -408,6 +408,43 @@ def test_out_of_range_literal_follows_the_numpy_version(tmp_path):
     assert not findings(run, "SC302")
 
 
+@pytest.mark.parametrize("statement, fixed_dtypes", [
+    ("bright = img + 300", ["int16"]),
+    ("img += 300", ["int16", "uint8"]),
+    ("bright = np.multiply(img, -1000)", ["int32"]),
+    ("bright = 300 - img", ["int16"]),
+])
+def test_an_out_of_range_integer_is_explained_with_fixes_that_run(tmp_path, statement, fixed_dtypes):
+    """numpy 2's OverflowError for `uint8_array + 300`: the cause names the dtype's range and where it was set;
+    each fix, put in the script's place, runs under plain Python and gives the dtype it promises.  numpy 1.26
+    computes the same line in a wider type: the run is clean there."""
+    source = f"import numpy as np\nimg = np.full((2, 3), 7, dtype=np.uint8)\n{statement}\n"
+    run = traced(tmp_path, source)
+    if not NUMPY2:
+        assert run.status == 0 and run.report["crash"] is None
+        return
+    crash = run.report["crash"]
+    assert (crash["type"], crash["line"]) == ("OverflowError", 3)
+    target = "img" if "+=" in statement else "bright"
+    n = re.search(r"-?\d{3,}", statement)[0]
+    assert crash["explanation"].startswith(f"img is uint8, which holds 0..255, and numpy 2 computes ")
+    assert f"the Python integer {n} does not fit" in crash["explanation"]
+    assert crash["explanation"].endswith("img is uint8 since line 2 (`np.full((2, 3), 7, dtype=np.uint8)`)")
+    assert [o["text"] for o in crash["operands"]] == ["img"]
+    dtypes = []
+    for fix in crash["fixes"]:
+        expr = fix.split(" -> (2, 3)")[0]
+        line = expr if expr.startswith("img = ") else f"{target} = {expr}"
+        script = tmp_path / "fixed.py"
+        script.write_text(source.replace(statement, line) + f"print({target}.dtype, {target}.shape)\n")
+        plain = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=60)
+        assert plain.returncode == 0, (line, plain.stderr)
+        dtype, shape = plain.stdout.split(" ", 1)
+        assert shape.strip() == "(2, 3)"
+        dtypes.append(dtype)
+    assert dtypes == fixed_dtypes
+
+
 def test_in_place_float_update_of_an_int_array_is_explained(tmp_path):
     run = traced(tmp_path, """\
         import numpy as np

@@ -21,9 +21,6 @@ TRACING = {"shapecheck", "shapecheck._calls", "shapecheck._cli", "shapecheck._er
 # stdlib modules the run may add (some interpreters or numpy versions already import them):
 STDLIB = {
     "runpy",  # `python -m` itself
-    # the recorder's lock for claiming site ids; imported before the script also because a module that
-    # imports it after (tabulate's importlib.metadata does) fails once the script set sys.excepthook to None
-    "threading",
     "gc",  # built in (nothing loaded): the collector is paused while a module is rewritten
     # small, and already imported by site when a package is installed in editable mode (so only a regular
     # install, as in CI, shows them): the loader's decode_source and specs, `from __future__ import annotations`
@@ -65,10 +62,28 @@ def test_start_up_imports_only_what_tracing_needs(tmp_path):
 
 def test_start_up_imports_no_renderer_gradient_checker_config_reader_or_pandas(tmp_path):
     added = _added(tmp_path)
-    for name in ("argparse", "gettext", "sysconfig", "signal", "tabulate", "pandas", "tomllib", "importlib.metadata",
+    for name in ("argparse", "gettext", "sysconfig", "signal", "threading", "tabulate", "pandas", "tomllib", "importlib.metadata",
                  "importlib.resources", "tempfile", "shutil", "zipfile", "dataclasses", "shapecheck._gradcheck", "shapecheck._render",
                  "shapecheck._explain", "shapecheck._report"):
         assert name not in added
+
+
+def test_a_clean_run_ends_without_grouping_explaining_or_drawing_tables(tmp_path):
+    """What a run with nothing to report imports after the script: the rules and the summary's renderer, not
+    the root-cause grouping, the explainer, the pandas rule, tabulate or textwrap (issue 11: the fixed cost
+    of a run is what a long vectorised script notices)."""
+    script = tmp_path / "clean.py"
+    script.write_text("import numpy as np\nx = np.ones((3, 2)) + np.zeros(2)\nimport colorsys  # the marker\n")
+    run = subprocess.run([sys.executable, "-X", "importtime", "-m", "shapecheck", str(script)], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr
+    assert "ran to the end; 0 errors, 0 warnings, 0 info" in run.stderr
+    names = [line.rsplit("|", 1)[1].strip() for line in run.stderr.splitlines() if line.startswith("import time:")]
+    after = set(names[names.index("colorsys") + 1:])
+    assert "shapecheck._rules" in after  # the rules did run
+    for name in ("shapecheck._roots", "shapecheck._explain", "shapecheck._crash", "shapecheck._rules_pandas",
+                 "tabulate", "textwrap", "importlib.metadata", "pandas", "threading"):
+        assert name not in after, name
 
 
 def test_the_garbage_collector_stays_as_the_script_sets_it(tmp_path):
@@ -109,6 +124,20 @@ def test_a_plain_command_line_needs_no_parser(argv):
     assert vars(fast) == vars(_cli.parser().parse_args(argv))
 
 
-@pytest.mark.parametrize("argv", [["--format", "json", "s.py", "x"], ["s.py", "--", "x"], ["-", "x"], ["--", "s.py"]])
+@pytest.mark.parametrize("argv", [["--format", "json", "s.py", "x"], ["-", "x"], ["--", "s.py"]])
 def test_options_before_the_script_go_through_argparse(argv):
     assert type(_cli.options(argv)).__module__ == "argparse"
+
+
+@pytest.mark.parametrize("argv, script_args", [
+    (["s.py", "--", "x"], ["--", "x"]),
+    (["s.py", "--", "--", "x"], ["--", "--", "x"]),
+    (["--log", "s.py", "--", "x"], ["--", "x"]),
+    (["--log", "--", "s.py", "--", "x"], ["--", "x"]),
+    (["--format", "json", "--", "s.py", "x"], ["x"]),
+    (["--log", "s.py", "x", "--", "y"], ["x", "--", "y"]),
+])
+def test_a_double_dash_after_the_script_is_the_scripts(argv, script_args):
+    """`python SCRIPT -- x` gives the script `['--', 'x']`: so does shapecheck (argparse would drop the `--`)."""
+    opts = _cli.options(argv)
+    assert opts.script == "s.py" and opts.args == script_args
