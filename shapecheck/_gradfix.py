@@ -174,7 +174,10 @@ def explain(rows: list, report_kind: str, loss, grads, combined: bool, params, l
     if report_kind in ("sign", "scale"):
         _search_uniform(args, chains, loss_node)
     else:
-        _search(args, nodes, chains, rights, trace)
+        # Gradients returned under each other's names first: searched alone, each row could take an edit that
+        # makes it pass by computing the other's value where it is made.
+        _search_swaps(args, trace, nodes, failed)
+        _search(args, nodes, {i: c for i, c in chains.items() if out.rows[i].fix is None}, rights, trace)
     del trace
     pins = {(out.rows[i].mistake.path, out.rows[i].mistake.line) if out.rows[i].mistake else None for i in failed}
     if len(pins) == 1 and None not in pins:
@@ -236,7 +239,9 @@ def _chain(trace, node: Node, ok_ids: dict, forward: set) -> tuple[list[Node], l
                 continue
             # `dZ2 = dA2` then `dW2 = dZ2 @ A1.T`: the store that bound the name read is on the way
             todo.extend((a, n.order) for a in m.modifiers if a.alias and a.order < n.order
-                        and (a.name == text or a.name == a.text.split(" = ")[-1]))
+                        and (a.name == text or a.name == a.text.split(" = ")[-1]
+                             # `self.dinputs = dvalues` in one layer, read as `act.dinputs` by the next
+                             or (a.name.startswith("self.") and text.endswith(a.name[4:]))))
             todo.append((m, n.order))
     chain.sort(key=lambda n: n.order)
     right.sort(key=lambda n: n.order)
@@ -563,7 +568,7 @@ def _dims(node: Node, factor: float) -> list[tuple[str, str]]:
         k = round(target)
         if k >= 2 and _near(k, target):
             dims = [f"{name}.shape[{j}]" for name, shp in node.scope.items() if type(shp) is tuple
-                    for j, d in enumerate(shp) if d == k and not name.startswith("_")]
+                    for j, d in enumerate(shp) if d == k and not name.startswith("_") and "[" not in name]
             out += [(d, op) for d in dims[:2]]
             if k <= 4:
                 out.append((str(k), op))
@@ -655,6 +660,8 @@ def _search(args, nodes, chains, rights, trace) -> None:
             # it would change other gradients, one after it only repeats it
             only = node
         _settle(out, group, fix, node, tried, lines, only, ambiguous)
+        if not any(out.rows[i].mistake is not None for i in group):
+            _search_derivative(args, group, ordered[:MAX_STATEMENTS], trace)
     # rows left without a fix that takes something out, whose chains start from the same array
     open_ = [g for g in groups if not all(out.rows[i].fix is not None and out.rows[i].fix.restoring for i in g)]
     starts = {}
@@ -671,6 +678,190 @@ def _search(args, nodes, chains, rights, trace) -> None:
         if fix is not None:
             _settle(out, joint, fix, node, 0, (), None, ambiguous)
             open_ = [g for g in open_ if not set(g) & set(joint)]
+
+
+_DERIVATIVE_FN = re.compile(r"\w*(prime|deriv\w*|gradient|backward)", re.IGNORECASE)
+# a gradient's own name (dA2, dZ, dout, dvalues, delta): an activation's derivative is not taken of it
+_GRADIENT_NAME = re.compile(r"(self\.)?(d[A-Z0-9_]|d(out|values|inputs|x|h|a|z|y|scores|hnext|hraw)\b|delta|grad|nabla)")
+
+
+def _copies(n: Node) -> bool:
+    """Does the statement only pass a value on (`dZ2 = dA2`, `dx = dout`)?"""
+    return isinstance(n.stmt, ast.Assign) and isinstance(n.stmt.value, _ALIASES_EXPR)
+
+
+def _derivative_edits(n: Node) -> list[str]:
+    """The statement's value times an activation's derivative made from an array of the same shape in scope
+    (a derivative left out): `(A > 0)` (ReLU), `(1 - A ** 2)` (tanh), `A * (1 - A)` and `(1 - A)` (sigmoid, of
+    its output), a derivative function the module defines (`sigmoid_prime(z)`), or the array itself (`sp`)."""
+    expr = _value_expr(n)
+    # a copy made no array of its own (it is a store of the one it names): its shape is that one's
+    shape = n.scope.get(ast.unparse(n.stmt.value)) if _copies(n) else None if n.alias else n.shape
+    if type(shape) is not tuple or not shape or expr is None or expr.lineno != expr.end_lineno \
+            or isinstance(n.stmt, ast.AugAssign) or _inert(n):
+        return []
+    v = _segment(n, expr)
+    if not v:
+        return []
+    arrays = [k for k, shp in n.scope.items() if shp == shape and not k.startswith("_")
+              and _NAME.fullmatch(k[:-4] if k.endswith("[-1]") else k) and not _GRADIENT_NAME.match(k)]
+    fns = [k for k, f in (n.globals or {}).items() if isinstance(f, types.FunctionType) and
+           _DERIVATIVE_FN.fullmatch(k) and f.__code__.co_argcount == 1 and not k.startswith("_")]
+    head = _paren(v, expr)
+    out = []
+    for a in arrays[:6]:
+        forms = [f"({a} > 0)", f"(1 - {a} ** 2)", f"{a} * (1 - {a})", f"(1 - {a})"] + \
+            [f"{f}({a})" for f in fns] + [a]
+        out += [f"{head} * {form}" for form in forms]
+    return out
+
+
+def _search_derivative(args, group: list, statements: list, trace) -> None:
+    """A derivative left out: the first edit of each statement of the group's stretch that multiplies its value
+    by an activation's derivative (see `_derivative_edits`) and makes the check pass. The mistake is pinned to
+    the line when only one statement's edit verifies, or when only one of those that verify passes a value on
+    without computing anything (`dZ2 = dA2`: where `dZ2 = dA2 * (1 - A2 ** 2)` belongs)."""
+    out = args[0]
+    verified, budget = [], MAX_CANDIDATES
+    # the copies of their arrays too (`self.dinputs = dvalues` in a ReLU layer, read by the next layer as its
+    # argument: no chain shows it), first: a value passed on unchanged is where a derivative is likeliest left out
+    where = {_where(n) for n in statements}
+    copies = [m for n in statements for m in n.modifiers if _copies(m) and m.alias and _where(m) not in where]
+    statements = list({_where(m): m for m in copies}.values()) + list(statements)
+    for n in statements:
+        if out.evaluations >= MAX_EVALUATIONS:
+            break
+        for text in _derivative_edits(n)[:budget]:
+            budget -= 1
+            fix = _try(args, n, "derivative", text, group)
+            if fix is not None:
+                verified.append((n, fix))
+                break
+    if not verified:
+        return
+    copies = [p for p in verified if _copies(p[0])]
+    pin = verified[0] if len(verified) == 1 else copies[0] if len(copies) == 1 else None
+    if pin is not None and len(verified) == 1 and any(_copies(m) and m.order > pin[0].order
+                                                      for m in pin[0].modifiers):
+        pin = None  # its array is passed on later (`dZ1 = dA1`) where the derivative may belong as well
+    if pin is not None and any(code is not pin[0].code for code, _ in trace.passthrough):
+        # A function that returns what it was given (`return dout`) passes a value on where no statement shows
+        # it: the derivative may belong there as well.
+        pin = None
+    n, fix = pin or verified[0]
+    why = "derivative" if len(verified) == 1 else "derivative, passes"
+    for i in group:
+        row = out.rows[i]
+        if pin is None and row.fix is not None:
+            continue  # an edit found before, which verified as well: no better evidence here
+        out.rows[i] = dataclasses.replace(row, fix=fix, mistake=None if pin is None else Mistake(
+            fix.path, fix.line, fix.before, label(n), why))
+
+
+def _search_swaps(args, trace, nodes: dict, failed: list) -> None:
+    """Two wrong gradients of the same shape returned under each other's names (`'db2': db1, 'db1': db2`):
+    the statements that bind them (a tuple or dict returned, tuple targets) with the two exchanged, each
+    verified. The mistake is pinned when exactly one statement's exchange makes both pass."""
+    out, rows = args[0], args[1]
+    open_ = [i for i in failed if out.rows[i].mistake is None and rows[i].grad_shape is not None]
+    names = {i: _names_of(rows[i], nodes.get(i)) for i in open_}
+    for a, i in enumerate(open_):
+        for j in open_[a + 1:]:
+            if out.rows[i].mistake is not None or out.rows[j].mistake is not None or \
+                    tuple(rows[i].grad_shape) != tuple(rows[j].grad_shape) or out.evaluations >= MAX_EVALUATIONS:
+                continue
+            fixes, seen = [], set()
+            for n, text, before, after, line in _swaps(trace, names[i], names[j]):
+                if (n.path, line, after) in seen:
+                    continue
+                seen.add((n.path, line, after))
+                out.tried += 1
+                if _verify(args, n, text, [i, j], False):
+                    fixes.append(Fix(n.path, line, before, after, "swap", (rows[i].name, rows[j].name),
+                                     restoring=True))
+            if not fixes:
+                continue
+            fix = dataclasses.replace(fixes[0], alternative=fixes[1] if len(fixes) > 1 else None)
+            for k in (i, j):
+                out.rows[k] = dataclasses.replace(out.rows[k], fix=fix, mistake=Mistake(
+                    fix.path, fix.line, fix.before, out.rows[k].location.name if out.rows[k].location else "",
+                    "swapped") if len(fixes) == 1 else None)
+
+
+def _names_of(row, node: Node | None) -> tuple[set, set]:
+    """(the names of the row's slot: the parameter's and its gradient's, as keys; the names its array went by:
+    the one it was made under and those it was stored under)."""
+    arrays = set()
+    if node is not None:
+        arrays.add(label(node))
+        arrays.update(m.name for m in node.modifiers if m.alias and not m.name.startswith("<"))
+    return {row.name, row.grad_name or row.name}, arrays - {""}
+
+
+def _swaps(trace, names_i: tuple, names_j: tuple):
+    """(a statement's node, its source with two elements exchanged, the line before and after, its line) for
+    each tuple, list or dict display (returned, assigned, or tuple targets) of the functions that ran with an
+    element for each of the two gradients on one line."""
+    from . import _trace
+
+    def owner(elt, key=None) -> int:
+        text = ast.unparse(elt)
+        keys = {ast.literal_eval(k) for k in ([key] if key is not None else []) if isinstance(k, ast.Constant)}
+        if isinstance(elt, ast.Subscript) and isinstance(elt.slice, ast.Constant):
+            keys.add(elt.slice.value)
+        # a slot named by a key (`"db1": db2`, `grads["b1"]`) is that key's, whatever array fills it
+        hit_i = bool(keys & names_i[0]) if keys else text in names_i[1]
+        hit_j = bool(keys & names_j[0]) if keys else text in names_j[1]
+        return 1 if hit_i and not hit_j else 2 if hit_j and not hit_i else 0
+
+    for code in trace.codes:
+        lines = linecache.getlines(code.co_filename)
+        _, tree = _trace._own_source(lines, code)
+        if tree is None:
+            continue
+        for s in ast.walk(tree):
+            if not isinstance(s, (ast.Assign, ast.Return)) or s.value is None:
+                continue
+            roots = [s.value] + (s.targets if isinstance(s, ast.Assign) else [])
+            for d in (d for r in roots for d in ast.walk(r)):  # `return loss, {"W": dW, ...}` too
+                if isinstance(d, (ast.Tuple, ast.List)):
+                    elts = [(e, owner(e)) for e in d.elts]
+                elif isinstance(d, ast.Dict):
+                    elts = [(v, owner(v, k)) for k, v in zip(d.keys, d.values) if k is not None]
+                else:
+                    continue
+                a = [e for e, o in elts if o == 1 and isinstance(e, _ALIASES_EXPR)]
+                b = [e for e, o in elts if o == 2 and isinstance(e, _ALIASES_EXPR)]
+                if len(a) != 1 or len(b) != 1 or a[0].lineno != a[0].end_lineno or \
+                        b[0].lineno != b[0].end_lineno or a[0].lineno != b[0].lineno:
+                    continue
+                edited = _exchanged(code, s, lines, a[0], b[0])
+                if edited is not None:
+                    n = Node(code, _display(code), s.lineno, s, "", "", {}, {}, 0)
+                    yield (n, *edited, a[0].lineno)
+
+
+def _display(code) -> str:
+    from ._runner import display_path
+    return display_path(code.co_filename)
+
+
+def _exchanged(code, s: ast.stmt, lines: list, x: ast.expr, y: ast.expr) -> tuple | None:
+    """(the statement's source with x and y exchanged, the physical line before, after)."""
+    block = [ln.encode() for ln in lines[s.lineno - 1:s.end_lineno]]
+    if len(block) != s.end_lineno - s.lineno + 1:
+        return None
+    k = x.lineno - s.lineno
+    raw = block[k]
+    first, second = sorted((x, y), key=lambda e: e.col_offset)
+    a, b = raw[first.col_offset:first.end_col_offset], raw[second.col_offset:second.end_col_offset]
+    block[k] = raw[:first.col_offset] + b + raw[first.end_col_offset:second.col_offset] + a + \
+        raw[second.end_col_offset:]
+    after = block[k]
+    block[-1] = block[-1][:s.end_col_offset + (len(after) - len(raw) if k == len(block) - 1 else 0)]
+    block[0] = block[0][s.col_offset:]
+    return (b"".join(block).decode(errors="replace"), _code(raw.decode(errors="replace")),
+            _code(after.decode(errors="replace")))
 
 
 def _stretch(group: list, chains: dict) -> set:
