@@ -20,6 +20,7 @@ detected when ``report.passed`` is False.
 from __future__ import annotations
 
 import argparse
+import copy
 import random
 import shutil
 import statistics
@@ -39,6 +40,7 @@ import shapecheck  # noqa: E402
 from mutnets import NETWORKS  # noqa: E402
 from mutnets.mutator import (Mutant, Truth, classify, compare, flat_gradients, leaves, load_file,  # noqa: E402
                              mutants, network)
+from mutnets.producer import producers  # noqa: E402
 
 SPECIFIC = ("sign", "scale", "transpose", "zero", "shape")
 FACTOR_TOL = 0.01  # a claimed scale is right within 1% of the true factor
@@ -66,6 +68,7 @@ class Outcome:
     chain_lines: set = field(default_factory=set)  # every line the flagged rows name, chains included
     fixes: list = field(default_factory=list)  # the verified fixes the flagged rows show (issue 9)
     mistakes: set = field(default_factory=set)  # the lines the flagged rows pin the mistake to (issue 9)
+    producers: dict = field(default_factory=dict)  # row name -> (first, last line) of the statement that bound it
 
 
 def modes() -> list[str]:
@@ -200,6 +203,13 @@ def sample(valid: list, limit: int, rng: random.Random) -> list:
     return sorted(out, key=lambda it: (it[0].line, it[0].op))
 
 
+def _produced_at(line: int | None, truth: tuple | None) -> bool:
+    """Is the line the report names within the statement that bound the array (neither names one: agreed)?"""
+    if truth is None or line is None:
+        return truth is None and line is None
+    return truth[0] <= line <= truth[1]
+
+
 def pct(a: int, b: int) -> str:
     return f"{a}/{b} ({100 * a / b:.1f}%)" if b else "0/0"
 
@@ -270,6 +280,10 @@ def main() -> None:
         names = [n for n, _, _ in leaves(params)]
         for mode in mode_list:
             results[mode].append((m, truth, run_check(loss, bad_grads, params, mode, names, truth)))
+        try:  # the producing statements, found independently of shapecheck (issue 9, item 6)
+            results["auto"][-1][2].producers = producers(bad_grads, copy.deepcopy(params), mod.__file__)
+        except Exception:
+            pass
 
     # Clean networks: false failures, float64 and float32.
     clean: dict[tuple[str, str], list[tuple[str, int, Outcome]]] = defaultdict(list)
@@ -347,10 +361,20 @@ def report(results, clean, mode_list, clean_seeds) -> None:
               f"   (the report pins the mistake to one line and it is the edited line; of the mutants that did not "
               f"delete a statement: {pct(pinned_kept, len(kept))})")
         deleted = sum(m.after == "pass" for m, _ in wrong_pin)
+        rows = [(m, o, name) for m, o in lined for name in sorted(o.flagged) if name in o.producers]
+        right = {(id(m), name) for m, o, name in rows if _produced_at(o.lines.get(name), o.producers[name])}
+        named_all = sum(all((id(m), name) in right for mm, oo, name in rows if mm is m) for m, o in lined)
+        print(f"  producing line named (issue 9, item 6, >= 95%): {pct(named_all, n)}   "
+              f"{verdict(named_all / n >= 0.95)}   (every wrong row's statement is the one an independent tracer, "
+              f"mutnets/producer.py, saw first bind the array returned; rows: {pct(len(right), len(rows))})")
         print(f"  mistake pinned to another line:             {len(wrong_pin)}   {verdict(not wrong_pin)}"
               f"   ({deleted} of them mutants that deleted a statement, which has no line of its own)")
         print(f"  producing statement is the edited line:     {pct(hit, n)}   (the statement that made the value "
               f"returned, named for every row; in a row's location or chain: {pct(near, n)})")
+        for m, o, name in rows:
+            if (id(m), name) not in right:
+                print(f"    producing line differs: {m.network}:{m.line} [{m.op}] {name}: report "
+                      f"{o.lines.get(name)}, independent tracer {o.producers[name]}")
         for m, o in wrong_pin:
             print(f"    pinned elsewhere: {m.network}:{m.line} [{m.op}] `{m.after}`; pinned: {sorted(o.mistakes)}")
         for m, o in lined:

@@ -728,22 +728,26 @@ def _search_derivative(args, group: list, statements: list, trace) -> None:
     where = {_where(n) for n in statements}
     copies = [m for n in statements for m in n.modifiers if _copies(m) and m.alias and _where(m) not in where]
     statements = list({_where(m): m for m in copies}.values()) + list(statements)
+    tried = set()  # statements whose every candidate was tried (or one verified)
     for n in statements:
         if out.evaluations >= MAX_EVALUATIONS:
             break
-        for text in _derivative_edits(n)[:budget]:
-            budget -= 1
-            fix = _try(args, n, "derivative", text, group)
-            if fix is not None:
-                verified.append((n, fix))
+        edits = _derivative_edits(n)
+        chosen, found = edits[:budget], None
+        budget -= len(chosen)
+        for text in chosen:
+            found = _try(args, n, "derivative", text, group)
+            if found is not None:
+                verified.append((n, found))
                 break
+        if found is not None or (len(chosen) == len(edits) and out.evaluations < MAX_EVALUATIONS):
+            tried.add(_where(n))
     if not verified:
         return
     copies = [p for p in verified if _copies(p[0])]
     pin = verified[0] if len(verified) == 1 else copies[0] if len(copies) == 1 else None
-    if pin is not None and len(verified) == 1 and any(_copies(m) and m.order > pin[0].order
-                                                      for m in pin[0].modifiers):
-        pin = None  # its array is passed on later (`dZ1 = dA1`) where the derivative may belong as well
+    if pin is not None and any(_copies(m) and _where(m) not in tried for m in pin[0].modifiers):
+        pin = None  # its array is passed on (`dZ1 = dA1`) where the derivative may belong as well: not tried
     if pin is not None and any(code is not pin[0].code for code, _ in trace.passthrough):
         # A function that returns what it was given (`return dout`) passes a value on where no statement shows
         # it: the derivative may belong there as well.

@@ -1,0 +1,115 @@
+"""Issue 9: a derivative left out and gradients returned under each other's names, end to end through
+``python -m shapecheck --grad`` on fixtures in the three styles (dict-returning backward, tuple-returning,
+layer objects), and a look-alike network that has neither slip."""
+
+from __future__ import annotations
+
+import json
+import runpy
+
+import pytest
+
+import shapecheck
+from conftest import FIXTURES, shapecheck as run_cli
+from shapecheck._gradcheck import gradcheck_from_namespace
+
+VERIFIED = "fix (verified: the gradient check passes with it): "
+LEFT_OUT = "a derivative left out: it only passes a value on, where an activation's derivative belongs"
+
+# (fixture, spec, rows, mistake line, the pinned statement, the verified fix)
+DERIVATIVE = [
+    ("tuple_bug_derivative_left_out.py", "loss,backward,params", ("[0]", "[1]"), 48, "dz1 = da1",
+     "dz1 = da1 * (1 - a1 ** 2)"),
+    ("layers_bug_derivative_left_out.py", "loss_and_grads,params", ("dense1.weights", "dense1.biases"), 48,
+     "self.dinputs = dvalues", "self.dinputs = dvalues * (self.inputs > 0)"),
+]
+
+SWAPPED = [
+    ("colmajor_bug_swapped.py", "compute_cost,backward,parameters", ("b1", "b2"), 56,
+     'return {"dW1": dW1, "db1": db2, "dW2": dW2, "db2": db1, "dW3": dW3, "db3": db3}',
+     'return {"dW1": dW1, "db1": db1, "dW2": dW2, "db2": db2, "dW3": dW3, "db3": db3}'),
+    ("tuple_bug_swapped.py", "loss,backward,params", ("[0]", "[2]"), 53,
+     "return dW2, db1, dW1, db2, dW3, db3", "return dW1, db1, dW2, db2, dW3, db3"),
+    ("layers_bug_swapped.py", "loss_and_grads,params", ("gamma", "beta"), 60,
+     'return loss, {"W": affine.dW, "gamma": scale.dbeta, "beta": scale.dgamma}',
+     'return loss, {"W": affine.dW, "gamma": scale.dgamma, "beta": scale.dbeta}'),
+]
+
+
+def report_of(name: str, spec: str):
+    ns = runpy.run_path(str(FIXTURES / "grad" / name), run_name="__shapecheck_fixture__")
+    return gradcheck_from_namespace(ns, spec), ns
+
+
+@pytest.mark.parametrize("name, spec, rows, line, statement, fix", DERIVATIVE, ids=[d[0] for d in DERIVATIVE])
+def test_derivative_left_out_is_pinned_at_the_statement_that_passes_the_value_on(name, spec, rows, line,
+                                                                                  statement, fix):
+    script = f"fixtures/grad/{name}"
+    run = run_cli("--grad", spec, script)
+    assert run.status == 1
+    out = run.stderr
+    for row in rows:
+        assert f"\n{row}: " in out
+    assert out.count(f"    the mistake is at line {line}: `{statement}` ({LEFT_OUT}; multiplied by it, the check "
+                     "passes, as it would at the statement before it)") == len(rows), out
+    assert out.count(f"{VERIFIED}`{fix}` at {script}:{line}, instead of `{statement}`") == len(rows), out
+    assert f"The mistake is at line {line}: `{statement}`." in out
+    assert "swapped" not in out
+
+
+@pytest.mark.parametrize("name, spec, rows, line, before, fix", SWAPPED, ids=[d[0] for d in SWAPPED])
+def test_swapped_gradients_are_pinned_at_the_statement_that_binds_them(name, spec, rows, line, before, fix):
+    script = f"fixtures/grad/{name}"
+    run = run_cli("--grad", spec, script)
+    assert run.status == 1
+    out = run.stderr
+    a, b = rows
+    assert (f"    swapped: {a}'s gradient and {b}'s are returned under each other's names (exchanged, both match "
+            "the numeric gradient)") in out, out
+    assert f"    swapped: {b}'s gradient and {a}'s are returned under each other's names" in out
+    assert out.count(f"    the mistake is at line {line}: `{before}` (the only statement where exchanging the two "
+                     "makes both pass)") == 2, out
+    assert out.count(f"{VERIFIED}`{fix}` at {script}:{line}, instead of `{before}`") == 2, out
+    assert "derivative left out" not in out
+
+
+def test_swapped_in_json_markdown_html_and_assert():
+    report, ns = report_of("colmajor_bug_swapped.py", "compute_cost,backward,parameters")
+    data = json.loads(json.dumps(report.to_dict(), allow_nan=False))
+    rows = {r["name"]: r for r in data["rows"]}
+    for name in ("b1", "b2"):
+        assert rows[name]["mistake"]["line"] == 56 and rows[name]["mistake"]["why"] == "swapped"
+        assert rows[name]["fix"]["kind"] == "swap" and rows[name]["fix"]["rows"] == ["b1", "b2"]
+        assert rows[name]["fix"]["restoring"] is True and rows[name]["fix"]["alternative"] is None
+    assert all(r["mistake"] is None and r["fix"] is None for n, r in rows.items() if n not in ("b1", "b2"))
+    said = "swapped: b1's gradient and b2's are returned under each other's names"
+    assert f"  - {said}" in report.to_markdown()
+    assert said.replace("'", "&#x27;") in report._repr_html_() or said in report._repr_html_()
+    with pytest.raises(AssertionError) as info:
+        shapecheck.assert_gradients_close(ns["compute_cost"], ns["backward"], ns["parameters"])
+    assert said in str(info.value)
+    assert 'return {"dW1": dW1, "db1": db1, "dW2": dW2, "db2": db2, "dW3": dW3, "db3": db3}' in str(info.value)
+
+
+def test_derivative_left_out_in_json():
+    report, _ = report_of("tuple_bug_derivative_left_out.py", "loss,backward,params")
+    data = report.to_dict()
+    for row in data["rows"][:2]:
+        assert row["mistake"]["line"] == 48 and row["mistake"]["why"] == "derivative, passes"
+        assert row["fix"]["kind"] == "derivative" and row["fix"]["after"] == "dz1 = da1 * (1 - a1 ** 2)"
+    assert data["source_evaluations"] > 0
+
+
+def test_a_look_alike_network_gets_neither_diagnosis():
+    """A linear layer's `dZ1 = dA1` is right and db1, db2 (same shape) are returned under their own names; the
+    slip (an extra `+ 0.1`) is one no edit undoes: no derivative, no swap, no fix, no line pinned."""
+    script = "fixtures/grad/colmajor_lookalike_linear_layer.py"
+    run = run_cli("--grad", "compute_cost,backward,parameters", script)
+    assert run.status == 1
+    out = run.stderr
+    assert "gradient check FAILED: 4 of 6 parameters wrong" in out
+    assert "derivative left out" not in out and "swapped" not in out
+    assert "the mistake is at line" not in out and "The mistake is at line" not in out and VERIFIED not in out
+    assert "no fix verified:" in out
+    # the chain still shows the statements it came through, the linear layer's copy among them
+    assert "line 48 `dA1 = parameters[\"W2\"].T @ dZ2` -> line 49 `dZ1 = dA1` -> line 50 `dW1 = dZ1 @ X.T / m`" in out, out
