@@ -111,6 +111,7 @@ class Outcome:
     evaluations: int = 0
     tried: int = 0
     overall_extra: str = ""
+    loss_value: float | None = None  # the loss at the parameters given (evidence for a sign: see _search_uniform)
 
 
 # -- the search -------------------------------------------------------------------------------------
@@ -209,6 +210,10 @@ def _forward(trace, combined, loss, params, leaves, out) -> tuple[set, Node | No
             return set(), None
         out.evaluations += 1
         value = t.result
+    try:
+        out.loss_value = float(np.asarray(value, dtype=np.float64).reshape(-1)[0]) if np.size(value) == 1 else None
+    except (TypeError, ValueError):
+        out.loss_value = None
     start = id(value) if type(value) in (np.ndarray, np.float64, np.float32) and id(value) in t.nodes \
         else t.final_read
     loss_node = t.nodes.get(start) if start is not None else None
@@ -690,6 +695,12 @@ def _copies(n: Node) -> bool:
     return isinstance(n.stmt, ast.Assign) and isinstance(n.stmt.value, _ALIASES_EXPR)
 
 
+def _does_nothing(n: Node) -> bool:
+    """`dA2 = dA2`, `self.dinputs = self.dinputs`: a statement that assigns a name its own value."""
+    return isinstance(n.stmt, ast.Assign) and len(n.stmt.targets) == 1 and \
+        ast.unparse(n.stmt.targets[0]) == ast.unparse(n.stmt.value)
+
+
 def _derivative_edits(n: Node) -> list[str]:
     """The statement's value times an activation's derivative made from an array of the same shape in scope
     (a derivative left out): `(A > 0)` (ReLU), `(1 - A ** 2)` (tanh), `A * (1 - A)` and `(1 - A)` (sigmoid, of
@@ -732,11 +743,14 @@ def _search_derivative(args, group: list, statements: list, trace) -> None:
     for n in statements:
         if out.evaluations >= MAX_EVALUATIONS:
             break
-        edits = _derivative_edits(n)
+        edits = [("derivative", t) for t in _derivative_edits(n)]
+        if _does_nothing(n):  # `dA2 = dA2`: a factor (1/keep_prob, 1/m) taken out, where it was written
+            row = out.rows[group[0]]
+            edits += [(k, t) for k, t, restoring in _edits(n, row, _numpy_name(n)) if k == "scale" and not restoring]
         chosen, found = edits[:budget], None
         budget -= len(chosen)
-        for text in chosen:
-            found = _try(args, n, "derivative", text, group)
+        for kind, text in chosen:
+            found = _try(args, n, kind, text, group)
             if found is not None:
                 verified.append((n, found))
                 break
@@ -753,7 +767,7 @@ def _search_derivative(args, group: list, statements: list, trace) -> None:
         # it: the derivative may belong there as well.
         pin = None
     n, fix = pin or verified[0]
-    why = "derivative" if len(verified) == 1 else "derivative, passes"
+    why = "factor, passes" if fix.kind == "scale" else "derivative" if len(verified) == 1 else "derivative, passes"
     for i in group:
         row = out.rows[i]
         if pin is None and row.fix is not None:
@@ -999,13 +1013,52 @@ def _search_uniform(args, chains, loss_node) -> None:
         # An edit of the loss that verifies as well (shown as the alternative) leaves the line unpinned: a loss
         # missing its minus and a first backward step with the subtraction the wrong way round look the same.
         pinned = not fix.at_loss and fix.restoring and fix.alternative is None
+        why = "fix"
+        if not pinned:
+            found_at = _positive_loss_sign(args, fix, chains)
+            if found_at is not None:
+                (fix, first), pinned, why = found_at, True, "fix, loss positive"
         for j in failed:
             out.rows[j] = dataclasses.replace(out.rows[j], fix=fix, mistake=Mistake(
-                fix.path, fix.line, fix.before, label(first), "fix") if pinned else None)
+                fix.path, fix.line, fix.before, label(first), why) if pinned else None)
     else:
         lines = tuple(sorted({n.line for n in (first, loss_node) if n is not None}))
         for j in failed:
             out.rows[j] = dataclasses.replace(out.rows[j], fix_tried=tried, fix_lines=lines)
+
+
+def _positive_loss_sign(args, fix: Fix, chains: dict) -> tuple[Fix, Node] | None:
+    """Every gradient has the opposite sign, and an edit of the backward pass and a minus added to the loss
+    both verify: is the backward pass the slip, and where? Only when the loss is positive (a negated loss
+    would be negative, which no usual loss — squared error, cross-entropy, their regularised forms — is)
+    and exactly one backward statement every gradient comes from has a minus that, taken out (or its
+    subtraction turned round), makes the check pass: that edit, with the loss's as its alternative."""
+    out, rows, failed = args[:3]
+    alt = fix.alternative
+    if fix.kind != "sign" or fix.at_loss or alt is None or not alt.at_loss or out.loss_value is None \
+            or not out.loss_value > 0:
+        return None
+    statements = sorted({_where(n): n for n in _shared(chains, failed)}.values(), key=lambda n: -n.order)
+    row, found = out.rows[failed[-1]], []
+    for n in statements[:MAX_STATEMENTS]:
+        for kind, new, restoring in _edits(n, row, _numpy_name(n)):
+            if kind != "sign" or not restoring:
+                continue
+            if out.evaluations >= MAX_EVALUATIONS:
+                return None  # not every statement could be tried
+            verified = _try(args, n, kind, new, list(failed), restoring=True)
+            if verified is not None:
+                found.append((dataclasses.replace(verified, alternative=alt), n))
+                break
+    return found[0] if len(found) == 1 else None
+
+
+def _shared(chains: dict, failed: list) -> list:
+    """The statements every failed row's chain holds."""
+    if len(chains) != len(failed) or not all(chains.values()):
+        return []
+    common = set.intersection(*({_where(n) for n in c} for c in chains.values()))
+    return [n for c in chains.values() for n in c if _where(n) in common]
 
 
 def _try(args, n: Node, kind: str, new: str, affected: list, at_loss: bool = False,

@@ -155,6 +155,10 @@ _WHY = {
                   "multiplied by an activation's derivative, makes the check pass",
     "derivative, passes": "a derivative left out: it only passes a value on, where an activation's derivative "
                           "belongs; multiplied by it, the check passes, as it would at the statement before it",
+    "factor, passes": "it assigns a name its own value, where a factor was taken out; with the factor there the "
+                      "check passes, as it would at any step of the chain",
+    "fix, loss positive": "a verified edit of it makes the check pass; a minus added to the loss would pass "
+                          "too, but the loss is positive and would become negative, which no usual loss is",
     "swapped": "the only statement where exchanging the two makes both pass",
 }
 
