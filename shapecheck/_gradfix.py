@@ -1034,9 +1034,8 @@ def _positive_loss_sign(args, fix: Fix, chains: dict) -> tuple[Fix, Node] | None
     and exactly one backward statement every gradient comes from has a minus that, taken out (or its
     subtraction turned round), makes the check pass: that edit, with the loss's as its alternative."""
     out, rows, failed = args[:3]
-    alt = fix.alternative
-    if fix.kind != "sign" or fix.at_loss or alt is None or not alt.at_loss or out.loss_value is None \
-            or not out.loss_value > 0:
+    alt = fix if fix.at_loss else fix.alternative
+    if fix.kind != "sign" or alt is None or not alt.at_loss or out.loss_value is None or not out.loss_value > 0:
         return None
     statements = sorted({_where(n): n for n in _shared(chains, failed)}.values(), key=lambda n: -n.order)
     row, found = out.rows[failed[-1]], []

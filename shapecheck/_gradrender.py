@@ -133,7 +133,10 @@ def source_lines(row) -> list[str]:
                    + (f", instead of `{fix.before}`" if loc is None or fix.before != loc.statement else "")
                    + (f" (it fixes {', '.join(also)} too)" if also else ""))
         alt = fix.alternative
-        if alt is not None and alt.at_loss:
+        if alt is not None and alt.at_loss and mistake is not None and mistake.why == "fix, loss positive":
+            out.append(f"or, if the loss is what is wrong (verified too, but the loss would become negative): "
+                       f"`{alt.after}` at {alt.path}:{alt.line}")
+        elif alt is not None and alt.at_loss:
             out.append(f"or, if the loss is what is wrong (verified too; the check cannot tell which one you meant): "
                        f"`{alt.after}` at {alt.path}:{alt.line}")
         elif alt is not None:

@@ -113,3 +113,75 @@ def test_a_look_alike_network_gets_neither_diagnosis():
     assert "no fix verified:" in out
     # the chain still shows the statements it came through, the linear layer's copy among them
     assert "line 48 `dA1 = parameters[\"W2\"].T @ dZ2` -> line 49 `dZ1 = dA1` -> line 50 `dW1 = dZ1 @ X.T / m`" in out, out
+
+
+@pytest.mark.parametrize("name, line", [("rowmajor_bug_residual_sign.py", 42), ("tuple_bug_residual_sign.py", 41)])
+def test_a_uniform_sign_is_pinned_to_the_backward_line_when_the_loss_is_positive(name, line):
+    """Every gradient has the opposite sign; `dpred = (pred - y) / m` and a minus added to the loss both
+    verify, but the squared error is positive and a negated one would not be: the residual's line is pinned,
+    the loss's edit still shown, with why it is the less likely one."""
+    script = f"fixtures/grad/{name}"
+    run = run_cli("--grad", "loss,grads,params", script)
+    assert run.status == 1
+    out = run.stderr
+    assert out.count(f"    the mistake is at line {line}: `dpred = (y - pred) / m` (a verified edit of it makes the check "
+                     "pass; a minus added to the loss would pass too, but the loss is positive and would become "
+                     "negative, which no usual loss is)") == 4, out
+    assert out.count(f"{VERIFIED}`dpred = (pred - y) / m` at {script}:{line}") == 4
+    assert out.count("or, if the loss is what is wrong (verified too, but the loss would become negative): "
+                     f"`return -(0.5 * np.mean((pred - y) ** 2))` at {script}:") == 4
+    assert f"The mistake is at line {line}: `dpred = (y - pred) / m`." in out
+
+
+def test_a_uniform_sign_with_a_negative_loss_stays_unpinned():
+    """The loss is a mean log-probability (negative): a minus missing there is as likely as the subtraction
+    of the first backward step turned round, so no line is pinned and both fixes are shown as equals."""
+    run = run_cli("--grad", "loss,grads,params", "fixtures/grad/rowmajor_bug_loss_sign.py")
+    assert run.status == 1
+    assert "the mistake is at line" not in run.stderr and "The mistake is at line" not in run.stderr
+    assert "(verified too; the check cannot tell which one you meant)" in run.stderr
+    assert "would become negative" not in run.stderr
+
+
+SELF = '''
+import numpy as np
+rng = np.random.default_rng(3)
+X = rng.normal(size=(12, 4))
+Y = rng.normal(size=(12, 2))
+D = (rng.random((12, 5)) < 0.8).astype(float)  # a fixed dropout mask, so the check is deterministic
+keep_prob = 0.8
+params = {"W1": rng.normal(size=(4, 5)), "W2": rng.normal(size=(5, 2))}
+
+
+def loss(p):
+    h = np.tanh(X @ p["W1"]) * D / keep_prob
+    return 0.5 * np.sum((h @ p["W2"] - Y) ** 2)
+
+
+def grads(p):
+    a = np.tanh(X @ p["W1"])
+    h = a * D / keep_prob
+    d = h @ p["W2"] - Y
+    dh = d @ p["W2"].T
+    dh = dh * D
+    dh = %s
+    dz = dh * (1 - a ** 2)
+    return {"W1": X.T @ dz, "W2": h.T @ d}
+'''
+
+
+def test_a_factor_taken_out_of_a_statement_that_assigns_a_name_its_own_value(tmp_path):
+    path = tmp_path / "net.py"
+    path.write_text(SELF % "dh")
+    ns = runpy.run_path(str(path))
+    report = shapecheck.gradcheck(ns["loss"], ns["grads"], ns["params"])
+    w1 = report.rows[0]
+    assert w1.status == "wrong" and report.rows[1].status == "ok"
+    assert w1.fix.after == "dh = dh / keep_prob" and w1.fix.line == 22
+    assert w1.mistake.line == 22 and w1.mistake.why == "factor, passes"
+    assert ("the mistake is at line 22: `dh = dh` (it assigns a name its own value, where a factor was taken out; "
+            "with the factor there the check passes, as it would at any step of the chain)") in str(report)
+    # the same network, right: nothing is searched
+    path.write_text(SELF % "dh / keep_prob")
+    ns = runpy.run_path(str(path))
+    assert shapecheck.gradcheck(ns["loss"], ns["grads"], ns["params"]).passed
