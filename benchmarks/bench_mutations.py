@@ -15,6 +15,21 @@ printed next to the targets of the gradient-check issue.
 
 A row counts as flagged when its status is anything but ``ok``; a mutant is
 detected when ``report.passed`` is False.
+
+Issue 9's figures (mode auto, detected mutants):
+
+- *mistake line named*: the report's ``mistake`` is exactly the edited line. A
+  mutant that deleted a statement (the mutator leaves ``pass`` in its place, so
+  the file keeps its line numbers) counts as named only if the report pinned a
+  missing statement at that gap; the report never names a missing statement, so
+  these count as not named, and the share of the others is printed beside it.
+- *producing line named* (the issue's literal item 6): every flagged row's
+  ``location`` (the statement said to produce the value returned) lies in the
+  statement that an independent ``sys.settrace`` pass (``mutnets/producer.py``,
+  no shapecheck code) saw first bind the array returned for it; both naming none
+  agrees. A report that names the store of an array made earlier (``db = dout``)
+  counts as a miss here.
+- *producing statement is the edited line*: the stricter older figure.
 """
 
 from __future__ import annotations

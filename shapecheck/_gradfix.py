@@ -664,9 +664,13 @@ def _search(args, nodes, chains, rights, trace) -> None:
             # the sum over the batch where the unsummed array became this row's gradient: a reduction before
             # it would change other gradients, one after it only repeats it
             only = node
+        elif fix is not None and fix.kind == "shape" and _copies(node) and all(rights.get(i) for i in group):
+            # `db = dout` stores an array that also fed a right gradient (so it is right there) as a bias's
+            # gradient: the sum over the batch belongs where it is stored, the first place it can go wrong
+            only = node
         _settle(out, group, fix, node, tried, lines, only, ambiguous)
         if not any(out.rows[i].mistake is not None for i in group):
-            _search_derivative(args, group, ordered[:MAX_STATEMENTS], trace)
+            _search_derivative(args, group, ordered, trace)
     # rows left without a fix that takes something out, whose chains start from the same array
     open_ = [g for g in groups if not all(out.rows[i].fix is not None and out.rows[i].fix.restoring for i in g)]
     starts = {}
@@ -739,10 +743,15 @@ def _search_derivative(args, group: list, statements: list, trace) -> None:
     where = {_where(n) for n in statements}
     copies = [m for n in statements for m in n.modifiers if _copies(m) and m.alias and _where(m) not in where]
     statements = list({_where(m): m for m in copies}.values()) + list(statements)
+    every = {_where(n) for n in statements}
+    copy_where = {_where(n) for n in statements if _copies(n)}
+    statements = sorted(statements, key=lambda n: not _copies(n))[:MAX_STATEMENTS]
     tried = set()  # statements whose every candidate was tried (or one verified)
     for n in statements:
         if out.evaluations >= MAX_EVALUATIONS:
             break
+        if verified and _copies(verified[0][0]) and not _copies(n):
+            continue  # a copy verified: only another copy could contest it
         edits = [("derivative", t) for t in _derivative_edits(n)]
         if _does_nothing(n):  # `dA2 = dA2`: a factor (1/keep_prob, 1/m) taken out, where it was written
             row = out.rows[group[0]]
@@ -759,7 +768,9 @@ def _search_derivative(args, group: list, statements: list, trace) -> None:
     if not verified:
         return
     copies = [p for p in verified if _copies(p[0])]
-    pin = verified[0] if len(verified) == 1 else copies[0] if len(copies) == 1 else None
+    # only when every statement (for a copy: every copy) was tried: one left out could verify as well
+    pin = copies[0] if len(copies) == 1 and copy_where <= tried else \
+        verified[0] if not copies and len(verified) == 1 and tried == every else None
     if pin is not None and any(_copies(m) and _where(m) not in tried for m in pin[0].modifiers):
         pin = None  # its array is passed on (`dZ1 = dA1`) where the derivative may belong as well: not tried
     if pin is not None and any(code is not pin[0].code for code, _ in trace.passthrough):
@@ -767,7 +778,7 @@ def _search_derivative(args, group: list, statements: list, trace) -> None:
         # it: the derivative may belong there as well.
         pin = None
     n, fix = pin or verified[0]
-    why = "factor, passes" if fix.kind == "scale" else "derivative" if len(verified) == 1 else "derivative, passes"
+    why = "factor, passes" if fix.kind == "scale" else "derivative, passes" if _copies(n) else "derivative"
     for i in group:
         row = out.rows[i]
         if pin is None and row.fix is not None:
@@ -788,8 +799,12 @@ def _search_swaps(args, trace, nodes: dict, failed: list) -> None:
             if out.rows[i].mistake is not None or out.rows[j].mistake is not None or \
                     tuple(rows[i].grad_shape) != tuple(rows[j].grad_shape) or out.evaluations >= MAX_EVALUATIONS:
                 continue
-            fixes, seen = [], set()
-            for n, text, before, after, line in _swaps(trace, names[i], names[j]):
+            fixes, seen, other = [], set(), False
+            for found in _swaps(trace, names[i], names[j]):
+                if found is None:
+                    other = True
+                    continue
+                n, text, before, after, line = found
                 if (n.path, line, after) in seen:
                     continue
                 seen.add((n.path, line, after))
@@ -803,7 +818,7 @@ def _search_swaps(args, trace, nodes: dict, failed: list) -> None:
             for k in (i, j):
                 out.rows[k] = dataclasses.replace(out.rows[k], fix=fix, mistake=Mistake(
                     fix.path, fix.line, fix.before, out.rows[k].location.name if out.rows[k].location else "",
-                    "swapped") if len(fixes) == 1 else None)
+                    "swapped") if len(fixes) == 1 and not other else None)
 
 
 def _names_of(row, node: Node | None) -> tuple[set, set]:
@@ -819,7 +834,8 @@ def _names_of(row, node: Node | None) -> tuple[set, set]:
 def _swaps(trace, names_i: tuple, names_j: tuple):
     """(a statement's node, its source with two elements exchanged, the line before and after, its line) for
     each tuple, list or dict display (returned, assigned, or tuple targets) of the functions that ran with an
-    element for each of the two gradients on one line."""
+    element for each of the two gradients on one line; None for a binding of them this cannot exchange (the
+    two on different lines, or `grads["db1"] = db2` on a line of its own), which may hold the slip too."""
     from . import _trace
 
     def owner(elt, key=None) -> int:
@@ -840,6 +856,10 @@ def _swaps(trace, names_i: tuple, names_j: tuple):
         for s in ast.walk(tree):
             if not isinstance(s, (ast.Assign, ast.Return)) or s.value is None:
                 continue
+            if isinstance(s, ast.Assign) and len(s.targets) == 1 and isinstance(s.targets[0], ast.Subscript) \
+                    and owner(s.targets[0]):
+                yield None  # `grads["db1"] = db2` on a line of its own: an exchange would take two lines
+                continue
             roots = [s.value] + (s.targets if isinstance(s, ast.Assign) else [])
             for d in (d for r in roots for d in ast.walk(r)):  # `return loss, {"W": dW, ...}` too
                 if isinstance(d, (ast.Tuple, ast.List)):
@@ -850,8 +870,10 @@ def _swaps(trace, names_i: tuple, names_j: tuple):
                     continue
                 a = [e for e, o in elts if o == 1 and isinstance(e, _ALIASES_EXPR)]
                 b = [e for e, o in elts if o == 2 and isinstance(e, _ALIASES_EXPR)]
-                if len(a) != 1 or len(b) != 1 or a[0].lineno != a[0].end_lineno or \
-                        b[0].lineno != b[0].end_lineno or a[0].lineno != b[0].lineno:
+                if len(a) != 1 or len(b) != 1:
+                    continue
+                if a[0].lineno != a[0].end_lineno or b[0].lineno != b[0].end_lineno or a[0].lineno != b[0].lineno:
+                    yield None  # a binding of both this search cannot exchange: it may hold the slip
                     continue
                 edited = _exchanged(code, s, lines, a[0], b[0])
                 if edited is not None:

@@ -157,7 +157,7 @@ _WHY = {
     "derivative": "a derivative left out: of the statements its gradient is computed from, only this one, "
                   "multiplied by an activation's derivative, makes the check pass",
     "derivative, passes": "a derivative left out: it only passes a value on, where an activation's derivative "
-                          "belongs; multiplied by it, the check passes, as it would at the statement before it",
+                          "belongs, and multiplied by it the check passes",
     "factor, passes": "it assigns a name its own value, where a factor was taken out; with the factor there the "
                       "check passes, as it would at any step of the chain",
     "fix, loss positive": "a verified edit of it makes the check pass; a minus added to the loss would pass "

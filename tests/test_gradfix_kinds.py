@@ -50,8 +50,8 @@ def test_derivative_left_out_is_pinned_at_the_statement_that_passes_the_value_on
     out = run.stderr
     for row in rows:
         assert f"\n{row}: " in out
-    assert out.count(f"    the mistake is at line {line}: `{statement}` ({LEFT_OUT}; multiplied by it, the check "
-                     "passes, as it would at the statement before it)") == len(rows), out
+    assert out.count(f"    the mistake is at line {line}: `{statement}` ({LEFT_OUT}, and multiplied by it the check "
+                     "passes)") == len(rows), out
     assert out.count(f"{VERIFIED}`{fix}` at {script}:{line}, instead of `{statement}`") == len(rows), out
     assert f"The mistake is at line {line}: `{statement}`." in out
     assert "swapped" not in out
