@@ -84,6 +84,7 @@ class Outcome:
     fixes: list = field(default_factory=list)  # the verified fixes the flagged rows show (issue 9)
     mistakes: set = field(default_factory=set)  # the lines the flagged rows pin the mistake to (issue 9)
     producers: dict = field(default_factory=dict)  # row name -> (first, last line) of the statement that bound it
+    missing: set = field(default_factory=set)  # the lines a statement is said to be missing after (issue 9)
 
 
 def modes() -> list[str]:
@@ -185,6 +186,8 @@ def run_check(loss, grads, params, mode: str, names: list[str], truth: Truth | N
             out.lines[name] = row_line(row)
             if getattr(row, "mistake", None) is not None:
                 out.mistakes.add(_line_of(row.mistake))
+                if getattr(row.mistake, "why", "") == "missing":
+                    out.missing.add(_line_of(row.mistake))
             out.chain_lines |= row_chain_lines(row)
             fix = getattr(row, "fix", None)
             if fix is not None and fix not in out.fixes:
@@ -216,6 +219,23 @@ def sample(valid: list, limit: int, rng: random.Random) -> list:
             if by_op[op] and len(out) < limit:
                 out.append(by_op[op].pop())
     return sorted(out, key=lambda it: (it[0].line, it[0].op))
+
+
+def gap_before(path: str, line: int) -> int | None:
+    """The line of the statement right before the `pass` at ``line`` in its block (None when it is the first)."""
+    import ast
+
+    with open(path, encoding="utf-8") as f:
+        tree = ast.parse(f.read())
+    for node in ast.walk(tree):
+        for field_ in ("body", "orelse", "finalbody"):
+            body = getattr(node, field_, None)
+            if not isinstance(body, list):
+                continue
+            for k, stmt in enumerate(body):
+                if isinstance(stmt, ast.Pass) and stmt.lineno == line:
+                    return body[k - 1].end_lineno if k and not hasattr(body[k - 1], "body") else None
+    return None
 
 
 def _produced_at(line: int | None, truth: tuple | None) -> bool:
@@ -310,13 +330,13 @@ def main() -> None:
                 for mode in mode_list:
                     clean[(mode, np.dtype(dtype).name)].append((name, seed, run_check(loss, grads, params, mode, names, None)))
 
-    report(results, clean, mode_list, clean_seeds)
+    report(results, clean, mode_list, clean_seeds, sources)
     report_fixes(results["auto"], sources, args.seed)
     shutil.rmtree(tmp, ignore_errors=True)
     print(f"\ntotal time {time.perf_counter() - t0:.1f} s")
 
 
-def report(results, clean, mode_list, clean_seeds) -> None:
+def report(results, clean, mode_list, clean_seeds, sources: dict) -> None:
     print(f"\n{'mode':11} {'detected':>17} {'named exactly':>17} {'diagnosis right':>17} {'false specific':>15} "
           f"{'evals/tensor med/max':>21} {'evals/check med':>16} {'time (s)':>9}")
     summary = {}
@@ -366,15 +386,22 @@ def report(results, clean, mode_list, clean_seeds) -> None:
     lined = [(m, o) for m, _, o in results["auto"] if not o.passed]
     if lined and any(o.has_locations for _, o in lined):
         n = len(lined)
-        pinned = sum(o.mistakes == {m.line} for m, o in lined)
-        wrong_pin = [(m, o) for m, o in lined if o.mistakes and o.mistakes != {m.line}]
-        kept = [(m, o) for m, o in lined if m.after != "pass"]  # a deleted statement has no line of its own
-        pinned_kept = sum(o.mistakes == {m.line} for m, o in kept)
+        gaps = {id(m): gap_before(sources[id(m)], m.line) for m, _ in lined if m.after == "pass"}
+        # a deleted statement (a `pass` stands in its place) is named when the report says a statement is
+        # missing right after the statement before that gap, and pins nothing else
+        right_pin = {id(m) for m, o in lined if (o.mistakes == {m.line} and m.after != "pass")
+                     or (m.after == "pass" and gaps[id(m)] is not None and o.mistakes == o.missing == {gaps[id(m)]})}
+        pinned = len(right_pin)
+        wrong_pin = [(m, o) for m, o in lined if o.mistakes and id(m) not in right_pin]
+        kept = [(m, o) for m, o in lined if m.after != "pass"]
+        pinned_kept = sum(id(m) in right_pin for m, o in kept)
+        deleted_named = sum(id(m) in right_pin for m, o in lined if m.after == "pass")
         hit = sum(m.line in o.lines.values() for m, o in lined)
         near = sum(m.line in o.chain_lines for m, o in lined)
         print(f"  mistake line named (issue 9, >= 95%):      {pct(pinned, n)}   {verdict(pinned / n >= 0.95)}"
               f"   (the report pins the mistake to one line and it is the edited line; of the mutants that did not "
-              f"delete a statement: {pct(pinned_kept, len(kept))})")
+              f"delete a statement: {pct(pinned_kept, len(kept))}; of those that did, named as missing at the gap: "
+              f"{pct(deleted_named, n - len(kept))})")
         deleted = sum(m.after == "pass" for m, _ in wrong_pin)
         rows = [(m, o, name) for m, o in lined for name in sorted(o.flagged) if name in o.producers]
         right = {(id(m), name) for m, o, name in rows if _produced_at(o.lines.get(name), o.producers[name])}

@@ -179,12 +179,14 @@ def explain(rows: list, report_kind: str, loss, grads, combined: bool, params, l
         # makes it pass by computing the other's value where it is made.
         _search_swaps(args, trace, nodes, failed)
         _search(args, nodes, {i: c for i, c in chains.items() if out.rows[i].fix is None}, rights, trace)
+        _search_missing(args, trace, nodes, failed)
     del trace
     pins = {(out.rows[i].mistake.path, out.rows[i].mistake.line) if out.rows[i].mistake else None for i in failed}
     if len(pins) == 1 and None not in pins:
         m = out.rows[failed[0]].mistake
-        out.overall_extra = (out.overall_extra + " " if out.overall_extra else "") + \
-            f"The mistake is at line {m.line}: `{m.statement}`."
+        out.overall_extra = (out.overall_extra + " " if out.overall_extra else "") + (
+            f"A statement is missing after line {m.line}: `{m.statement}`." if m.why == "missing" else
+            f"The mistake is at line {m.line}: `{m.statement}`.")
     return out
 
 
@@ -787,6 +789,116 @@ def _search_derivative(args, group: list, statements: list, trace) -> None:
             fix.path, fix.line, fix.before, label(n), why))
 
 
+def _search_missing(args, trace, nodes: dict, failed: list) -> None:
+    """A regulariser's gradient left out (the statement simply absent): analytic - numeric = -c * W at the worst
+    entry, with c a number in scope (`reg`, `lambd / m`, `2 * self.l2`). Candidates add `T += c * W` after the
+    statement that last gave the row's gradient its value, or after the one that binds it to the parameter's
+    key (`dh, grads["W2"], grads["b2"] = affine_backward(...)`); each is verified. Pinned (a statement missing
+    after that line) when the insertions that verify are all after one line."""
+    out, rows, params, leaves = args[0], args[1], args[7], args[8]
+    for i in failed:
+        row = out.rows[i]
+        if row.fix is not None or row.status != "wrong" or row.worst_index is None or row.analytic is None \
+                or row.numeric is None or out.evaluations >= MAX_EVALUATIONS:
+            continue
+        try:
+            w = float(np.asarray(leaves[i].value, dtype=np.float64)[tuple(row.worst_index)])
+        except (IndexError, TypeError, ValueError):
+            continue
+        if not w or not np.isfinite(w):
+            continue
+        c = (row.numeric - row.analytic) / w  # the term's coefficient, when the difference is c * W
+        if not c > 0:
+            continue
+        found = []
+        for anchor, target, scope in _anchors(trace, nodes.get(i), rows[i])[:4]:
+            if any(nodes.get(j) is not None and nodes[j].code is anchor.code for j in failed if j != i):
+                # another wrong gradient is computed by the same function (a layer's backward run for two
+                # layers): a term added for this one alone would leave that one as it is
+                continue
+            for expr in _regularisers(scope, c, rows[i])[:6]:
+                edited = _appended(anchor, f"{target} += {expr}")
+                if edited is None or out.evaluations >= MAX_EVALUATIONS:
+                    continue
+                out.tried += 1
+                if _verify(args, anchor, edited[0], [i], False):
+                    found.append(Fix(anchor.path, anchor.line, edited[1], edited[2], "missing", (rows[i].name,)))
+                    break
+        if not found:
+            continue
+        fix = found[0]
+        pinned = len({f.line for f in found}) == 1
+        out.rows[i] = dataclasses.replace(row, fix=fix, mistake=Mistake(fix.path, fix.line, fix.before, "",
+                                                                        "missing") if pinned else None)
+
+
+def _anchors(trace, node: Node | None, row) -> list[tuple[Node, str, dict]]:
+    """(statement, how the gradient is written there, the names in scope) after which a missing term of it
+    could be added: the last statement that gave the array its value, and the statements that bind it to the
+    parameter's key."""
+    from . import _trace
+
+    out = []
+    if node is not None:
+        last = max([node] + [m for m in node.modifiers if not m.alias], key=lambda n: n.order)
+        name = last.name if last is not node else node.name
+        if name and not name.startswith("<") and last.stmt.lineno == last.stmt.end_lineno:
+            out.append((last, name, last.scope))
+    slots = {row.name, row.grad_name or row.name}
+    for code in trace.codes:
+        scope = max((n for n in _all_nodes(trace) if n.code is code), key=lambda n: n.order, default=None)
+        if scope is None:
+            continue
+        _, tree = _trace._own_source(linecache.getlines(code.co_filename), code)
+        for s in ast.walk(tree) if tree is not None else ():
+            if not isinstance(s, ast.Assign) or s.lineno != s.end_lineno:
+                continue
+            for t in (e for target in s.targets for e in (target.elts if isinstance(target, ast.Tuple) else [target])):
+                if isinstance(t, ast.Subscript) and isinstance(t.slice, ast.Constant) and t.slice.value in slots:
+                    raw = linecache.getlines(code.co_filename)[s.lineno - 1].encode()
+                    text = raw[t.col_offset:t.end_col_offset].decode(errors="replace")  # as written: its quotes
+                    out.append((Node(code, _display(code), s.lineno, s, "", "", {}, {}, 0), text, scope.scope))
+    return out
+
+
+def _all_nodes(trace):
+    for n in trace.nodes.values():
+        yield n
+        yield from n.modifiers
+
+
+def _regularisers(scope: dict, c: float, row) -> list[str]:
+    """`k * W` with k a number in scope (or twice one, or one over a batch size) equal to c, W an array in scope
+    of the parameter's shape that is not a gradient (the parameter itself: verified)."""
+    numbers = [(k, v) for k, v in scope.items() if type(v) in (int, float) and v and not k.startswith("_")]
+    coefficients = []
+    for k, v in numbers:
+        coefficients += [(k, v), (f"2 * {k}", 2 * v)]
+        coefficients += [(f"{k} / {d}", v / dv) for d, dv in numbers if d in _DIM_NAMES and dv]
+    coefficients = [k for k, v in coefficients if abs(v / c - 1) <= 1e-2]
+    digits = re.sub(r"\D", "", row.name)
+    arrays = [k for k, shp in scope.items() if shp == tuple(row.shape) and _NAME.fullmatch(k)
+              and not _GRADIENT_NAME.match(k) and not k.startswith("_")]
+    arrays.sort(key=lambda k: re.sub(r"\D", "", k) != digits)
+    return [f"{k} * {a}" for k in coefficients for a in arrays[:3]]
+
+
+def _appended(n: Node, added: str) -> tuple[str, str, str] | None:
+    """(the statement's source with `added` after it, the line as it was, the line with the added one after it,
+    at the statement's indentation)."""
+    lines = linecache.getlines(n.code.co_filename)
+    s = n.stmt
+    if not (0 < s.lineno <= len(lines)) or s.lineno != s.end_lineno:
+        return None
+    raw = lines[s.lineno - 1].encode()
+    own = raw[s.col_offset:s.end_col_offset].decode(errors="replace")
+    indent = raw[:s.col_offset].decode(errors="replace")
+    if indent.strip():
+        return None  # `if x: a = b`: not a line of its own
+    before = _code(raw.decode(errors="replace"))
+    return f"{own}\n{added}", before, f"{before}\n{indent}{added}"
+
+
 def _search_swaps(args, trace, nodes: dict, failed: list) -> None:
     """Two wrong gradients of the same shape returned under each other's names (`'db2': db1, 'db1': db2`):
     the statements that bind them (a tuple or dict returned, tuple targets) with the two exchanged, each
@@ -1155,10 +1267,12 @@ def _compile_edit(n: Node, text: str) -> types.CodeType | None:
     if tree is None:
         return None
     try:
-        new_stmt = ast.parse(text).body[0]
+        body = ast.parse(text).body
     except SyntaxError:
         return None
-    for sub in ast.walk(new_stmt):
+    # one statement, or a statement and the one added after it (a missing statement)
+    new_stmt = body[0] if len(body) == 1 else body
+    for sub in (s for b in body for s in ast.walk(b)):
         if "lineno" in sub._attributes:
             sub.lineno = sub.end_lineno = n.stmt.lineno
             sub.col_offset, sub.end_col_offset = n.stmt.col_offset, n.stmt.end_col_offset

@@ -117,7 +117,10 @@ def source_lines(row) -> list[str]:
     mistake = row.mistake
     if mistake is not None:
         why = _WHY.get(mistake.why, _WHY["chain"])
-        out.append(f"the mistake is at line {mistake.line}: `{mistake.statement}` ({why})")
+        if mistake.why == "missing":
+            out.append(f"a statement is missing after line {mistake.line}: `{mistake.statement}` ({why})")
+        else:
+            out.append(f"the mistake is at line {mistake.line}: `{mistake.statement}` ({why})")
     fix = row.fix
     if fix is not None and fix.kind == "swap":
         other = next((n for n in fix.rows if n != row.name), "?")
@@ -126,7 +129,11 @@ def source_lines(row) -> list[str]:
     elif fix is not None and fix.kind == "derivative" and mistake is None:
         out.append("a derivative left out: with the value multiplied by an activation's derivative, the check "
                    "passes")
-    if fix is not None:
+    if fix is not None and fix.kind == "missing":
+        added = fix.after.splitlines()[-1].strip()
+        out.append(f"fix (verified: the gradient check passes with it): add `{added}` after line {fix.line} "
+                   f"({fix.path}:{fix.line})")
+    elif fix is not None:
         also = [n for n in fix.rows if n != row.name]
         where = "the loss" if fix.at_loss else f"{fix.path}:{fix.line}"
         out.append(f"fix (verified: the gradient check passes with it): `{fix.after}` at {where}"
@@ -162,6 +169,8 @@ _WHY = {
                       "check passes, as it would at any step of the chain",
     "fix, loss positive": "a verified edit of it makes the check pass; a minus added to the loss would pass "
                           "too, but the loss is positive and would become negative, which no usual loss is",
+    "missing": "the numeric gradient exceeds yours by the parameter itself times a number in scope: the "
+               "gradient of an L2 regulariser is left out; added there, it makes the check pass",
     "swapped": "the only statement where exchanging the two makes both pass",
 }
 

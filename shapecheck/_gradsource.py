@@ -538,6 +538,8 @@ def _scope(frame) -> dict:
                 for a, x in list(_instance_dict(v).items()):
                     if type(x) is np.ndarray:
                         out[f"self.{a}"] = x.shape
+                    elif type(x) is int or type(x) is float:  # self.reg, for a regulariser's missing term
+                        out[f"self.{a}"] = x
     return out
 
 

@@ -185,3 +185,55 @@ def test_a_factor_taken_out_of_a_statement_that_assigns_a_name_its_own_value(tmp
     path.write_text(SELF % "dh / keep_prob")
     ns = runpy.run_path(str(path))
     assert shapecheck.gradcheck(ns["loss"], ns["grads"], ns["params"]).passed
+
+
+MISSING = [
+    ("colmajor_bug_l2_missing.py", "compute_cost,backward,parameters", 36, "dW2 = dZ2 @ A1.T / m",
+     "dW2 += lambd / m * W2"),
+    ("layers_bug_l2_missing.py", "loss,grads,params", 44,
+     'dh, grads["W2"], grads["b2"] = affine_backward(dscores, cache2)', 'grads["W2"] += self.reg * W2'),
+]
+
+
+@pytest.mark.parametrize("name, spec, line, statement, added", MISSING, ids=[d[0] for d in MISSING])
+def test_a_missing_l2_term_is_added_where_the_gradient_is_bound(name, spec, line, statement, added, tmp_path):
+    script = f"fixtures/grad/{name}"
+    run = run_cli("--grad", spec, script)
+    assert run.status == 1
+    out = run.stderr
+    assert "gradient check FAILED: 1 of 4 parameters wrong: W2 (unknown)" in out
+    assert (f"    a statement is missing after line {line}: `{statement}` (the numeric gradient exceeds yours by the "
+            "parameter itself times a number in scope: the gradient of an L2 regulariser is left out; added "
+            "there, it makes the check pass)") in out, out
+    assert f"{VERIFIED}add `{added}` after line {line} ({script}:{line})" in out
+    assert f"A statement is missing after line {line}: `{statement}`." in out
+    # the fix, applied to a copy of the file, makes the whole check pass
+    report, _ = report_of(name, spec)
+    fix = next(r.fix for r in report.rows if r.name == "W2")
+    assert fix.kind == "missing" and report.rows[2].mistake.why == "missing"
+    lines = (FIXTURES / "grad" / name).read_text().splitlines(keepends=True)
+    assert fix.before in lines[line - 1]
+    lines[line - 1] = lines[line - 1].replace(fix.before, fix.after, 1)
+    fixed = tmp_path / name
+    fixed.write_text("".join(lines))
+    ns = runpy.run_path(str(fixed), run_name="__shapecheck_fixture__")
+    assert gradcheck_from_namespace(ns, spec, mode="full").passed
+
+
+def test_a_regulariser_present_in_the_loss_and_in_every_gradient_gets_no_missing_statement(tmp_path):
+    """The look-alike: the same network with the L2 term in dW2 too passes; with an unrelated slip instead
+    (a factor 1.5 on b2 that no number in scope explains), nothing is said to be missing."""
+    source = (FIXTURES / "grad" / "colmajor_bug_l2_missing.py").read_text()
+    right = source.replace("dW2 = dZ2 @ A1.T / m  # bug: the L2 term lambd / m * W2 is left out",
+                           "dW2 = dZ2 @ A1.T / m + lambd / m * W2")
+    assert right != source
+    (tmp_path / "right.py").write_text(right)
+    ns = runpy.run_path(str(tmp_path / "right.py"), run_name="__shapecheck_fixture__")
+    assert gradcheck_from_namespace(ns, "compute_cost,backward,parameters").passed
+    other = right.replace("db2 = np.sum(dZ2, axis=1, keepdims=True) / m",
+                          "db2 = np.sum(dZ2, axis=1, keepdims=True) / m + 0.05")
+    (tmp_path / "other.py").write_text(other)
+    run = run_cli("--grad", "compute_cost,backward,parameters", str(tmp_path / "other.py"))
+    assert run.status == 1 and "b2" in run.stderr
+    assert "missing after line" not in run.stderr, run.stderr
+    assert "gradient of an L2 regulariser" not in run.stderr, run.stderr
