@@ -405,7 +405,8 @@ def report(results, clean, mode_list, clean_seeds, sources: dict) -> None:
         deleted = sum(m.after == "pass" for m, _ in wrong_pin)
         rows = [(m, o, name) for m, o in lined for name in sorted(o.flagged) if name in o.producers]
         right = {(id(m), name) for m, o, name in rows if _produced_at(o.lines.get(name), o.producers[name])}
-        named_all = sum(all((id(m), name) in right for mm, oo, name in rows if mm is m) for m, o in lined)
+        named_all = sum(all((id(m), name) in right for name in sorted(o.flagged) if name in o.producers)
+                        for m, o in lined)
         print(f"  producing line named (issue 9, item 6, >= 95%): {pct(named_all, n)}   "
               f"{verdict(named_all / n >= 0.95)}   (every wrong row's statement is the one an independent tracer, "
               f"mutnets/producer.py, saw first bind the array returned; rows: {pct(len(right), len(rows))})")

@@ -693,7 +693,8 @@ def _search(args, nodes, chains, rights, trace) -> None:
 
 _DERIVATIVE_FN = re.compile(r"\w*(prime|deriv\w*|gradient|backward)", re.IGNORECASE)
 # a gradient's own name (dA2, dZ, dout, dvalues, delta): an activation's derivative is not taken of it
-_GRADIENT_NAME = re.compile(r"(self\.)?(d[A-Z0-9_]|d(out|values|inputs|x|h|a|z|y|scores|hnext|hraw)\b|delta|grad|nabla)")
+_GRADIENT_NAME = re.compile(
+    r"(self\.)?(d[A-Z0-9_]|d(out|values|inputs|x|h|a|z|y|scores|hnext|hraw)\b|delta|grad|nabla)")
 
 
 def _copies(n: Node) -> bool:
@@ -795,7 +796,7 @@ def _search_missing(args, trace, nodes: dict, failed: list) -> None:
     statement that last gave the row's gradient its value, or after the one that binds it to the parameter's
     key (`dh, grads["W2"], grads["b2"] = affine_backward(...)`); each is verified. Pinned (a statement missing
     after that line) when the insertions that verify are all after one line."""
-    out, rows, params, leaves = args[0], args[1], args[7], args[8]
+    out, rows, leaves = args[0], args[1], args[8]
     for i in failed:
         row = out.rows[i]
         if row.fix is not None or row.status != "wrong" or row.worst_index is None or row.analytic is None \
@@ -917,7 +918,7 @@ def _search_swaps(args, trace, nodes: dict, failed: list) -> None:
                     other = True
                     continue
                 n, text, before, after, line = found
-                if (n.path, line, after) in seen:
+                if (n.path, line, after) in seen or out.evaluations >= MAX_EVALUATIONS:
                     continue
                 seen.add((n.path, line, after))
                 out.tried += 1
@@ -1167,7 +1168,7 @@ def _positive_loss_sign(args, fix: Fix, chains: dict) -> tuple[Fix, Node] | None
     would be negative, which no usual loss — squared error, cross-entropy, their regularised forms — is)
     and exactly one backward statement every gradient comes from has a minus that, taken out (or its
     subtraction turned round), makes the check pass: that edit, with the loss's as its alternative."""
-    out, rows, failed = args[:3]
+    out, failed = args[0], args[2]
     alt = fix if fix.at_loss else fix.alternative
     if fix.kind != "sign" or alt is None or not alt.at_loss or out.loss_value is None or not out.loss_value > 0:
         return None

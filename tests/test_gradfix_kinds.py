@@ -112,7 +112,8 @@ def test_a_look_alike_network_gets_neither_diagnosis():
     assert "the mistake is at line" not in out and "The mistake is at line" not in out and VERIFIED not in out
     assert "no fix verified:" in out
     # the chain still shows the statements it came through, the linear layer's copy among them
-    assert "line 48 `dA1 = parameters[\"W2\"].T @ dZ2` -> line 49 `dZ1 = dA1` -> line 50 `dW1 = dZ1 @ X.T / m`" in out, out
+    assert ("line 48 `dA1 = parameters[\"W2\"].T @ dZ2` -> line 49 `dZ1 = dA1` -> line 50 "
+            "`dW1 = dZ1 @ X.T / m`") in out, out
 
 
 @pytest.mark.parametrize("name, line", [("rowmajor_bug_residual_sign.py", 42), ("tuple_bug_residual_sign.py", 41)])
@@ -124,8 +125,8 @@ def test_a_uniform_sign_is_pinned_to_the_backward_line_when_the_loss_is_positive
     run = run_cli("--grad", "loss,grads,params", script)
     assert run.status == 1
     out = run.stderr
-    assert out.count(f"    the mistake is at line {line}: `dpred = (y - pred) / m` (a verified edit of it makes the check "
-                     "pass; a minus added to the loss would pass too, but the loss is positive and would become "
+    assert out.count(f"    the mistake is at line {line}: `dpred = (y - pred) / m` (a verified edit of it makes the "
+                     "check pass; a minus added to the loss would pass too, but the loss is positive and would become "
                      "negative, which no usual loss is)") == 4, out
     assert out.count(f"{VERIFIED}`dpred = (pred - y) / m` at {script}:{line}") == 4
     assert out.count("or, if the loss is what is wrong (verified too, but the loss would become negative): "
