@@ -134,7 +134,7 @@ def explain(rows: list, report_kind: str, loss, grads, combined: bool, params, l
         else trace.result
     values = _gradtree.lookup_grads(raw, leaves).values
     raw = None
-    forward, loss_node = _forward(trace, combined, loss, params, leaves, out)
+    forward, loss_node = _forward(trace, combined, loss, params, leaves, out, {id(v) for v in values})
     ok_ids, depth = {}, {}
     for i, r in enumerate(rows):  # each array that fed an ok gradient -> the nearest such gradient
         if r.status in ("ok", "kink") and type(values[i]) is np.ndarray:
@@ -195,7 +195,7 @@ def _fresh(params, leaves):
     return _gradtree.materialise(work, [leaf.scalar for leaf in leaves])
 
 
-def _forward(trace, combined, loss, params, leaves, out) -> tuple[set, Node | None]:
+def _forward(trace, combined, loss, params, leaves, out, gradients: set) -> tuple[set, Node | None]:
     """(file, line) of the forward pass's statements, and the node of the loss value (None if unclear).
 
     The statements the loss value was computed from are the forward ones (a separate loss is traced once
@@ -218,6 +218,9 @@ def _forward(trace, combined, loss, params, leaves, out) -> tuple[set, Node | No
         out.loss_value = None
     start = id(value) if type(value) in (np.ndarray, np.float64, np.float32) and id(value) in t.nodes \
         else t.final_read
+    if combined and start in gradients:
+        # `return loss, {"W": dW, ...}` with a Python float loss: the newest array its return read is a gradient
+        start = None
     loss_node = t.nodes.get(start) if start is not None else None
     if loss_node is None:
         return set(), None
@@ -561,6 +564,7 @@ def _segment(node: Node, expr: ast.expr) -> str | None:
 
 
 _NAME = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)?")  # a name, or a layer's own array (self.output)
+_ENTRY = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)?(\[(-1|[A-Za-z_]\w*)\])?")  # or `zs[-1]`, `hs[t]`
 _DIM_NAMES = ("m", "n", "N", "M", "batch_size", "num_examples", "num_train", "n_samples")
 
 
@@ -722,7 +726,7 @@ def _derivative_edits(n: Node) -> list[str]:
     if not v:
         return []
     arrays = [k for k, shp in n.scope.items() if shp == shape and not k.startswith("_")
-              and _NAME.fullmatch(k[:-4] if k.endswith("[-1]") else k) and not _GRADIENT_NAME.match(k)]
+              and _ENTRY.fullmatch(k) and not _GRADIENT_NAME.match(k)]
     fns = [k for k, f in (n.globals or {}).items() if isinstance(f, types.FunctionType) and
            _DERIVATIVE_FN.fullmatch(k) and f.__code__.co_argcount == 1 and not k.startswith("_")]
     head = _paren(v, expr)

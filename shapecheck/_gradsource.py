@@ -530,6 +530,11 @@ def _scope(frame) -> dict:
                 out[k] = v
             elif t is np.ndarray:
                 out[k] = v.shape
+            elif t is dict and source is frame.f_locals and v:
+                # `hs[t]` with the loop's own index: min-char-rnn's states, for a derivative left out
+                for var, i in list(frame.f_locals.items()):
+                    if type(i) is int and type(v.get(i)) is np.ndarray:
+                        out[f"{k}[{var}]"] = v[i].shape
             elif (t is list or t is tuple) and source is not frame.f_globals and v:
                 out[f"len({k})"] = len(v)  # a batch held as a list of examples: `/ len(mini_batch)`
                 if type(v[-1]) is np.ndarray:  # the last layer's `zs[-1]`, for a derivative left out

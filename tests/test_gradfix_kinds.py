@@ -238,3 +238,50 @@ def test_a_regulariser_present_in_the_loss_and_in_every_gradient_gets_no_missing
     assert run.status == 1 and "b2" in run.stderr
     assert "missing after line" not in run.stderr, run.stderr
     assert "gradient of an L2 regulariser" not in run.stderr, run.stderr
+
+
+RNN = '''
+import numpy as np
+rng = np.random.default_rng(7)
+H, V, T = 4, 3, 5
+xs = [rng.normal(size=(V, 1)) for _ in range(T)]
+ys = [rng.normal(size=(1, 1)) for _ in range(T)]
+params = {"Wxh": rng.normal(size=(H, V)) * 0.5, "Whh": rng.normal(size=(H, H)) * 0.5,
+          "Why": rng.normal(size=(1, H)) * 0.5}
+
+
+def loss_and_grads(p):
+    hs, loss = {-1: np.zeros((H, 1))}, 0.0
+    for t in range(T):
+        hs[t] = np.tanh(p["Wxh"] @ xs[t] + p["Whh"] @ hs[t - 1])
+        loss += 0.5 * float(np.sum((p["Why"] @ hs[t] - ys[t]) ** 2))
+    dWxh, dWhh, dWhy = np.zeros_like(p["Wxh"]), np.zeros_like(p["Whh"]), np.zeros_like(p["Why"])
+    dhnext = np.zeros((H, 1))
+    for t in reversed(range(T)):
+        dy = p["Why"] @ hs[t] - ys[t]
+        dWhy += dy @ hs[t].T
+        dh = p["Why"].T @ dy + dhnext
+        dhraw = %s
+        dWxh += dhraw @ xs[t].T
+        dWhh += dhraw @ hs[t - 1].T
+        dhnext = p["Whh"].T @ dhraw
+    return loss, {"Wxh": dWxh, "Whh": dWhh, "Why": dWhy}
+'''
+
+
+def test_a_derivative_left_out_in_a_loop_over_time_uses_the_states_at_the_loops_index(tmp_path):
+    """min-char-rnn's `dhraw = dh` without `(1 - hs[t] ** 2)`: the state at the loop's own index is in scope.
+    (The loss is a Python float returned with a dict display of the gradients: the forward pass is not taken
+    for the statements those gradients came from.)"""
+    path = tmp_path / "rnn.py"
+    path.write_text(RNN % "dh")
+    ns = runpy.run_path(str(path))
+    report = shapecheck.gradcheck(ns["loss_and_grads"], params=ns["params"])
+    rows = {r.name: r for r in report.rows}
+    assert rows["Why"].status == "ok" and rows["Wxh"].status == rows["Whh"].status == "wrong"
+    for name in ("Wxh", "Whh"):
+        assert rows[name].mistake.line == 22 and rows[name].mistake.why == "derivative, passes"
+        assert rows[name].fix.after == "dhraw = dh * (1 - hs[t] ** 2)"
+    path.write_text(RNN % "dh * (1 - hs[t] ** 2)")
+    ns = runpy.run_path(str(path))
+    assert shapecheck.gradcheck(ns["loss_and_grads"], params=ns["params"]).passed
