@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import json
 import runpy
+import shutil
 
 import pytest
 
 import shapecheck
 from conftest import FIXTURES, shapecheck as run_cli
 from shapecheck._gradcheck import gradcheck_from_namespace
+
+pytest_plugins = ["pytester"]
 
 VERIFIED = "fix (verified: the gradient check passes with it): "
 LEFT_OUT = "a derivative left out: it only passes a value on, where an activation's derivative belongs"
@@ -285,3 +288,22 @@ def test_a_derivative_left_out_in_a_loop_over_time_uses_the_states_at_the_loops_
     path.write_text(RNN % "dh * (1 - hs[t] ** 2)")
     ns = runpy.run_path(str(path))
     assert shapecheck.gradcheck(ns["loss_and_grads"], params=ns["params"]).passed
+
+
+def test_the_pytest_summary_says_a_statement_is_missing_and_what_to_add(pytester):
+    shutil.copy(FIXTURES / "grad" / "layers_bug_l2_missing.py", pytester.path / "net_l2.py")
+    pytester.makepyfile(test_net="""
+        import net_l2 as net
+        from shapecheck import gradcheck
+
+        def test_gradients():
+            assert not gradcheck(net.loss, net.grads, net.params).passed
+    """)
+    result = pytester.runpytest_inprocess("-rA", "-p", "no:cacheprovider", "--shapecheck")
+    text = result.stdout.str()
+    assert "PASSED test_net.py::test_gradients" in text
+    assert ('    a statement is missing after line 44: `dh, grads["W2"], grads["b2"] = '
+            'affine_backward(dscores, cache2)`') in text, text
+    assert ('    fix (verified: the gradient check passes with it): add `grads["W2"] += self.reg * W2` after '
+            'net_l2.py:44') in text
+    assert "the mistake is at line 44" not in text
