@@ -247,6 +247,7 @@ def _chain(trace, node: Node, ok_ids: dict, forward: set) -> tuple[list[Node], l
             m = trace.nodes.get(r)
             if m is None:
                 continue
+            text = text.split("#")[0]  # read on a later run of a loop
             # `dZ2 = dA2` then `dW2 = dZ2 @ A1.T`: the store that bound the name read is on the way
             todo.extend((a, n.order) for a in m.modifiers if a.alias and a.order < n.order
                         and (a.name == text or a.name == a.text.split(" = ")[-1]

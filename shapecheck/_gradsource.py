@@ -33,6 +33,7 @@ _LIBS = tuple({os.path.abspath(p) for k in ("stdlib", "platstdlib", "purelib", "
                if (p := sysconfig.get_paths().get(k))})
 MAX_NODES = 20000  # a gradient function making more arrays than this is not traced further
 MAX_EVENTS = 500_000  # nor a call running more lines (a per-example loop over a large data set)
+MAX_READS = 64  # arrays an accumulating statement is said to read, over all its runs
 _COMPREHENSIONS = ("<listcomp>", "<dictcomp>", "<setcomp>", "<genexpr>")
 _ALIASES = (ast.Name, ast.Attribute, ast.Subscript)
 _MAKERS = (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Return, ast.Expr)  # statements that compute a value
@@ -279,7 +280,15 @@ class _Tracer:
         if type(obj) is not np.ndarray and isinstance(target, ast.Subscript):  # `dx[idx, y] -= 1`
             obj = _resolve(frame, target.value)
         node = self.nodes.get(id(obj)) if type(obj) is np.ndarray else None
-        if node is None or node.stmt is stmt or any(m.stmt is stmt for m in node.modifiers):
+        if node is None or node.stmt is stmt:
+            return
+        again = next((m for m in node.modifiers if m.stmt is stmt), None)
+        if again is not None:
+            # run again (a loop accumulating `dWxh += dhraw @ xs[t].T`): what it read this time feeds the array
+            # too (`dhraw` of every step, and through it `dhnext`), under the text marked with the run
+            for text, i in reads.items():
+                if i not in again.reads.values() and len(again.reads) < MAX_READS:
+                    again.reads[f"{text}#{len(again.reads)}"] = i
             return
         name = ast.unparse(target) if isinstance(stmt, ast.AugAssign) else ast.unparse(stmt.targets[0])
         self._modifier(node, frame, stmt, name, reads, scope)

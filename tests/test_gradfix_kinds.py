@@ -307,3 +307,20 @@ def test_the_pytest_summary_says_a_statement_is_missing_and_what_to_add(pytester
     assert ('    fix (verified: the gradient check passes with it): add `grads["W2"] += self.reg * W2` after '
             'net_l2.py:44') in text
     assert "the mistake is at line 44" not in text
+
+
+def test_a_slip_in_the_step_carried_back_through_time_is_found_and_pinned(tmp_path):
+    """`dhnext = -Whh.T @ dhraw`: the accumulating statements (`dWxh += dhraw @ xs[t].T`) read `dhraw` of every
+    step, so the chain reaches the statement that carries the gradient to the step before."""
+    source = (RNN % "dh * (1 - hs[t] ** 2)").replace('dhnext = p["Whh"].T @ dhraw', 'dhnext = -p["Whh"].T @ dhraw')
+    line = source[:source.index("dhnext = -p")].count("\n") + 1
+    path = tmp_path / "rnn.py"
+    path.write_text(source)
+    ns = runpy.run_path(str(path))
+    report = shapecheck.gradcheck(ns["loss_and_grads"], params=ns["params"])
+    rows = {r.name: r for r in report.rows}
+    assert rows["Why"].status == "ok" and rows["Wxh"].status == rows["Whh"].status == "wrong"
+    for name in ("Wxh", "Whh"):
+        assert line in [s.line for s in rows[name].chain]
+        assert rows[name].mistake.line == line and rows[name].mistake.why == "fix"
+        assert rows[name].fix.after == 'dhnext = p["Whh"].T @ dhraw'
