@@ -173,13 +173,14 @@ def explain(rows: list, report_kind: str, loss, grads, combined: bool, params, l
     trace.result = None
     args = (out, rows, failed, values, loss, grads, combined, params, leaves, options)
     if report_kind in ("sign", "scale"):
-        _search_uniform(args, chains, loss_node)
+        _guarded(_search_uniform, args, chains, loss_node)
     else:
         # Gradients returned under each other's names first: searched alone, each row could take an edit that
         # makes it pass by computing the other's value where it is made.
-        _search_swaps(args, trace, nodes, failed)
-        _search(args, nodes, {i: c for i, c in chains.items() if out.rows[i].fix is None}, rights, trace)
-        _search_missing(args, trace, nodes, failed)
+        _guarded(_search_swaps, args, trace, nodes, failed)
+        _guarded(lambda: _search(args, nodes, {i: c for i, c in chains.items() if out.rows[i].fix is None},
+                                 rights, trace))
+        _guarded(_search_missing, args, trace, nodes, failed)
     del trace
     pins = {(out.rows[i].mistake.path, out.rows[i].mistake.line) if out.rows[i].mistake else None for i in failed}
     if len(pins) == 1 and None not in pins:
@@ -188,6 +189,15 @@ def explain(rows: list, report_kind: str, loss, grads, combined: bool, params, l
             f"A statement is missing after line {m.line}: `{m.statement}`." if m.why == "missing" else
             f"The mistake is at line {m.line}: `{m.statement}`.")
     return out
+
+
+def _guarded(search, *args) -> None:
+    """A search that fails (a slip of ours on code we did not foresee) stops there: the check's verdict and
+    what the rows were given so far stand, and no traceback of shapecheck's reaches you."""
+    try:
+        search(*args)
+    except Exception:
+        pass
 
 
 def _fresh(params, leaves):

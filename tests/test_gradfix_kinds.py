@@ -324,3 +324,15 @@ def test_a_slip_in_the_step_carried_back_through_time_is_found_and_pinned(tmp_pa
         assert line in [s.line for s in rows[name].chain]
         assert rows[name].mistake.line == line and rows[name].mistake.why == "fix"
         assert rows[name].fix.after == 'dhnext = p["Whh"].T @ dhraw'
+
+
+def test_a_failing_search_of_ours_leaves_the_verdict_and_the_other_searches(monkeypatch):
+    from shapecheck import _gradfix
+
+    def broken(*args):
+        raise RuntimeError("a slip of ours")
+
+    monkeypatch.setattr(_gradfix, "_search_swaps", broken)
+    report, _ = report_of("tuple_bug_derivative_left_out.py", "loss,backward,params")
+    assert not report.passed and [r.status for r in report.rows] == ["wrong", "wrong", "ok", "ok"]
+    assert report.rows[0].mistake.line == 48 and report.rows[0].fix.after == "dz1 = da1 * (1 - a1 ** 2)"
