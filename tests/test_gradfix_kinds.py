@@ -336,3 +336,45 @@ def test_a_failing_search_of_ours_leaves_the_verdict_and_the_other_searches(monk
     report, _ = report_of("tuple_bug_derivative_left_out.py", "loss,backward,params")
     assert not report.passed and [r.status for r in report.rows] == ["wrong", "wrong", "ok", "ok"]
     assert report.rows[0].mistake.line == 48 and report.rows[0].fix.after == "dz1 = da1 * (1 - a1 ** 2)"
+
+
+SCALE = '''
+import numpy as np
+rng = np.random.default_rng(43)
+X = rng.normal(size=(12, 3))
+y = rng.normal(size=(12, 3))
+params = {"gamma": 1 + 0.2 * rng.normal(size=3), "beta": 0.2 * rng.normal(size=3)}
+
+
+def loss(p):
+    return 0.5 * np.sum((p["gamma"] * X + p["beta"] - y) ** 2)
+
+
+def scale_backward(dout):
+    dgamma = np.sum(dout * X, axis=0)
+    dbeta = np.sum(dout, axis=0)
+    return dbeta, dgamma
+
+
+def grads(p):
+    dout = p["gamma"] * X + p["beta"] - y
+    g = {}
+    g["gamma"], g["beta"] = scale_backward(dout)
+    return g
+'''
+
+
+def test_an_exchange_that_verifies_at_two_statements_is_shown_but_not_pinned(tmp_path):
+    """`return dbeta, dgamma` and the caller's `g["gamma"], g["beta"] = ...`: either may hold the slip (the
+    function's order is whatever its author meant), so both exchanges are shown and no line is pinned."""
+    path = tmp_path / "scale.py"
+    path.write_text(SCALE)
+    ns = runpy.run_path(str(path))
+    report = shapecheck.gradcheck(ns["loss"], ns["grads"], ns["params"])
+    text = str(report)
+    assert [r.status for r in report.rows] == ["wrong", "wrong"]
+    assert all(r.mistake is None and r.fix.kind == "swap" and r.fix.alternative is not None for r in report.rows)
+    assert {report.rows[0].fix.line, report.rows[0].fix.alternative.line} == {16, 22}
+    assert "swapped: gamma's gradient and beta's are returned under each other's names" in text
+    assert "or (verified too; the check cannot tell which one you meant): `" in text
+    assert "the mistake is at line" not in text
