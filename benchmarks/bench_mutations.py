@@ -15,11 +15,27 @@ printed next to the targets of the gradient-check issue.
 
 A row counts as flagged when its status is anything but ``ok``; a mutant is
 detected when ``report.passed`` is False.
+
+Issue 9's figures (mode auto, detected mutants):
+
+- *mistake line named*: the report's ``mistake`` is exactly the edited line. A
+  mutant that deleted a statement (the mutator leaves ``pass`` in its place, so
+  the file keeps its line numbers) counts as named only if the report pinned a
+  missing statement at that gap; the report never names a missing statement, so
+  these count as not named, and the share of the others is printed beside it.
+- *producing line named* (the issue's literal item 6): every flagged row's
+  ``location`` (the statement said to produce the value returned) lies in the
+  statement that an independent ``sys.settrace`` pass (``mutnets/producer.py``,
+  no shapecheck code) saw first bind the array returned for it; both naming none
+  agrees. A report that names the store of an array made earlier (``db = dout``)
+  counts as a miss here.
+- *producing statement is the edited line*: the stricter older figure.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import random
 import shutil
 import statistics
@@ -39,6 +55,7 @@ import shapecheck  # noqa: E402
 from mutnets import NETWORKS  # noqa: E402
 from mutnets.mutator import (Mutant, Truth, classify, compare, flat_gradients, leaves, load_file,  # noqa: E402
                              mutants, network)
+from mutnets.producer import producers  # noqa: E402
 
 SPECIFIC = ("sign", "scale", "transpose", "zero", "shape")
 FACTOR_TOL = 0.01  # a claimed scale is right within 1% of the true factor
@@ -66,6 +83,8 @@ class Outcome:
     chain_lines: set = field(default_factory=set)  # every line the flagged rows name, chains included
     fixes: list = field(default_factory=list)  # the verified fixes the flagged rows show (issue 9)
     mistakes: set = field(default_factory=set)  # the lines the flagged rows pin the mistake to (issue 9)
+    producers: dict = field(default_factory=dict)  # row name -> (first, last line) of the statement that bound it
+    missing: set = field(default_factory=set)  # the lines a statement is said to be missing after (issue 9)
 
 
 def modes() -> list[str]:
@@ -167,6 +186,8 @@ def run_check(loss, grads, params, mode: str, names: list[str], truth: Truth | N
             out.lines[name] = row_line(row)
             if getattr(row, "mistake", None) is not None:
                 out.mistakes.add(_line_of(row.mistake))
+                if getattr(row.mistake, "why", "") == "missing":
+                    out.missing.add(_line_of(row.mistake))
             out.chain_lines |= row_chain_lines(row)
             fix = getattr(row, "fix", None)
             if fix is not None and fix not in out.fixes:
@@ -198,6 +219,30 @@ def sample(valid: list, limit: int, rng: random.Random) -> list:
             if by_op[op] and len(out) < limit:
                 out.append(by_op[op].pop())
     return sorted(out, key=lambda it: (it[0].line, it[0].op))
+
+
+def gap_before(path: str, line: int) -> int | None:
+    """The line of the statement right before the `pass` at ``line`` in its block (None when it is the first)."""
+    import ast
+
+    with open(path, encoding="utf-8") as f:
+        tree = ast.parse(f.read())
+    for node in ast.walk(tree):
+        for field_ in ("body", "orelse", "finalbody"):
+            body = getattr(node, field_, None)
+            if not isinstance(body, list):
+                continue
+            for k, stmt in enumerate(body):
+                if isinstance(stmt, ast.Pass) and stmt.lineno == line:
+                    return body[k - 1].end_lineno if k and not hasattr(body[k - 1], "body") else None
+    return None
+
+
+def _produced_at(line: int | None, truth: tuple | None) -> bool:
+    """Is the line the report names within the statement that bound the array (neither names one: agreed)?"""
+    if truth is None or line is None:
+        return truth is None and line is None
+    return truth[0] <= line <= truth[1]
 
 
 def pct(a: int, b: int) -> str:
@@ -270,6 +315,10 @@ def main() -> None:
         names = [n for n, _, _ in leaves(params)]
         for mode in mode_list:
             results[mode].append((m, truth, run_check(loss, bad_grads, params, mode, names, truth)))
+        try:  # the producing statements, found independently of shapecheck (issue 9, item 6)
+            results["auto"][-1][2].producers = producers(bad_grads, copy.deepcopy(params), mod.__file__)
+        except Exception:
+            pass
 
     # Clean networks: false failures, float64 and float32.
     clean: dict[tuple[str, str], list[tuple[str, int, Outcome]]] = defaultdict(list)
@@ -281,13 +330,13 @@ def main() -> None:
                 for mode in mode_list:
                     clean[(mode, np.dtype(dtype).name)].append((name, seed, run_check(loss, grads, params, mode, names, None)))
 
-    report(results, clean, mode_list, clean_seeds)
+    report(results, clean, mode_list, clean_seeds, sources)
     report_fixes(results["auto"], sources, args.seed)
     shutil.rmtree(tmp, ignore_errors=True)
     print(f"\ntotal time {time.perf_counter() - t0:.1f} s")
 
 
-def report(results, clean, mode_list, clean_seeds) -> None:
+def report(results, clean, mode_list, clean_seeds, sources: dict) -> None:
     print(f"\n{'mode':11} {'detected':>17} {'named exactly':>17} {'diagnosis right':>17} {'false specific':>15} "
           f"{'evals/tensor med/max':>21} {'evals/check med':>16} {'time (s)':>9}")
     summary = {}
@@ -337,20 +386,38 @@ def report(results, clean, mode_list, clean_seeds) -> None:
     lined = [(m, o) for m, _, o in results["auto"] if not o.passed]
     if lined and any(o.has_locations for _, o in lined):
         n = len(lined)
-        pinned = sum(o.mistakes == {m.line} for m, o in lined)
-        wrong_pin = [(m, o) for m, o in lined if o.mistakes and o.mistakes != {m.line}]
-        kept = [(m, o) for m, o in lined if m.after != "pass"]  # a deleted statement has no line of its own
-        pinned_kept = sum(o.mistakes == {m.line} for m, o in kept)
+        gaps = {id(m): gap_before(sources[id(m)], m.line) for m, _ in lined if m.after == "pass"}
+        # a deleted statement (a `pass` stands in its place) is named when the report says a statement is
+        # missing right after the statement before that gap, and pins nothing else
+        right_pin = {id(m) for m, o in lined if (o.mistakes == {m.line} and m.after != "pass")
+                     or (m.after == "pass" and gaps[id(m)] is not None and o.mistakes == o.missing == {gaps[id(m)]})}
+        pinned = len(right_pin)
+        wrong_pin = [(m, o) for m, o in lined if o.mistakes and id(m) not in right_pin]
+        kept = [(m, o) for m, o in lined if m.after != "pass"]
+        pinned_kept = sum(id(m) in right_pin for m, o in kept)
+        deleted_named = sum(id(m) in right_pin for m, o in lined if m.after == "pass")
         hit = sum(m.line in o.lines.values() for m, o in lined)
         near = sum(m.line in o.chain_lines for m, o in lined)
         print(f"  mistake line named (issue 9, >= 95%):      {pct(pinned, n)}   {verdict(pinned / n >= 0.95)}"
               f"   (the report pins the mistake to one line and it is the edited line; of the mutants that did not "
-              f"delete a statement: {pct(pinned_kept, len(kept))})")
+              f"delete a statement: {pct(pinned_kept, len(kept))}; of those that did, named as missing at the gap: "
+              f"{pct(deleted_named, n - len(kept))})")
         deleted = sum(m.after == "pass" for m, _ in wrong_pin)
+        rows = [(m, o, name) for m, o in lined for name in sorted(o.flagged) if name in o.producers]
+        right = {(id(m), name) for m, o, name in rows if _produced_at(o.lines.get(name), o.producers[name])}
+        named_all = sum(all((id(m), name) in right for name in sorted(o.flagged) if name in o.producers)
+                        for m, o in lined)
+        print(f"  producing line named (issue 9, item 6, >= 95%): {pct(named_all, n)}   "
+              f"{verdict(named_all / n >= 0.95)}   (every wrong row's statement is the one an independent tracer, "
+              f"mutnets/producer.py, saw first bind the array returned; rows: {pct(len(right), len(rows))})")
         print(f"  mistake pinned to another line:             {len(wrong_pin)}   {verdict(not wrong_pin)}"
               f"   ({deleted} of them mutants that deleted a statement, which has no line of its own)")
         print(f"  producing statement is the edited line:     {pct(hit, n)}   (the statement that made the value "
               f"returned, named for every row; in a row's location or chain: {pct(near, n)})")
+        for m, o, name in rows:
+            if (id(m), name) not in right:
+                print(f"    producing line differs: {m.network}:{m.line} [{m.op}] {name}: report "
+                      f"{o.lines.get(name)}, independent tracer {o.producers[name]}")
         for m, o in wrong_pin:
             print(f"    pinned elsewhere: {m.network}:{m.line} [{m.op}] `{m.after}`; pinned: {sorted(o.mistakes)}")
         for m, o in lined:

@@ -111,6 +111,7 @@ class Outcome:
     evaluations: int = 0
     tried: int = 0
     overall_extra: str = ""
+    loss_value: float | None = None  # the loss at the parameters given (evidence for a sign: see _search_uniform)
 
 
 # -- the search -------------------------------------------------------------------------------------
@@ -133,7 +134,7 @@ def explain(rows: list, report_kind: str, loss, grads, combined: bool, params, l
         else trace.result
     values = _gradtree.lookup_grads(raw, leaves).values
     raw = None
-    forward, loss_node = _forward(trace, combined, loss, params, leaves, out)
+    forward, loss_node = _forward(trace, combined, loss, params, leaves, out, {id(v) for v in values})
     ok_ids, depth = {}, {}
     for i, r in enumerate(rows):  # each array that fed an ok gradient -> the nearest such gradient
         if r.status in ("ok", "kink") and type(values[i]) is np.ndarray:
@@ -172,16 +173,31 @@ def explain(rows: list, report_kind: str, loss, grads, combined: bool, params, l
     trace.result = None
     args = (out, rows, failed, values, loss, grads, combined, params, leaves, options)
     if report_kind in ("sign", "scale"):
-        _search_uniform(args, chains, loss_node)
+        _guarded(_search_uniform, args, chains, loss_node)
     else:
-        _search(args, nodes, chains, rights, trace)
+        # Gradients returned under each other's names first: searched alone, each row could take an edit that
+        # makes it pass by computing the other's value where it is made.
+        _guarded(_search_swaps, args, trace, nodes, failed)
+        _guarded(lambda: _search(args, nodes, {i: c for i, c in chains.items() if out.rows[i].fix is None},
+                                 rights, trace))
+        _guarded(_search_missing, args, trace, nodes, failed)
     del trace
     pins = {(out.rows[i].mistake.path, out.rows[i].mistake.line) if out.rows[i].mistake else None for i in failed}
     if len(pins) == 1 and None not in pins:
         m = out.rows[failed[0]].mistake
-        out.overall_extra = (out.overall_extra + " " if out.overall_extra else "") + \
-            f"The mistake is at line {m.line}: `{m.statement}`."
+        out.overall_extra = (out.overall_extra + " " if out.overall_extra else "") + (
+            f"A statement is missing after line {m.line}: `{m.statement}`." if m.why == "missing" else
+            f"The mistake is at line {m.line}: `{m.statement}`.")
     return out
+
+
+def _guarded(search, *args) -> None:
+    """A search that fails (a slip of ours on code we did not foresee) stops there: the check's verdict and
+    what the rows were given so far stand, and no traceback of shapecheck's reaches you."""
+    try:
+        search(*args)
+    except Exception:
+        pass
 
 
 def _fresh(params, leaves):
@@ -189,7 +205,7 @@ def _fresh(params, leaves):
     return _gradtree.materialise(work, [leaf.scalar for leaf in leaves])
 
 
-def _forward(trace, combined, loss, params, leaves, out) -> tuple[set, Node | None]:
+def _forward(trace, combined, loss, params, leaves, out, gradients: set) -> tuple[set, Node | None]:
     """(file, line) of the forward pass's statements, and the node of the loss value (None if unclear).
 
     The statements the loss value was computed from are the forward ones (a separate loss is traced once
@@ -206,8 +222,15 @@ def _forward(trace, combined, loss, params, leaves, out) -> tuple[set, Node | No
             return set(), None
         out.evaluations += 1
         value = t.result
+    try:
+        out.loss_value = float(np.asarray(value, dtype=np.float64).reshape(-1)[0]) if np.size(value) == 1 else None
+    except (TypeError, ValueError):
+        out.loss_value = None
     start = id(value) if type(value) in (np.ndarray, np.float64, np.float32) and id(value) in t.nodes \
         else t.final_read
+    if combined and start in gradients:
+        # `return loss, {"W": dW, ...}` with a Python float loss: the newest array its return read is a gradient
+        start = None
     loss_node = t.nodes.get(start) if start is not None else None
     if loss_node is None:
         return set(), None
@@ -234,9 +257,12 @@ def _chain(trace, node: Node, ok_ids: dict, forward: set) -> tuple[list[Node], l
             m = trace.nodes.get(r)
             if m is None:
                 continue
+            text = text.split("#")[0]  # read on a later run of a loop
             # `dZ2 = dA2` then `dW2 = dZ2 @ A1.T`: the store that bound the name read is on the way
             todo.extend((a, n.order) for a in m.modifiers if a.alias and a.order < n.order
-                        and (a.name == text or a.name == a.text.split(" = ")[-1]))
+                        and (a.name == text or a.name == a.text.split(" = ")[-1]
+                             # `self.dinputs = dvalues` in one layer, read as `act.dinputs` by the next
+                             or (a.name.startswith("self.") and text.endswith(a.name[4:]))))
             todo.append((m, n.order))
     chain.sort(key=lambda n: n.order)
     right.sort(key=lambda n: n.order)
@@ -549,6 +575,7 @@ def _segment(node: Node, expr: ast.expr) -> str | None:
 
 
 _NAME = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)?")  # a name, or a layer's own array (self.output)
+_ENTRY = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)?(\[(-1|[A-Za-z_]\w*)\])?")  # or `zs[-1]`, `hs[t]`
 _DIM_NAMES = ("m", "n", "N", "M", "batch_size", "num_examples", "num_train", "n_samples")
 
 
@@ -563,7 +590,7 @@ def _dims(node: Node, factor: float) -> list[tuple[str, str]]:
         k = round(target)
         if k >= 2 and _near(k, target):
             dims = [f"{name}.shape[{j}]" for name, shp in node.scope.items() if type(shp) is tuple
-                    for j, d in enumerate(shp) if d == k and not name.startswith("_")]
+                    for j, d in enumerate(shp) if d == k and not name.startswith("_") and "[" not in name]
             out += [(d, op) for d in dims[:2]]
             if k <= 4:
                 out.append((str(k), op))
@@ -654,7 +681,13 @@ def _search(args, nodes, chains, rights, trace) -> None:
             # the sum over the batch where the unsummed array became this row's gradient: a reduction before
             # it would change other gradients, one after it only repeats it
             only = node
+        elif fix is not None and fix.kind == "shape" and _copies(node) and all(rights.get(i) for i in group):
+            # `db = dout` stores an array that also fed a right gradient (so it is right there) as a bias's
+            # gradient: the sum over the batch belongs where it is stored, the first place it can go wrong
+            only = node
         _settle(out, group, fix, node, tried, lines, only, ambiguous)
+        if not any(out.rows[i].mistake is not None for i in group):
+            _search_derivative(args, group, ordered, trace)
     # rows left without a fix that takes something out, whose chains start from the same array
     open_ = [g for g in groups if not all(out.rows[i].fix is not None and out.rows[i].fix.restoring for i in g)]
     starts = {}
@@ -671,6 +704,332 @@ def _search(args, nodes, chains, rights, trace) -> None:
         if fix is not None:
             _settle(out, joint, fix, node, 0, (), None, ambiguous)
             open_ = [g for g in open_ if not set(g) & set(joint)]
+
+
+_DERIVATIVE_FN = re.compile(r"\w*(prime|deriv\w*|gradient|backward)", re.IGNORECASE)
+# a gradient's own name (dA2, dZ, dout, dvalues, delta): an activation's derivative is not taken of it
+_GRADIENT_NAME = re.compile(
+    r"(self\.)?(d[A-Z0-9_]|d(out|values|inputs|x|h|a|z|y|scores|hnext|hraw)\b|delta|grad|nabla)")
+
+
+def _copies(n: Node) -> bool:
+    """Does the statement only pass a value on (`dZ2 = dA2`, `dx = dout`)?"""
+    return isinstance(n.stmt, ast.Assign) and isinstance(n.stmt.value, _ALIASES_EXPR)
+
+
+def _does_nothing(n: Node) -> bool:
+    """`dA2 = dA2`, `self.dinputs = self.dinputs`: a statement that assigns a name its own value."""
+    return isinstance(n.stmt, ast.Assign) and len(n.stmt.targets) == 1 and \
+        ast.unparse(n.stmt.targets[0]) == ast.unparse(n.stmt.value)
+
+
+def _derivative_edits(n: Node) -> list[str]:
+    """The statement's value times an activation's derivative made from an array of the same shape in scope
+    (a derivative left out): `(A > 0)` (ReLU), `(1 - A ** 2)` (tanh), `A * (1 - A)` and `(1 - A)` (sigmoid, of
+    its output), a derivative function the module defines (`sigmoid_prime(z)`), or the array itself (`sp`)."""
+    expr = _value_expr(n)
+    # a copy made no array of its own (it is a store of the one it names): its shape is that one's
+    shape = n.scope.get(ast.unparse(n.stmt.value)) if _copies(n) else None if n.alias else n.shape
+    if type(shape) is not tuple or not shape or expr is None or expr.lineno != expr.end_lineno \
+            or isinstance(n.stmt, ast.AugAssign) or _inert(n):
+        return []
+    v = _segment(n, expr)
+    if not v:
+        return []
+    arrays = [k for k, shp in n.scope.items() if shp == shape and not k.startswith("_")
+              and _ENTRY.fullmatch(k) and not _GRADIENT_NAME.match(k)]
+    fns = [k for k, f in (n.globals or {}).items() if isinstance(f, types.FunctionType) and
+           _DERIVATIVE_FN.fullmatch(k) and f.__code__.co_argcount == 1 and not k.startswith("_")]
+    head = _paren(v, expr)
+    out = []
+    for a in arrays[:6]:
+        forms = [f"({a} > 0)", f"(1 - {a} ** 2)", f"{a} * (1 - {a})", f"(1 - {a})"] + \
+            [f"{f}({a})" for f in fns] + [a]
+        out += [f"{head} * {form}" for form in forms]
+    return out
+
+
+def _search_derivative(args, group: list, statements: list, trace) -> None:
+    """A derivative left out: the first edit of each statement of the group's stretch that multiplies its value
+    by an activation's derivative (see `_derivative_edits`) and makes the check pass. The mistake is pinned to
+    the line when only one statement's edit verifies, or when only one of those that verify passes a value on
+    without computing anything (`dZ2 = dA2`: where `dZ2 = dA2 * (1 - A2 ** 2)` belongs)."""
+    out = args[0]
+    verified, budget = [], MAX_CANDIDATES
+    # the copies of their arrays too (`self.dinputs = dvalues` in a ReLU layer, read by the next layer as its
+    # argument: no chain shows it), first: a value passed on unchanged is where a derivative is likeliest left out
+    where = {_where(n) for n in statements}
+    copies = [m for n in statements for m in n.modifiers if _copies(m) and m.alias and _where(m) not in where]
+    statements = list({_where(m): m for m in copies}.values()) + list(statements)
+    every = {_where(n) for n in statements}
+    copy_where = {_where(n) for n in statements if _copies(n)}
+    statements = sorted(statements, key=lambda n: not _copies(n))[:MAX_STATEMENTS]
+    tried = set()  # statements whose every candidate was tried (or one verified)
+    for n in statements:
+        if out.evaluations >= MAX_EVALUATIONS:
+            break
+        if verified and _copies(verified[0][0]) and not _copies(n):
+            continue  # a copy verified: only another copy could contest it
+        edits = [("derivative", t) for t in _derivative_edits(n)]
+        if _does_nothing(n):  # `dA2 = dA2`: a factor (1/keep_prob, 1/m) taken out, where it was written
+            row = out.rows[group[0]]
+            edits += [(k, t) for k, t, restoring in _edits(n, row, _numpy_name(n)) if k == "scale" and not restoring]
+        chosen, found = edits[:budget], None
+        budget -= len(chosen)
+        for kind, text in chosen:
+            found = _try(args, n, kind, text, group)
+            if found is not None:
+                verified.append((n, found))
+                break
+        if found is not None or (len(chosen) == len(edits) and out.evaluations < MAX_EVALUATIONS):
+            tried.add(_where(n))
+    if not verified:
+        return
+    copies = [p for p in verified if _copies(p[0])]
+    # only when every statement (for a copy: every copy) was tried: one left out could verify as well
+    pin = copies[0] if len(copies) == 1 and copy_where <= tried else \
+        verified[0] if not copies and len(verified) == 1 and tried == every else None
+    if pin is not None and any(_copies(m) and _where(m) not in tried for m in pin[0].modifiers):
+        pin = None  # its array is passed on (`dZ1 = dA1`) where the derivative may belong as well: not tried
+    if pin is not None and any(code is not pin[0].code for code, _ in trace.passthrough):
+        # A function that returns what it was given (`return dout`) passes a value on where no statement shows
+        # it: the derivative may belong there as well.
+        pin = None
+    n, fix = pin or verified[0]
+    why = "factor, passes" if fix.kind == "scale" else "derivative, passes" if _copies(n) else "derivative"
+    for i in group:
+        row = out.rows[i]
+        if pin is None and row.fix is not None:
+            continue  # an edit found before, which verified as well: no better evidence here
+        out.rows[i] = dataclasses.replace(row, fix=fix, mistake=None if pin is None else Mistake(
+            fix.path, fix.line, fix.before, label(n), why))
+
+
+def _search_missing(args, trace, nodes: dict, failed: list) -> None:
+    """A regulariser's gradient left out (the statement simply absent): analytic - numeric = -c * W at the worst
+    entry, with c a number in scope (`reg`, `lambd / m`, `2 * self.l2`). Candidates add `T += c * W` after the
+    statement that last gave the row's gradient its value, or after the one that binds it to the parameter's
+    key (`dh, grads["W2"], grads["b2"] = affine_backward(...)`); each is verified. Pinned (a statement missing
+    after that line) when the insertions that verify are all after one line."""
+    out, rows, leaves = args[0], args[1], args[8]
+    for i in failed:
+        row = out.rows[i]
+        if row.fix is not None or row.status != "wrong" or row.worst_index is None or row.analytic is None \
+                or row.numeric is None or out.evaluations >= MAX_EVALUATIONS:
+            continue
+        try:
+            w = float(np.asarray(leaves[i].value, dtype=np.float64)[tuple(row.worst_index)])
+        except (IndexError, TypeError, ValueError):
+            continue
+        if not w or not np.isfinite(w):
+            continue
+        c = (row.numeric - row.analytic) / w  # the term's coefficient, when the difference is c * W
+        if not c > 0:
+            continue
+        found = []
+        for anchor, target, scope in _anchors(trace, nodes.get(i), rows[i])[:4]:
+            if any(nodes.get(j) is not None and nodes[j].code is anchor.code for j in failed if j != i):
+                # another wrong gradient is computed by the same function (a layer's backward run for two
+                # layers): a term added for this one alone would leave that one as it is
+                continue
+            for expr in _regularisers(scope, c, rows[i])[:6]:
+                edited = _appended(anchor, f"{target} += {expr}")
+                if edited is None or out.evaluations >= MAX_EVALUATIONS:
+                    continue
+                out.tried += 1
+                if _verify(args, anchor, edited[0], [i], False):
+                    found.append(Fix(anchor.path, anchor.line, edited[1], edited[2], "missing", (rows[i].name,)))
+                    break
+        if not found:
+            continue
+        fix = found[0]
+        pinned = len({f.line for f in found}) == 1
+        out.rows[i] = dataclasses.replace(row, fix=fix, mistake=Mistake(fix.path, fix.line, fix.before, "",
+                                                                        "missing") if pinned else None)
+
+
+def _anchors(trace, node: Node | None, row) -> list[tuple[Node, str, dict]]:
+    """(statement, how the gradient is written there, the names in scope) after which a missing term of it
+    could be added: the last statement that gave the array its value, and the statements that bind it to the
+    parameter's key."""
+    from . import _trace
+
+    out = []
+    if node is not None:
+        last = max([node] + [m for m in node.modifiers if not m.alias], key=lambda n: n.order)
+        name = last.name if last is not node else node.name
+        if name and not name.startswith("<") and last.stmt.lineno == last.stmt.end_lineno:
+            out.append((last, name, last.scope))
+    slots = {row.name, row.grad_name or row.name}
+    for code in trace.codes:
+        scope = max((n for n in _all_nodes(trace) if n.code is code), key=lambda n: n.order, default=None)
+        if scope is None:
+            continue
+        _, tree = _trace._own_source(linecache.getlines(code.co_filename), code)
+        for s in ast.walk(tree) if tree is not None else ():
+            if not isinstance(s, ast.Assign) or s.lineno != s.end_lineno:
+                continue
+            for t in (e for target in s.targets for e in (target.elts if isinstance(target, ast.Tuple) else [target])):
+                if isinstance(t, ast.Subscript) and isinstance(t.slice, ast.Constant) and t.slice.value in slots:
+                    raw = linecache.getlines(code.co_filename)[s.lineno - 1].encode()
+                    text = raw[t.col_offset:t.end_col_offset].decode(errors="replace")  # as written: its quotes
+                    out.append((Node(code, _display(code), s.lineno, s, "", "", {}, {}, 0), text, scope.scope))
+    return out
+
+
+def _all_nodes(trace):
+    for n in trace.nodes.values():
+        yield n
+        yield from n.modifiers
+
+
+def _regularisers(scope: dict, c: float, row) -> list[str]:
+    """`k * W` with k a number in scope (or twice one, or one over a batch size) equal to c, W an array in scope
+    of the parameter's shape that is not a gradient (the parameter itself: verified)."""
+    numbers = [(k, v) for k, v in scope.items() if type(v) in (int, float) and v and not k.startswith("_")]
+    coefficients = []
+    for k, v in numbers:
+        coefficients += [(k, v), (f"2 * {k}", 2 * v)]
+        coefficients += [(f"{k} / {d}", v / dv) for d, dv in numbers if d in _DIM_NAMES and dv]
+    coefficients = [k for k, v in coefficients if abs(v / c - 1) <= 1e-2]
+    digits = re.sub(r"\D", "", row.name)
+    arrays = [k for k, shp in scope.items() if shp == tuple(row.shape) and _NAME.fullmatch(k)
+              and not _GRADIENT_NAME.match(k) and not k.startswith("_")]
+    arrays.sort(key=lambda k: re.sub(r"\D", "", k) != digits)
+    return [f"{k} * {a}" for k in coefficients for a in arrays[:3]]
+
+
+def _appended(n: Node, added: str) -> tuple[str, str, str] | None:
+    """(the statement's source with `added` after it, the line as it was, the line with the added one after it,
+    at the statement's indentation)."""
+    lines = linecache.getlines(n.code.co_filename)
+    s = n.stmt
+    if not (0 < s.lineno <= len(lines)) or s.lineno != s.end_lineno:
+        return None
+    raw = lines[s.lineno - 1].encode()
+    own = raw[s.col_offset:s.end_col_offset].decode(errors="replace")
+    indent = raw[:s.col_offset].decode(errors="replace")
+    if indent.strip():
+        return None  # `if x: a = b`: not a line of its own
+    before = _code(raw.decode(errors="replace"))
+    return f"{own}\n{added}", before, f"{before}\n{indent}{added}"
+
+
+def _search_swaps(args, trace, nodes: dict, failed: list) -> None:
+    """Two wrong gradients of the same shape returned under each other's names (`'db2': db1, 'db1': db2`):
+    the statements that bind them (a tuple or dict returned, tuple targets) with the two exchanged, each
+    verified. The mistake is pinned when exactly one statement's exchange makes both pass."""
+    out, rows = args[0], args[1]
+    open_ = [i for i in failed if out.rows[i].mistake is None and rows[i].grad_shape is not None]
+    names = {i: _names_of(rows[i], nodes.get(i)) for i in open_}
+    for a, i in enumerate(open_):
+        for j in open_[a + 1:]:
+            if out.rows[i].mistake is not None or out.rows[j].mistake is not None or \
+                    tuple(rows[i].grad_shape) != tuple(rows[j].grad_shape) or out.evaluations >= MAX_EVALUATIONS:
+                continue
+            fixes, seen, other = [], set(), False
+            for found in _swaps(trace, names[i], names[j]):
+                if found is None:
+                    other = True
+                    continue
+                n, text, before, after, line = found
+                if (n.path, line, after) in seen or out.evaluations >= MAX_EVALUATIONS:
+                    continue
+                seen.add((n.path, line, after))
+                out.tried += 1
+                if _verify(args, n, text, [i, j], False):
+                    fixes.append(Fix(n.path, line, before, after, "swap", (rows[i].name, rows[j].name),
+                                     restoring=True))
+            if not fixes:
+                continue
+            fix = dataclasses.replace(fixes[0], alternative=fixes[1] if len(fixes) > 1 else None)
+            for k in (i, j):
+                out.rows[k] = dataclasses.replace(out.rows[k], fix=fix, mistake=Mistake(
+                    fix.path, fix.line, fix.before, out.rows[k].location.name if out.rows[k].location else "",
+                    "swapped") if len(fixes) == 1 and not other else None)
+
+
+def _names_of(row, node: Node | None) -> tuple[set, set]:
+    """(the names of the row's slot: the parameter's and its gradient's, as keys; the names its array went by:
+    the one it was made under and those it was stored under)."""
+    arrays = set()
+    if node is not None:
+        arrays.add(label(node))
+        arrays.update(m.name for m in node.modifiers if m.alias and not m.name.startswith("<"))
+    return {row.name, row.grad_name or row.name}, arrays - {""}
+
+
+def _swaps(trace, names_i: tuple, names_j: tuple):
+    """(a statement's node, its source with two elements exchanged, the line before and after, its line) for
+    each tuple, list or dict display (returned, assigned, or tuple targets) of the functions that ran with an
+    element for each of the two gradients on one line; None for a binding of them this cannot exchange (the
+    two on different lines, or `grads["db1"] = db2` on a line of its own), which may hold the slip too."""
+    from . import _trace
+
+    def owner(elt, key=None) -> int:
+        text = ast.unparse(elt)
+        keys = {ast.literal_eval(k) for k in ([key] if key is not None else []) if isinstance(k, ast.Constant)}
+        if isinstance(elt, ast.Subscript) and isinstance(elt.slice, ast.Constant):
+            keys.add(elt.slice.value)
+        # a slot named by a key (`"db1": db2`, `grads["b1"]`) is that key's, whatever array fills it
+        hit_i = bool(keys & names_i[0]) if keys else text in names_i[1]
+        hit_j = bool(keys & names_j[0]) if keys else text in names_j[1]
+        return 1 if hit_i and not hit_j else 2 if hit_j and not hit_i else 0
+
+    for code in trace.codes:
+        lines = linecache.getlines(code.co_filename)
+        _, tree = _trace._own_source(lines, code)
+        if tree is None:
+            continue
+        for s in ast.walk(tree):
+            if not isinstance(s, (ast.Assign, ast.Return)) or s.value is None:
+                continue
+            if isinstance(s, ast.Assign) and len(s.targets) == 1 and isinstance(s.targets[0], ast.Subscript) \
+                    and owner(s.targets[0]):
+                yield None  # `grads["db1"] = db2` on a line of its own: an exchange would take two lines
+                continue
+            roots = [s.value] + (s.targets if isinstance(s, ast.Assign) else [])
+            for d in (d for r in roots for d in ast.walk(r)):  # `return loss, {"W": dW, ...}` too
+                if isinstance(d, (ast.Tuple, ast.List)):
+                    elts = [(e, owner(e)) for e in d.elts]
+                elif isinstance(d, ast.Dict):
+                    elts = [(v, owner(v, k)) for k, v in zip(d.keys, d.values) if k is not None]
+                else:
+                    continue
+                a = [e for e, o in elts if o == 1 and isinstance(e, _ALIASES_EXPR)]
+                b = [e for e, o in elts if o == 2 and isinstance(e, _ALIASES_EXPR)]
+                if len(a) != 1 or len(b) != 1:
+                    continue
+                if a[0].lineno != a[0].end_lineno or b[0].lineno != b[0].end_lineno or a[0].lineno != b[0].lineno:
+                    yield None  # a binding of both this search cannot exchange: it may hold the slip
+                    continue
+                edited = _exchanged(code, s, lines, a[0], b[0])
+                if edited is not None:
+                    n = Node(code, _display(code), s.lineno, s, "", "", {}, {}, 0)
+                    yield (n, *edited, a[0].lineno)
+
+
+def _display(code) -> str:
+    from ._runner import display_path
+    return display_path(code.co_filename)
+
+
+def _exchanged(code, s: ast.stmt, lines: list, x: ast.expr, y: ast.expr) -> tuple | None:
+    """(the statement's source with x and y exchanged, the physical line before, after)."""
+    block = [ln.encode() for ln in lines[s.lineno - 1:s.end_lineno]]
+    if len(block) != s.end_lineno - s.lineno + 1:
+        return None
+    k = x.lineno - s.lineno
+    raw = block[k]
+    first, second = sorted((x, y), key=lambda e: e.col_offset)
+    a, b = raw[first.col_offset:first.end_col_offset], raw[second.col_offset:second.end_col_offset]
+    block[k] = raw[:first.col_offset] + b + raw[first.end_col_offset:second.col_offset] + a + \
+        raw[second.end_col_offset:]
+    after = block[k]
+    block[-1] = block[-1][:s.end_col_offset + (len(after) - len(raw) if k == len(block) - 1 else 0)]
+    block[0] = block[0][s.col_offset:]
+    return (b"".join(block).decode(errors="replace"), _code(raw.decode(errors="replace")),
+            _code(after.decode(errors="replace")))
 
 
 def _stretch(group: list, chains: dict) -> set:
@@ -804,13 +1163,51 @@ def _search_uniform(args, chains, loss_node) -> None:
         # An edit of the loss that verifies as well (shown as the alternative) leaves the line unpinned: a loss
         # missing its minus and a first backward step with the subtraction the wrong way round look the same.
         pinned = not fix.at_loss and fix.restoring and fix.alternative is None
+        why = "fix"
+        if not pinned:
+            found_at = _positive_loss_sign(args, fix, chains)
+            if found_at is not None:
+                (fix, first), pinned, why = found_at, True, "fix, loss positive"
         for j in failed:
             out.rows[j] = dataclasses.replace(out.rows[j], fix=fix, mistake=Mistake(
-                fix.path, fix.line, fix.before, label(first), "fix") if pinned else None)
+                fix.path, fix.line, fix.before, label(first), why) if pinned else None)
     else:
         lines = tuple(sorted({n.line for n in (first, loss_node) if n is not None}))
         for j in failed:
             out.rows[j] = dataclasses.replace(out.rows[j], fix_tried=tried, fix_lines=lines)
+
+
+def _positive_loss_sign(args, fix: Fix, chains: dict) -> tuple[Fix, Node] | None:
+    """Every gradient has the opposite sign, and an edit of the backward pass and a minus added to the loss
+    both verify: is the backward pass the slip, and where? Only when the loss is positive (a negated loss
+    would be negative, which no usual loss — squared error, cross-entropy, their regularised forms — is)
+    and exactly one backward statement every gradient comes from has a minus that, taken out (or its
+    subtraction turned round), makes the check pass: that edit, with the loss's as its alternative."""
+    out, failed = args[0], args[2]
+    alt = fix if fix.at_loss else fix.alternative
+    if fix.kind != "sign" or alt is None or not alt.at_loss or out.loss_value is None or not out.loss_value > 0:
+        return None
+    statements = sorted({_where(n): n for n in _shared(chains, failed)}.values(), key=lambda n: -n.order)
+    row, found = out.rows[failed[-1]], []
+    for n in statements[:MAX_STATEMENTS]:
+        for kind, new, restoring in _edits(n, row, _numpy_name(n)):
+            if kind != "sign" or not restoring:
+                continue
+            if out.evaluations >= MAX_EVALUATIONS:
+                return None  # not every statement could be tried
+            verified = _try(args, n, kind, new, list(failed), restoring=True)
+            if verified is not None:
+                found.append((dataclasses.replace(verified, alternative=alt), n))
+                break
+    return found[0] if len(found) == 1 else None
+
+
+def _shared(chains: dict, failed: list) -> list:
+    """The statements every failed row's chain holds."""
+    if len(chains) != len(failed) or not all(chains.values()):
+        return []
+    common = set.intersection(*({_where(n) for n in c} for c in chains.values()))
+    return [n for c in chains.values() for n in c if _where(n) in common]
 
 
 def _try(args, n: Node, kind: str, new: str, affected: list, at_loss: bool = False,
@@ -886,10 +1283,12 @@ def _compile_edit(n: Node, text: str) -> types.CodeType | None:
     if tree is None:
         return None
     try:
-        new_stmt = ast.parse(text).body[0]
+        body = ast.parse(text).body
     except SyntaxError:
         return None
-    for sub in ast.walk(new_stmt):
+    # one statement, or a statement and the one added after it (a missing statement)
+    new_stmt = body[0] if len(body) == 1 else body
+    for sub in (s for b in body for s in ast.walk(b)):
         if "lineno" in sub._attributes:
             sub.lineno = sub.end_lineno = n.stmt.lineno
             sub.col_offset, sub.end_col_offset = n.stmt.col_offset, n.stmt.end_col_offset

@@ -116,27 +116,63 @@ def source_lines(row) -> list[str]:
         out.append(text)
     mistake = row.mistake
     if mistake is not None:
-        why = ("a verified edit of it makes the check pass" if mistake.why == "fix" else
-               "of the statements its gradient is computed from, the only one that feeds no gradient which "
-               "checked ok; or a statement that should follow it is missing")
-        out.append(f"the mistake is at line {mistake.line}: `{mistake.statement}` ({why})")
+        why = _WHY.get(mistake.why, _WHY["chain"])
+        if mistake.why == "missing":
+            out.append(f"a statement is missing after line {mistake.line}: `{mistake.statement}` ({why})")
+        else:
+            out.append(f"the mistake is at line {mistake.line}: `{mistake.statement}` ({why})")
     fix = row.fix
-    if fix is not None:
+    if fix is not None and fix.kind == "swap":
+        other = next((n for n in fix.rows if n != row.name), "?")
+        out.append(f"swapped: {row.name}'s gradient and {other}'s are returned under each other's names "
+                   "(exchanged, both match the numeric gradient)")
+    elif fix is not None and fix.kind == "derivative" and mistake is None:
+        out.append("a derivative left out: with the value multiplied by an activation's derivative, the check "
+                   "passes")
+    if fix is not None and fix.kind == "missing":
+        added = fix.after.splitlines()[-1].strip()
+        out.append(f"fix (verified: the gradient check passes with it): add `{added}` after line {fix.line} "
+                   f"({fix.path}:{fix.line})")
+    elif fix is not None:
         also = [n for n in fix.rows if n != row.name]
         where = "the loss" if fix.at_loss else f"{fix.path}:{fix.line}"
         out.append(f"fix (verified: the gradient check passes with it): `{fix.after}` at {where}"
                    + (f", instead of `{fix.before}`" if loc is None or fix.before != loc.statement else "")
                    + (f" (it fixes {', '.join(also)} too)" if also else ""))
         alt = fix.alternative
-        if alt is not None:
+        if alt is not None and alt.at_loss and mistake is not None and mistake.why == "fix, loss positive":
+            out.append(f"or, if the loss is what is wrong (verified too, but the loss would become negative): "
+                       f"`{alt.after}` at {alt.path}:{alt.line}")
+        elif alt is not None and alt.at_loss:
             out.append(f"or, if the loss is what is wrong (verified too; the check cannot tell which one you meant): "
                        f"`{alt.after}` at {alt.path}:{alt.line}")
+        elif alt is not None:
+            out.append(f"or (verified too; the check cannot tell which one you meant): `{alt.after}` at "
+                       f"{alt.path}:{alt.line}")
     elif row.fix_tried:
         lines = ", ".join(str(n) for n in row.fix_lines)
         out.append(f"no fix verified: {row.fix_tried} one-line edit{'s' if row.fix_tried != 1 else ''} of line"
                    f"{'s' if len(row.fix_lines) != 1 else ''} {lines} implied by the diagnosis were tried in memory; "
                    "none makes the check pass.")
     return out
+
+
+_WHY = {
+    "fix": "a verified edit of it makes the check pass",
+    "chain": "of the statements its gradient is computed from, the only one that feeds no gradient which checked "
+             "ok; or a statement that should follow it is missing",
+    "derivative": "a derivative left out: of the statements its gradient is computed from, only this one, "
+                  "multiplied by an activation's derivative, makes the check pass",
+    "derivative, passes": "a derivative left out: it only passes a value on, where an activation's derivative "
+                          "belongs, and multiplied by it the check passes",
+    "factor, passes": "it assigns a name its own value, where a factor was taken out; with the factor there the "
+                      "check passes, as it would at any step of the chain",
+    "fix, loss positive": "a verified edit of it makes the check pass; a minus added to the loss would pass "
+                          "too, but the loss is positive and would become negative, which no usual loss is",
+    "missing": "the numeric gradient exceeds yours by the parameter itself times a number in scope: the "
+               "gradient of an L2 regulariser is left out; added there, it makes the check pass",
+    "swapped": "the only statement where exchanging the two makes both pass",
+}
 
 
 def _label(row) -> str:

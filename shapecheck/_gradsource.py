@@ -33,6 +33,7 @@ _LIBS = tuple({os.path.abspath(p) for k in ("stdlib", "platstdlib", "purelib", "
                if (p := sysconfig.get_paths().get(k))})
 MAX_NODES = 20000  # a gradient function making more arrays than this is not traced further
 MAX_EVENTS = 500_000  # nor a call running more lines (a per-example loop over a large data set)
+MAX_READS = 64  # arrays an accumulating statement is said to read, over all its runs
 _COMPREHENSIONS = ("<listcomp>", "<dictcomp>", "<setcomp>", "<genexpr>")
 _ALIASES = (ast.Name, ast.Attribute, ast.Subscript)
 _MAKERS = (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Return, ast.Expr)  # statements that compute a value
@@ -54,6 +55,7 @@ class Node:
     globals: dict = field(default=None, repr=False)  # the frame's module globals (to find numpy's name)
     modifiers: list = field(default_factory=list)  # later statements that updated it in place, or stored it
     alias: bool = False  # a modifier that only stored it under another name (`nabla_b[-2] = delta`)
+    shape: tuple | None = None  # the shape of the array it made (None for a modifier)
 
 
 @dataclass
@@ -64,6 +66,8 @@ class Trace:
     result: Any
     held: list  # every array seen, alive while the trace is used
     final_read: int | None = None  # the newest array the outermost return statement read (a loss as a float)
+    codes: tuple = ()  # the user's functions that ran (whose files still hold them), in the order they first ran
+    passthrough: tuple = ()  # (code, line) of each return of an array the function did not compute
 
 
 def _statements(filename: str, module_globals: dict | None) -> list[ast.stmt] | None:
@@ -90,6 +94,7 @@ class _Tracer:
         self.codes: dict = {}  # code -> does its file still hold it
         self.events = 0
         self.final_read: int | None = None
+        self.passthrough: list = []  # (code, line) of returns of an array the function did not compute
 
     # -- which code is the user's ----------------------------------------------------------
 
@@ -176,6 +181,8 @@ class _Tracer:
                 prev = self.current.pop(frame, None)
                 if prev is not None:
                     self._after(frame, prev)
+                    if type(arg) is np.ndarray and id(arg) in self.seen:
+                        self._passed_on(frame, prev[0], arg)
                     for name, a in _arrays(arg, "<returned>"):
                         self._new(frame, prev, name, a)
                     caller = self.current.get(frame.f_back) if frame.f_back is not None else None
@@ -204,6 +211,13 @@ class _Tracer:
                     self._mark(a)
             self.globals_seen[id(g)] = (g, found)
         return self.globals_seen[id(g)][1]
+
+    def _passed_on(self, frame, stmt, a) -> None:
+        """A function returned an array it did not compute (`def backward(self, dout): return dout`): a place
+        where a value is passed on that no statement's node shows."""
+        node, code = self.nodes.get(id(a)), _owner(frame)
+        if node is None or (node.code is not code and not any(m.code is code and not m.alias for m in node.modifiers)):
+            self.passthrough.append((code, stmt.lineno))
 
     def _mark(self, a) -> None:
         if id(a) not in self.seen:
@@ -236,7 +250,7 @@ class _Tracer:
         self.order += 1
         self.nodes[id(a)] = Node(code, display_path(code.co_filename), stmt.lineno, stmt,
                                  _text(code.co_filename, stmt, frame.f_globals), name, reads, scope, self.order,
-                                 frame.f_globals)
+                                 frame.f_globals, shape=a.shape)
 
     def _after(self, frame, running) -> None:
         """A statement finished: arrays seen now for the first time are its; an in-place update is noted."""
@@ -266,7 +280,15 @@ class _Tracer:
         if type(obj) is not np.ndarray and isinstance(target, ast.Subscript):  # `dx[idx, y] -= 1`
             obj = _resolve(frame, target.value)
         node = self.nodes.get(id(obj)) if type(obj) is np.ndarray else None
-        if node is None or node.stmt is stmt or any(m.stmt is stmt for m in node.modifiers):
+        if node is None or node.stmt is stmt:
+            return
+        again = next((m for m in node.modifiers if m.stmt is stmt), None)
+        if again is not None:
+            # run again (a loop accumulating `dWxh += dhraw @ xs[t].T`): what it read this time feeds the array
+            # too (`dhraw` of every step, and through it `dhnext`), under the text marked with the run
+            for text, i in reads.items():
+                if i not in again.reads.values() and len(again.reads) < MAX_READS:
+                    again.reads[f"{text}#{len(again.reads)}"] = i
             return
         name = ast.unparse(target) if isinstance(stmt, ast.AugAssign) else ast.unparse(stmt.targets[0])
         self._modifier(node, frame, stmt, name, reads, scope)
@@ -517,12 +539,21 @@ def _scope(frame) -> dict:
                 out[k] = v
             elif t is np.ndarray:
                 out[k] = v.shape
+            elif t is dict and source is frame.f_locals and v:
+                # `hs[t]` with the loop's own index: min-char-rnn's states, for a derivative left out
+                for var, i in list(frame.f_locals.items()):
+                    if type(i) is int and type(v.get(i)) is np.ndarray:
+                        out[f"{k}[{var}]"] = v[i].shape
             elif (t is list or t is tuple) and source is not frame.f_globals and v:
                 out[f"len({k})"] = len(v)  # a batch held as a list of examples: `/ len(mini_batch)`
+                if type(v[-1]) is np.ndarray:  # the last layer's `zs[-1]`, for a derivative left out
+                    out[f"{k}[-1]"] = v[-1].shape
             elif k == "self" and source is not frame.f_globals:  # a layer's arrays: self.output for self.inputs
                 for a, x in list(_instance_dict(v).items()):
                     if type(x) is np.ndarray:
                         out[f"self.{a}"] = x.shape
+                    elif type(x) is int or type(x) is float:  # self.reg, for a regulariser's missing term
+                        out[f"self.{a}"] = x
     return out
 
 
@@ -549,7 +580,8 @@ def traced_call(fn, *args) -> Trace:
         # The frames it held (and their arrays) go now, not at the next garbage collection.
         tracer.outer = None
         tracer.current.clear()
-    return Trace(tracer.nodes, result, tracer.held, tracer.final_read)
+    codes = tuple(c for c, ok in tracer.codes.items() if ok and c.co_name not in _COMPREHENSIONS)
+    return Trace(tracer.nodes, result, tracer.held, tracer.final_read, codes, tuple(tracer.passthrough))
 
 
 def ancestors(trace: Trace, start: int, limit: int = 200) -> list[Node]:

@@ -528,8 +528,12 @@ def _grad_sources(grads: list[dict]) -> list[str]:
             out += ["", f"{row['name']} ({g.get('test') or 'outside tests'}): {row['diagnosis']['text']}",
                     f"    produced by `{loc['statement']}` at {loc['path']}:{loc['line']}"]
             if mistake is not None:
-                out.append(f"    the mistake is at line {mistake['line']}: `{mistake['statement']}`")
-            if fix is not None:
+                said = "a statement is missing after" if mistake["why"] == "missing" else "the mistake is at"
+                out.append(f"    {said} line {mistake['line']}: `{mistake['statement']}`")
+            if fix is not None and fix["kind"] == "missing":  # `after` is the line and the one added after it
+                out.append(f"    fix (verified: the gradient check passes with it): add "
+                           f"`{fix['after'].splitlines()[-1].strip()}` after {fix['path']}:{fix['line']}")
+            elif fix is not None:
                 where = "the loss" if fix["at_loss"] else f"{fix['path']}:{fix['line']}"
                 out.append(f"    fix (verified: the gradient check passes with it): `{fix['after']}` at {where}")
     return out

@@ -179,14 +179,27 @@ def grads(p):
 
 
 def test_no_fix_is_shown_when_no_edit_verifies(tmp_path):
-    # The tanh derivative is left out: no one-line edit of the kinds tried restores it.
-    ns = write(tmp_path, NET % "dh")
+    # An extra `+ 0.1`: no one-line edit of the kinds tried takes it out.
+    ns = write(tmp_path, NET % "(dh * (1 - h ** 2) + 0.1)")
     report = shapecheck.gradcheck(ns["loss"], ns["grads"], ns["params"])
     w1 = report.rows[0]
     assert w1.status == "wrong" and w1.fix is None and w1.fix_tried > 0
-    assert w1.location.line == 19 and w1.location.statement == "dW1 = X.T @ dh"
+    assert w1.location.line == 19 and w1.location.statement == "dW1 = X.T @ (dh * (1 - h ** 2) + 0.1)"
     assert "no fix verified: " in str(report) and VERIFIED not in str(report)
     assert f"verifying fixes used {report.source_evaluations} more loss evaluations" in str(report)
+
+
+def test_a_derivative_left_out_is_found_where_the_value_is_made(tmp_path):
+    # The tanh derivative is left out: the value of `dh` times `(1 - h ** 2)` is the only edit of the kind that
+    # verifies (dW1's own value has another shape than any activation), so line 18 is pinned.
+    ns = write(tmp_path, NET % "dh")
+    report = shapecheck.gradcheck(ns["loss"], ns["grads"], ns["params"])
+    w1 = report.rows[0]
+    assert w1.status == "wrong" and w1.fix.after == 'dh = d @ p["W2"].T * (1 - h ** 2)' and w1.fix.line == 18
+    assert w1.mistake.line == 18 and w1.mistake.why == "derivative"
+    assert ("the mistake is at line 18: `dh = d @ p[\"W2\"].T` (a derivative left out: of the statements its "
+            "gradient is computed from, only this one, multiplied by an activation's derivative, makes the check "
+            "pass)") in str(report)
 
 
 def test_right_network_is_not_traced(tmp_path):
