@@ -38,6 +38,7 @@ MAX_EVALUATIONS = 2000  # loss evaluations spent verifying edits, for the whole 
 MAX_CHAIN = 40  # statements followed back from a wrong gradient (the text shows the last few)
 MAX_STATEMENTS = 20  # statements of a group's shared stretch whose edits are tried
 _SEARCHING = contextvars.ContextVar("shapecheck_gradfix_searching", default=False)
+_FUNCTIONS = contextvars.ContextVar("shapecheck_gradfix_functions", default=None)  # code -> its functions
 
 
 def searching() -> bool:
@@ -172,15 +173,19 @@ def explain(rows: list, report_kind: str, loss, grads, combined: bool, params, l
     trace.held.clear()
     trace.result = None
     args = (out, rows, failed, values, loss, grads, combined, params, leaves, options)
-    if report_kind in ("sign", "scale"):
-        _guarded(_search_uniform, args, chains, loss_node)
-    else:
-        # Gradients returned under each other's names first: searched alone, each row could take an edit that
-        # makes it pass by computing the other's value where it is made.
-        _guarded(_search_swaps, args, trace, nodes, failed)
-        _guarded(lambda: _search(args, nodes, {i: c for i, c in chains.items() if out.rows[i].fix is None},
-                                 rights, trace))
-        _guarded(_search_missing, args, trace, nodes, failed)
+    token = _FUNCTIONS.set({})
+    try:
+        if report_kind in ("sign", "scale"):
+            _guarded(_search_uniform, args, chains, loss_node)
+        else:
+            # Gradients returned under each other's names first: searched alone, each row could take an edit
+            # that makes it pass by computing the other's value where it is made.
+            _guarded(_search_swaps, args, trace, nodes, failed)
+            _guarded(lambda: _search(args, nodes, {i: c for i, c in chains.items() if out.rows[i].fix is None},
+                                     rights, trace))
+            _guarded(_search_missing, args, trace, nodes, failed)
+    finally:
+        _FUNCTIONS.reset(token)
     del trace
     pins = {(out.rows[i].mistake.path, out.rows[i].mistake.line) if out.rows[i].mistake else None for i in failed}
     if len(pins) == 1 and None not in pins:
@@ -1318,8 +1323,15 @@ def _compile_edit(n: Node, text: str) -> types.CodeType | None:
 
 @contextlib.contextmanager
 def _swapped(code: types.CodeType, new: types.CodeType):
-    """Every function running `code` runs `new` instead, until the block ends."""
-    fns = [f for f in gc.get_referrers(code) if isinstance(f, types.FunctionType) and f.__code__ is code]
+    """Every function running `code` runs `new` instead, until the block ends.  The functions are found
+    once per search: asking the collector scans every object of the process (in a test session, a tenth
+    of a second a candidate)."""
+    known = _FUNCTIONS.get()
+    fns = known.get(code) if known is not None else None
+    if fns is None:
+        fns = [f for f in gc.get_referrers(code) if isinstance(f, types.FunctionType) and f.__code__ is code]
+        if known is not None:
+            known[code] = fns
     for f in fns:
         f.__code__ = new
     try:
