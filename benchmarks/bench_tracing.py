@@ -1,7 +1,7 @@
 """Tracing overhead: traced / plain time for three typical hand-written networks, measured in one run.
 
     python benchmarks/bench_tracing.py [--mode all|in-process|whole-process|rewrite|instructions]
-                                       [--repeat N] [--pairs N] [--quick]
+                                       [--repeat N] [--pairs N] [--quick] [--only WORDS]
 
 In-process: each workload is compiled twice from the same source, plainly and
 rewritten by shapecheck; runs alternate (plain, traced, plain, ...) and the ratio
@@ -15,7 +15,8 @@ pair runs both commands in separate processes, back to back, in alternating orde
 the median of the pairs' ratios is printed with their spread (the lowest and the
 highest ratio), and next to it the median of the CPU-time ratios (user and system
 time of the process and its BLAS threads), which a busy machine stretches less
-than wall time.  The machine may be shared: medians of interleaved runs are what to
+than wall time.  A control row runs the vectorised script against itself in the
+same way: how far its ratio lands from 1 is the noise a 2% target is read against.  The machine may be shared: medians of interleaved runs are what to
 read.  Bytecode caches are written to a temporary folder (PYTHONPYCACHEPREFIX) and
 warmed first, as an installed package has them.  Targets: start-up alone (a script
 that only imports numpy) <= 1.15x, vectorised <= 1.02x, tiny full batch <= 1.2x,
@@ -360,17 +361,19 @@ def _timed(cmd: list[str], env: dict, cwd: str) -> tuple[float, float]:
     return elapsed, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def whole_process(source: str, pairs: int, cache: str) -> tuple[float, float, float, float, float, float]:
+def whole_process(source: str, pairs: int, cache: str,
+                  control: bool = False) -> tuple[float, float, float, float, float, float]:
     """(plain median, traced median, median of the paired ratios, lowest ratio, highest ratio, median of the
     paired CPU-time ratios).  CPU time is what the process and its BLAS threads spent, wherever they ran:
-    a busy machine stretches wall time more than it."""
+    a busy machine stretches wall time more than it.  With `control`, the "traced" run is the plain one
+    again: the ratios then show the measurement's own noise (what a ratio of 1 looks like here)."""
     with tempfile.TemporaryDirectory() as folder:
         script = os.path.join(folder, "script.py")
         with open(script, "w") as f:
             f.write(source)
         env = _env(cache)
         plain_cmd = [sys.executable, script]
-        traced_cmd = [sys.executable, "-m", "shapecheck", script]
+        traced_cmd = plain_cmd if control else [sys.executable, "-m", "shapecheck", script]
         _wall(plain_cmd, env, folder), _wall(traced_cmd, env, folder)  # warm the caches (bytecode, disk)
         plain, traced, ratios, cpu = [], [], [], []
         for i in range(pairs):
@@ -411,6 +414,8 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=7, help="in-process runs of each workload")
     ap.add_argument("--pairs", type=int, default=15, help="whole-process (plain, traced) pairs of each workload")
     ap.add_argument("--quick", action="store_true", help="smaller workloads, for a smoke run")
+    ap.add_argument("--only", metavar="WORDS", default="",
+                    help="whole-process and instructions modes: only the workloads whose label contains WORDS")
     opts = ap.parse_args()
     _recorder.install()
     q = opts.quick
@@ -425,6 +430,7 @@ def main() -> None:
              "<= 1.25x"),
             ("tiny full batch (130x4, 4-8-1, 2000 iterations)", TINY.format(iters=200 if q else 2000), "<= 1.2x"),
         ]
+        whole = [w for w in whole if opts.only in w[0]]
         pairs = 5 if q else opts.pairs
         print(f"\nwhole process, {pairs} interleaved pairs each: median of the paired wall-time ratios (lowest-"
               f"highest), and of the CPU-time ratios")
@@ -434,12 +440,20 @@ def main() -> None:
                 mp, mt, ratio, lo, hi, cpu = whole_process(source, pairs, cache)
                 print(f"{label:58} {mp * 1e3:7.0f}ms {mt * 1e3:7.0f}ms {ratio:6.3f}x {lo:5.2f}-{hi:5.2f}x "
                       f"{cpu:6.3f}x  {target}")
+            # The control: the vectorised script against itself.  Its distance from 1 is the noise of this
+            # machine's medians, against which a 2% target is read.
+            vectorised = [source for label, source, _ in whole if label.startswith("vectorised")]
+            if vectorised:
+                mp, mt, ratio, lo, hi, cpu = whole_process(vectorised[0], pairs, cache, control=True)
+                print(f"{'control: vectorised, plain against plain':58} {mp * 1e3:7.0f}ms {mt * 1e3:7.0f}ms "
+                      f"{ratio:6.3f}x {lo:5.2f}-{hi:5.2f}x {cpu:6.3f}x  the noise")
     if opts.mode == "instructions":
         counted = [
             ("start-up alone (a script that only imports numpy)", STARTUP),
             ("per-example column vectors (784-30-10, 2000 examples)", PER_EXAMPLE.format(n=200 if q else 2000)),
             ("tiny full batch (130x4, 4-8-1, 2000 iterations)", TINY.format(iters=200 if q else 2000)),
         ]
+        counted = [w for w in counted if opts.only in w[0]]
         print("whole process, instructions executed (callgrind), one run each")
         print(f"{'workload':58} {'plain':>10} {'traced':>10} {'ratio':>7}")
         with tempfile.TemporaryDirectory() as cache:
