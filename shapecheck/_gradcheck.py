@@ -1029,6 +1029,9 @@ def _run(loss, grads, combined, params, leaves, plan, eps, rtol, atol, seed, use
         found = _gradfix.explain(rows, summary.kind, loss, grads, combined, params, leaves,
                                  dict(mode=plan.name, eps=eps, rtol=rtol, atol=atol, seed=seed))
         rows, extra = found.rows, found.evaluations
+        if any(r.diagnosis.kind == "swapped" for r in rows):  # the search found what the numbers alone could not
+            summary = overall([(r.name, r.status, r.diagnosis.kind, r.diagnosis.factor) for r in rows])
+            text = summary.text
         if found.overall_extra:
             text += " " + found.overall_extra
         if extra or found.tried:

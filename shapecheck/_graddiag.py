@@ -306,7 +306,8 @@ def reconciliations(g: np.ndarray, shape: tuple, gname: str) -> list[tuple[str, 
 
 @dataclass(frozen=True)
 class GradDiagnosis:
-    """A row's diagnosis: kind (ok, sign, scale, transpose, shape, zero, partial, unknown), factor = analytic / numeric, text."""
+    """A row's diagnosis: kind (ok, sign, scale, transpose, shape, zero, partial, unknown; swapped, set by the
+    fix search when exchanging two gradients makes both pass), factor = analytic / numeric, text."""
 
     kind: str
     factor: float | None
@@ -475,6 +476,10 @@ class Overall:
     look_first: str | None
 
 
+def _and(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
 def overall(rows: list[tuple[str, str, str, float | None]], problem: str | None = None,
             problem_kind: str = "error") -> Overall:
     """Read the rows together. ``rows`` are (name, status, kind, factor) in the order given.
@@ -515,6 +520,10 @@ def overall(rows: list[tuple[str, str, str, float | None]], problem: str | None 
                            "as a whole about a normalisation. Compare the loss's 1/m (or 1/2) with the one in the first "
                            "backward step (dZ at the output) rather than fixing each gradient.",
                            last)
+    if len(failing) >= 2 and {r[2] for r in failing} == {"swapped"}:
+        return Overall("swapped", None,
+                       f"{_and(names)} are returned under each other's names: exchanged, each matches the numeric "
+                       "gradient. Only the statement that binds them to their names is wrong.", last)
     names_all = [r[0] for r in rows]
     ok_after = [r[0] for r in rows[names_all.index(last) + 1:] if r[1] in ("ok", "kink")]
     if len(failing) == 1 and not unsure:

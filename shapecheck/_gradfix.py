@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from . import _gradsource, _gradtree
+from ._graddiag import GradDiagnosis
 from ._gradsource import Node
 
 MAX_CANDIDATES = 60  # edits tried per group of failed rows
@@ -948,8 +949,11 @@ def _search_swaps(args, trace, nodes: dict, failed: list) -> None:
             if not fixes:
                 continue
             fix = dataclasses.replace(fixes[0], alternative=fixes[1] if len(fixes) > 1 else None)
-            for k in (i, j):
-                out.rows[k] = dataclasses.replace(out.rows[k], fix=fix, mistake=Mistake(
+            for k, partner in ((i, j), (j, i)):
+                # Exchanged, both pass: whichever statement holds the slip, the diagnosis itself is certain.
+                said = GradDiagnosis("swapped", None, f"{rows[k].name}'s gradient and {rows[partner].name}'s are "
+                                     "returned under each other's names: exchanged, both match the numeric gradient")
+                out.rows[k] = dataclasses.replace(out.rows[k], fix=fix, diagnosis=said, mistake=Mistake(
                     fix.path, fix.line, fix.before, out.rows[k].location.name if out.rows[k].location else "",
                     "swapped") if len(fixes) == 1 and not other else None)
 

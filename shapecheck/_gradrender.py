@@ -122,11 +122,7 @@ def source_lines(row) -> list[str]:
         else:
             out.append(f"the mistake is at line {mistake.line}: `{mistake.statement}` ({why})")
     fix = row.fix
-    if fix is not None and fix.kind == "swap":
-        other = next((n for n in fix.rows if n != row.name), "?")
-        out.append(f"swapped: {row.name}'s gradient and {other}'s are returned under each other's names "
-                   "(exchanged, both match the numeric gradient)")
-    elif fix is not None and fix.kind == "derivative" and mistake is None:
+    if fix is not None and fix.kind == "derivative" and mistake is None:
         out.append("a derivative left out: with the value multiplied by an activation's derivative, the check "
                    "passes")
     if fix is not None and fix.kind == "missing":

@@ -67,9 +67,12 @@ def test_swapped_gradients_are_pinned_at_the_statement_that_binds_them(name, spe
     assert run.status == 1
     out = run.stderr
     a, b = rows
-    assert (f"    swapped: {a}'s gradient and {b}'s are returned under each other's names (exchanged, both match "
-            "the numeric gradient)") in out, out
-    assert f"    swapped: {b}'s gradient and {a}'s are returned under each other's names" in out
+    assert (f": {a}'s gradient and {b}'s are returned under each other's names: exchanged, both match "
+            "the numeric gradient\n") in out, out
+    assert f": {b}'s gradient and {a}'s are returned under each other's names" in out
+    assert f"wrong: {a} (swapped), {b} (swapped)" in out or f"wrong: {b} (swapped), {a} (swapped)" in out
+    assert "are returned under each other's names: exchanged, each matches the numeric gradient. Only the " \
+           "statement that binds them to their names is wrong." in out
     assert out.count(f"    the mistake is at line {line}: `{before}` (the only statement where exchanging the two "
                      "makes both pass)") == 2, out
     assert out.count(f"{VERIFIED}`{fix}` at {script}:{line}, instead of `{before}`") == 2, out
@@ -85,8 +88,10 @@ def test_swapped_in_json_markdown_html_and_assert():
         assert rows[name]["fix"]["kind"] == "swap" and rows[name]["fix"]["rows"] == ["b1", "b2"]
         assert rows[name]["fix"]["restoring"] is True and rows[name]["fix"]["alternative"] is None
     assert all(r["mistake"] is None and r["fix"] is None for n, r in rows.items() if n not in ("b1", "b2"))
-    said = "swapped: b1's gradient and b2's are returned under each other's names"
-    assert f"  - {said}" in report.to_markdown()
+    assert all(rows[n]["diagnosis"]["kind"] == "swapped" for n in ("b1", "b2"))
+    assert data["overall"]["kind"] == "swapped"
+    said = "b1's gradient and b2's are returned under each other's names"
+    assert f"- **b1 (db1)**: {said}" in report.to_markdown()
     assert said.replace("'", "&#x27;") in report._repr_html_() or said in report._repr_html_()
     with pytest.raises(AssertionError) as info:
         shapecheck.assert_gradients_close(ns["compute_cost"], ns["backward"], ns["parameters"])
@@ -375,6 +380,6 @@ def test_an_exchange_that_verifies_at_two_statements_is_shown_but_not_pinned(tmp
     assert [r.status for r in report.rows] == ["wrong", "wrong"]
     assert all(r.mistake is None and r.fix.kind == "swap" and r.fix.alternative is not None for r in report.rows)
     assert {report.rows[0].fix.line, report.rows[0].fix.alternative.line} == {16, 22}
-    assert "swapped: gamma's gradient and beta's are returned under each other's names" in text
+    assert "gamma's gradient and beta's are returned under each other's names" in text
     assert "or (verified too; the check cannot tell which one you meant): `" in text
     assert "the mistake is at line" not in text
