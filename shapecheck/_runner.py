@@ -193,7 +193,6 @@ class UserModuleFinder:
         spec.loader = _RewritingLoader(fullname, spec.origin)
         return spec
 
-
     def _searched(self, entries) -> list:
         """`entries` up to the last one inside the script's folder tree (none: an empty list)."""
         entries = list(entries)
