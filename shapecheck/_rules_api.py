@@ -435,9 +435,9 @@ def _full_reduction(spec: OperandSpec, made: Site | None, site: Site, ctx):
     if call is None and made is None:
         name = spec.name or spec.text
         maker = _assigned_above(name, site, ctx)
-        if maker is None:  # `grads["db1"]`: the variable a dictionary display stored under that key
-            name, maker = _entry_made(spec.text, site, ctx) or (name, None)
         call = _reduction_in(maker, ctx, 0) if maker is not None else None
+        if maker is None:  # `grads["db1"]`: what a dictionary display stored under that key
+            name, maker, call = _entry_made(spec.text, site, ctx) or (name, None, None)
     if call is None or call.callee.startswith("arg") or any(k in ("axis", "keepdims") for k, _ in call.keywords):
         return None
     log = ctx.by_id.get(call.id)
@@ -451,9 +451,11 @@ def _full_reduction(spec: OperandSpec, made: Site | None, site: Site, ctx):
     return call, array, name, maker
 
 
-def _entry_made(text: str, site: Site, ctx) -> tuple[str, Site] | None:
-    """(variable, the statement that made it) for a dictionary entry read at `site`, `grads["db1"]`, when
-    the dictionary is a display `{"db1": db1, ...}` of the file: assigned to the name in its scope, or
+def _entry_made(text: str, site: Site, ctx) -> tuple[str, Site, Site | None] | None:
+    """(variable, the statement that made it, the reduction in it or None) for a dictionary entry read at
+    `site`, `grads["db1"]`, when the dictionary is a display `{"db1": db1, ...}` of the file (for an entry
+    written as an expression, `{"db1": np.sum(dZ1) / m}`, the key as `"db1":` and the entry itself),
+    assigned to the name in its scope, or
     returned by the user's function whose result it is, or passed as a parameter to which every call passes
     the same variable (the course's `update_parameters(parameters, grads)`)."""
     try:
@@ -467,12 +469,32 @@ def _entry_made(text: str, site: Site, ctx) -> tuple[str, Site] | None:
     if found is None:
         return None
     value, scope = found
-    if not isinstance(value, ast.Name):
+    if isinstance(value, ast.Name):
+        at = Site(id=-1, path=site.path, line=value.lineno, col=value.col_offset + 1, end_line=value.lineno,
+                  end_col=value.end_col_offset or 0, kind="assign", op="", text=value.id, operands=(), scope=scope)
+        maker = _assigned_above(value.id, at, ctx)
+        return (value.id, maker, _reduction_in(maker, ctx, 0)) if maker is not None else None
+    # `{"db1": np.sum(dZ1) / m}`: the entry's own expression, as written on its line
+    text = _written(site.path, value)
+    factor = _scaled_factor(text) if text else None
+    if factor is None:
         return None
     at = Site(id=-1, path=site.path, line=value.lineno, col=value.col_offset + 1, end_line=value.lineno,
-              end_col=value.end_col_offset or 0, kind="assign", op="", text=value.id, operands=(), scope=scope)
-    maker = _assigned_above(value.id, at, ctx)
-    return (value.id, maker) if maker is not None else None
+              end_col=value.end_col_offset or 0, kind="assign", op="", text=text, operands=(), scope=scope)
+    call = _call_on_line(factor, at, ctx)
+    if call is None or call.callee not in _calls.REDUCE:
+        return None
+    return f'"{node.slice.value}":', at, call
+
+
+def _written(path: str, node: ast.expr) -> str | None:
+    """The source text of a one-line expression of a user's file."""
+    import linecache
+
+    if node.end_lineno != node.lineno or node.end_col_offset is None:
+        return None
+    raw = linecache.getline(path, node.lineno).encode("utf-8")  # ast's columns count UTF-8 bytes
+    return raw[node.col_offset:node.end_col_offset].decode("utf-8", "replace") or None
 
 
 def _display_entry(container: str, key: str, path: str, scope: str, line: int, ctx, depth: int):
@@ -602,7 +624,8 @@ def _reduction_fix(call: Site, array: Value, t: Value, name: str | None, maker: 
         return f"reduce {call.operands[0].text} over the batch axis only, to {fmt(want)} like the parameter"
     if name:
         stmt = new if maker is None or maker.id == call.id else maker.text.replace(call.text, new)
-        return f"{name} = {stmt} at line {call.line} -> {fmt(want)}{also}"
+        lead = name if name.endswith(":") else f"{name} ="  # a dictionary's entry (`"db1": ...`) or a name
+        return f"{lead} {stmt} at line {call.line} -> {fmt(want)}{also}"
     return f"{statement.replace(call.text, new)} ({new} -> {fmt(want)}){also}"
 
 

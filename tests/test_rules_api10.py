@@ -471,6 +471,19 @@ def test_sc502_follows_the_courses_dictionaries_across_functions(fixture_runs):
     assert [f for f in ok["findings"] if f["severity"] != "info"] == []
 
 
+def test_sc502_fixes_a_dictionary_entry_written_as_an_expression(tmp_path):
+    f = one(tmp_path, """
+        dZ = np.random.rand(3, 8)
+        params = {"b1": np.zeros((3, 1))}
+        m = 8
+        grads = {"dZ": dZ, "db1": np.sum(dZ) / m}
+        params["b1"] = params["b1"] - 0.1 * grads["db1"]
+        """)
+    assert f.message.startswith('`params["b1"] = params["b1"] - 0.1 * grads["db1"]`: grads["db1"] is a scalar () '
+                                "from `np.sum(dZ)` at line 5, a sum over every axis of dZ (3, 8)")
+    assert f.fix == '"db1": np.sum(dZ, axis=1, keepdims=True) / m at line 5 -> (3, 1)'
+
+
 def test_silenced_by_the_ignore_comment(tmp_path):
     assert findings(tmp_path, """
         b = np.zeros(3)
