@@ -290,12 +290,11 @@ def _conversion(tb, filename: str, path: str, pos) -> tuple:
     return site, Record(operands=tuple(vals))
 
 
-_SYMBOLS = {"Add": "+", "Sub": "-", "Mult": "*", "FloorDiv": "//", "Mod": "%"}
-
-
 def _int_literal_op(tb, filename: str, path: str, pos) -> tuple:
     """(a site standing for `name OP int` or `name OP= int`, its operands) when `name` is an integer array."""
     import ast
+
+    from ._numerics import _parse_literal_op
 
     line, col, end_line, end_col = pos
     text = _segment(filename, pos)
@@ -303,46 +302,26 @@ def _int_literal_op(tb, filename: str, path: str, pos) -> tuple:
         node = ast.parse(text.strip()).body[0] if text else None
     except SyntaxError:
         return None, None
-    if isinstance(node, ast.AugAssign):
-        left, op, right, kind = node.target, node.op, node.value, "augassign"
-    elif isinstance(node, ast.Expr) and isinstance(node.value, ast.BinOp):
-        left, op, right, kind = node.value.left, node.value.op, node.value.right, "binop"
-    else:
+    augmented = isinstance(node, ast.AugAssign)
+    if augmented:  # `img += 300` is read as `img + 300`, whose operands it has
+        node = ast.Expr(ast.BinOp(node.target, node.op, node.value))
+    found = _parse_literal_op(ast.unparse(node)) if isinstance(node, ast.Expr) else None
+    if found is None or (augmented and found[3]):
         return None, None
-    symbol = _SYMBOLS.get(type(op).__name__)
-    sides = [_int_literal(left), _int_literal(right)]
-    if symbol is None or sides.count(None) != 1:
-        return None, None
-    name_node = (left, right)[sides.index(None)]
-    if not isinstance(name_node, ast.Name):
-        return None, None
-    value = _lookup(tb.tb_frame, name_node.id)
+    op, name, literal, literal_first = found
+    value = _lookup(tb.tb_frame, name)
     if value is _MISSING or type(value) is not _recorder.ND or value.dtype.kind not in "iu":
         return None, None
-    specs, vals = [], []
-    for n, literal in zip((left, right), sides):
-        if literal is None:
-            specs.append(OperandSpec(n.id, name=n.id))
-            vals.append(_recorder.describe(value))
-        else:
-            specs.append(OperandSpec(str(literal)))
-            vals.append(Value("scalar", (), "int", type_name="int", literal=literal))
+    specs = [OperandSpec(name, name=name), OperandSpec(str(literal))]
+    vals = [_recorder.describe(value), Value("scalar", (), "int", type_name="int", literal=literal)]
+    if literal_first:
+        specs.reverse()
+        vals.reverse()
     scope = tb.tb_frame.f_code.co_qualname.replace(".<locals>", "")
-    site = Site(id=-1, path=path, line=line, col=col + 1, end_line=end_line, end_col=end_col, kind=kind,
-                op=symbol + ("=" if kind == "augassign" else ""), text=text.strip(), operands=tuple(specs),
-                scope=scope, targets=(left.id,) if kind == "augassign" and isinstance(left, ast.Name) else ())
+    site = Site(id=-1, path=path, line=line, col=col + 1, end_line=end_line, end_col=end_col,
+                kind="augassign" if augmented else "binop", op=op + ("=" if augmented else ""), text=text.strip(),
+                operands=tuple(specs), scope=scope, targets=(name,) if augmented else ())
     return site, Record(operands=tuple(vals))
-
-
-def _int_literal(node) -> int | None:
-    import ast
-
-    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
-        inner = _int_literal(node.operand)
-        return -inner if inner is not None else None
-    if isinstance(node, ast.Constant) and type(node.value) is int:
-        return node.value
-    return None
 
 
 _MISSING = object()

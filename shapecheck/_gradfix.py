@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from . import _gradsource, _gradtree
-from ._graddiag import GradDiagnosis
+from ._graddiag import GradDiagnosis, _and
 from ._gradsource import Node
 
 MAX_CANDIDATES = 60  # edits tried per group of failed rows
@@ -336,10 +336,6 @@ def label(n) -> str:
     if isinstance(s, ast.Assign) and len(s.targets) == 1 and isinstance(s.targets[0], ast.Name):
         return s.targets[0].id + n.name[len("<returned>"):]  # made in a comprehension: g['W1']
     return "the value returned"
-
-
-def _and(names: list) -> str:
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 # -- candidate edits --------------------------------------------------------------------------------
